@@ -1,0 +1,108 @@
+"""Decoding audio files to mono float32 at the analysis rate.
+
+ffmpeg is tried first (it reads every common format) and decodes straight to
+mono float32 at the target rate, so no full-rate stereo copy is ever held.
+libsndfile (`soundfile`) is the fallback: some real Ogg files that ffmpeg
+rejects ("Header processing failed") read fine there. It is read in blocks
+and resampled with soxr as a stream, for the same bounded memory.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+AUDIO_EXTENSIONS = frozenset({".mp3", ".ogg", ".oga", ".opus", ".flac", ".wav", ".m4a", ".aac", ".aif", ".aiff"})
+
+SOUNDFILE_BLOCK_FRAMES = 1 << 16
+
+
+class DecodeError(Exception):
+    """No decoder could read the file; the message says what each one reported."""
+
+
+@functools.cache
+def ffmpeg_executable() -> str:
+    """ffmpeg on PATH if there, otherwise the binary that the imageio-ffmpeg wheel ships."""
+    explicit = os.environ.get("MUSICREC_FFMPEG")
+    if explicit:
+        return explicit
+    on_path = shutil.which("ffmpeg")
+    if on_path:
+        return on_path
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def is_audio_file(path: Path) -> bool:
+    return path.suffix.lower() in AUDIO_EXTENSIONS
+
+
+def decode_ffmpeg(path: Path, sr: int) -> np.ndarray:
+    cmd = [
+        ffmpeg_executable(), "-nostdin", "-hide_banner", "-loglevel", "error",
+        "-i", str(path), "-vn", "-map", "0:a:0",
+        "-ac", "1", "-ar", str(sr), "-f", "f32le", "pipe:1",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    if proc.returncode != 0:
+        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise DecodeError(f"ffmpeg: {message[-1] if message else f'exit code {proc.returncode}'}")
+    y = np.frombuffer(proc.stdout, dtype="<f4")
+    if y.size == 0:
+        raise DecodeError("ffmpeg: no audio samples decoded")
+    return y
+
+
+def decode_soundfile(path: Path, sr: int) -> np.ndarray:
+    import soundfile as sf
+    import soxr
+
+    try:
+        with sf.SoundFile(str(path)) as f:
+            resampler = None if f.samplerate == sr else soxr.ResampleStream(f.samplerate, sr, 1, dtype="float32")
+            pieces = []
+            for block in f.blocks(blocksize=SOUNDFILE_BLOCK_FRAMES, dtype="float32", always_2d=True):
+                mono = block.mean(axis=1, dtype=np.float32)
+                pieces.append(mono if resampler is None else resampler.resample_chunk(mono))
+            if resampler is not None:
+                pieces.append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise DecodeError(f"soundfile: {exc}") from exc
+    y = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+    if y.size == 0:
+        raise DecodeError("soundfile: no audio samples decoded")
+    return y
+
+
+def decode(path: Path, sr: int) -> np.ndarray:
+    """Mono float32 samples at `sr`, from the first decoder that reads the file."""
+    if not path.is_file():
+        raise DecodeError(f"file not found: {path}")
+    if path.stat().st_size == 0:
+        raise DecodeError("empty file (0 bytes)")
+    errors = []
+    for decoder in (decode_ffmpeg, decode_soundfile):
+        try:
+            y = decoder(path, sr)
+        except DecodeError as exc:
+            errors.append(str(exc))
+            continue
+        if not np.all(np.isfinite(y)):
+            y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+        return y
+    raise DecodeError("; ".join(errors))
+
+
+def peak_normalize(y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Scale to a peak of 1.0; silence is left as it is. Returns the signal and its original peak."""
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak <= 1e-9:
+        return y, peak
+    return y * np.float32(1.0 / peak), peak

@@ -1,0 +1,74 @@
+"""Finding the audio files of a library and splitting them into shards."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from musicrec import audio
+
+# Well under Airflow's default max_map_length (1024), whatever the library size.
+MAX_SHARDS = 256
+
+WORKLIST_COLUMNS = ["track_key", "folder", "file", "size_bytes", "mtime_ns"]
+
+
+class LibraryError(ValueError):
+    """The library path or folder selection is unusable."""
+
+
+def scan(library: str | Path, folders: list[str] | None = None) -> pd.DataFrame:
+    """Every audio file under the library (or its selected top-level folders), sorted by key.
+
+    Symlinked files and folders are followed; hidden files and non-audio files are skipped.
+    """
+    root = Path(library).expanduser()
+    if not root.is_dir():
+        raise LibraryError(f"library folder not found: {root}")
+    roots = [root]
+    if folders:
+        missing = [f for f in folders if not (root / f).is_dir()]
+        if missing:
+            raise LibraryError(f"folders not found in library {root}: {', '.join(missing)}")
+        roots = [root / f for f in folders]
+    rows = []
+    for top in roots:
+        for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in filenames:
+                path = Path(dirpath) / name
+                if name.startswith(".") or not audio.is_audio_file(path):
+                    continue
+                try:
+                    stat = path.stat()
+                except OSError:
+                    continue  # a dangling symlink: nothing to read
+                rel = path.relative_to(root)
+                rows.append((rel.as_posix(), rel.parent.as_posix() if rel.parent != Path(".") else "", name,
+                             stat.st_size, stat.st_mtime_ns))
+    df = pd.DataFrame(rows, columns=WORKLIST_COLUMNS)
+    return df.sort_values("track_key", ignore_index=True)
+
+
+def shard_count(n_files: int, files_per_shard: int) -> int:
+    if n_files == 0:
+        return 0
+    return min(MAX_SHARDS, math.ceil(n_files / max(1, files_per_shard)))
+
+
+def split(worklist: pd.DataFrame, files_per_shard: int) -> list[pd.DataFrame]:
+    """Contiguous shards of near-equal size (so a shard mostly holds one folder)."""
+    n = shard_count(len(worklist), files_per_shard)
+    if n == 0:
+        return []
+    bounds = [round(i * len(worklist) / n) for i in range(n + 1)]
+    return [worklist.iloc[bounds[i] : bounds[i + 1]].reset_index(drop=True) for i in range(n)]
+
+
+def shard_label(shard: pd.DataFrame, index: int, total: int) -> str:
+    folders = [f or "(root)" for f in shard["folder"].unique()]
+    where = folders[0] if len(folders) == 1 else f"{folders[0]} … {folders[-1]}"
+    return f"shard {index + 1}/{total}: {len(shard)} files, {where}"

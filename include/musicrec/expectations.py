@@ -1,0 +1,67 @@
+"""The Great Expectations suite that states what the cleaned metadata table guarantees."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from musicrec import metadata
+
+SUITE_NAME = "musicrec_metadata_clean"
+MAX_EXAMPLES = 5
+
+
+def suite():
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    string_types = ["str", "string", "object", "StringDtype", "string[python]", "string[pyarrow]"]
+    return gx.ExpectationSuite(
+        name=SUITE_NAME,
+        expectations=[
+            gxe.ExpectColumnToExist(column=c) for c in metadata.CLEAN_COLUMNS
+        ] + [
+            gxe.ExpectColumnValuesToNotBeNull(column="track_key"),
+            gxe.ExpectColumnValuesToBeUnique(column="track_key"),
+            gxe.ExpectColumnValuesToNotBeNull(column="file"),
+            gxe.ExpectColumnValuesToBeInTypeList(column="track_key", type_list=string_types),
+            gxe.ExpectColumnValuesToBeInTypeList(column="duration_s", type_list=["float64", "Float64"]),
+            gxe.ExpectColumnValuesToBeInTypeList(column="year", type_list=["Int64Dtype"]),
+            gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=0, max_value=metadata.MAX_DURATION_S,
+                                              strict_min=True),
+            gxe.ExpectColumnValuesToBeBetween(column="year", min_value=metadata.MIN_YEAR,
+                                              max_value=dt.date.today().year + 1),
+            gxe.ExpectColumnValuesToNotBeNull(column="genre"),
+            gxe.ExpectColumnValuesToBeInSet(column="genre", value_set=[*metadata.GENRES, metadata.UNKNOWN_GENRE]),
+        ],
+    )
+
+
+def batch_definition(context, parquet_path: str | Path):
+    """A batch over one Parquet file, built when the validation runs (not when the DAG is parsed)."""
+    path = Path(parquet_path)
+    source = context.data_sources.add_or_update_pandas_filesystem(name="musicrec", base_directory=path.parent)
+    asset = source.add_parquet_asset(name=path.stem)
+    return asset.add_batch_definition_path(name=path.name, path=path.name)
+
+
+def failures(result: dict) -> list[str]:
+    """One readable line per failed expectation: what it expected, on which column, with example rows."""
+    lines = []
+    for exp in result.get("expectations", []):
+        if exp.get("success", True):
+            continue
+        kwargs = {k: v for k, v in (exp.get("kwargs") or {}).items() if k not in ("batch_id", "column")}
+        column = (exp.get("kwargs") or {}).get("column")
+        res = exp.get("result") or {}
+        examples = res.get("partial_unexpected_list") or []
+        rows = res.get("partial_unexpected_index_list") or []
+        detail = f"{res.get('unexpected_count', '?')} unexpected" if "unexpected_count" in res else ""
+        if examples:
+            detail += f", e.g. {examples[:MAX_EXAMPLES]}"
+        if rows:
+            detail += f" at rows {rows[:MAX_EXAMPLES]}"
+        where = f" on column '{column}'" if column else ""
+        args = f" {kwargs}" if kwargs else ""
+        lines.append(f"{exp.get('expectation_type')}{where}{args}: {detail or res}")
+    return lines

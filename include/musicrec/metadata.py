@@ -1,0 +1,319 @@
+"""Reading and cleaning a track metadata file.
+
+Steps, in order (each a function below, each recorded in the cleaning report):
+1. `read_table`: CSV, TSV or Parquet; utf-8 (with or without BOM), else cp1252/latin-1;
+   the delimiter is sniffed.
+2. `normalize_columns`: names matched case-insensitively, with synonyms
+   (`Artist Name` -> artist, `length` -> duration); unknown columns are kept.
+3. `add_track_key`: `folder` + `file`, or one relative `path` column, gives `track_key`
+   (POSIX path relative to the library root). Rows with no usable key are dropped and counted.
+4. `clean_text`: unicode NFC, trimmed and collapsed whitespace; empty strings become missing.
+5. `parse_numbers`: durations from seconds, m:ss or h:mm:ss; years from dates or numbers;
+   impossible values (duration <= 0 or > 6 h, year outside 1900..next year) become missing.
+6. `drop_duplicates`: exact duplicate rows, then rows naming the same file, keeping the most complete.
+7. `merge_artist_spellings`: near-identical artist names (case, accents, spacing, one or two
+   typed letters) map to the most frequent spelling; merely similar names stay apart.
+8. `canonical_genres`: genre labels map onto a small vocabulary with synonyms; `genre_label`
+   keeps the cleaned original, and labels outside the vocabulary become `unknown` and are listed.
+Missing titles are filled later, at the join, from the file name; a track with audio is never dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import unicodedata
+from collections import Counter
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+
+MAX_DURATION_S = 6 * 3600
+MIN_YEAR = 1900
+
+COLUMN_SYNONYMS = {
+    "title": ["title", "track_title", "track_name", "track", "song", "song_title", "name"],
+    "artist": ["artist", "artist_name", "artists", "performer", "band"],
+    "album": ["album", "album_title", "album_name", "release"],
+    "genre": ["genre", "genres", "style", "genre_top"],
+    "year": ["year", "release_year", "date", "release_date", "year_released"],
+    "duration_s": ["duration_s", "duration", "length", "track_length", "time", "duration_seconds", "seconds"],
+    "folder": ["folder", "directory", "dir", "album_folder"],
+    "file": ["file", "filename", "file_name"],
+    "path": ["path", "filepath", "file_path", "relative_path", "track_key"],
+}
+
+GENRES = {
+    "ambient": ["ambient", "chillout", "chill out", "downtempo"],
+    "blues": ["blues"],
+    "classical": ["classical", "classic", "orchestral", "baroque", "symphonic"],
+    "country": ["country", "country music"],
+    "electronic": ["electronic", "electronica", "electro", "edm", "techno", "house", "trance", "idm", "synthwave"],
+    "folk": ["folk", "acoustic", "singer songwriter"],
+    "hip-hop": ["hip hop", "hiphop", "hip-hop", "rap"],
+    "jazz": ["jazz", "swing", "bebop"],
+    "metal": ["metal", "heavy metal"],
+    "pop": ["pop", "pop music"],
+    "punk": ["punk", "punk rock"],
+    "r&b": ["r&b", "rnb", "r and b", "rhythm and blues", "soul"],
+    "reggae": ["reggae", "ska", "dub"],
+    "rock": ["rock", "rock n roll", "rock and roll", "alternative", "indie rock", "indie"],
+    "soundtrack": ["soundtrack", "ost", "score", "game music", "video game", "film score"],
+    "chiptune": ["chiptune", "chip tune", "8 bit", "8-bit", "chip music"],
+    "world": ["world", "world music", "latin", "african"],
+}
+UNKNOWN_GENRE = "unknown"
+
+CLEAN_COLUMNS = ["track_key", "folder", "file", "title", "artist", "album", "genre", "genre_label", "year",
+                 "duration_s"]
+
+
+class MetadataError(ValueError):
+    """The metadata file cannot be read; the message names the file."""
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9&]+", " ", text.casefold()).strip()
+
+
+GENRE_LOOKUP = {_slug(s): g for g, synonyms in GENRES.items() for s in [g, *synonyms]}
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise MetadataError(f"{path}: cannot decode text as utf-8, cp1252 or latin-1")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise MetadataError(f"metadata file not found: {path}")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:
+            raise MetadataError(f"{path}: not a readable Parquet file ({exc})") from exc
+    text = _decode(path.read_bytes(), path)
+    if not text.strip():
+        raise MetadataError(f"{path}: the file is empty")
+    try:
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else csv.Sniffer().sniff(text[:8192], ",;\t|").delimiter
+    except csv.Error:
+        delimiter = ","
+    try:
+        return pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
+                           on_bad_lines="error", engine="python")
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise MetadataError(f"{path}: malformed CSV ({exc})") from exc
+
+
+def normalize_columns(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    lookup = {re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_"): canon
+              for canon, synonyms in COLUMN_SYNONYMS.items() for s in synonyms}
+    renamed, taken = {}, set()
+    for col in df.columns:
+        key = re.sub(r"[^a-z0-9]+", "_", str(col).strip().lower()).strip("_")
+        target = lookup.get(key, key)
+        if target in taken:
+            target = key  # a second synonym of a column already found is kept under its own name
+        renamed[col] = target
+        taken.add(target)
+    changed = {str(k): v for k, v in renamed.items() if str(k) != v}
+    return df.rename(columns=renamed), changed
+
+
+def clean_text(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    changed = 0
+    out = df.copy()
+    for col in out.columns:
+        if not (pd.api.types.is_string_dtype(out[col]) or out[col].dtype == object):
+            continue
+        before = out[col]
+        after = before.map(_clean_cell)
+        changed += int((before.fillna("\0").astype(str) != after.fillna("\0").astype(str)).sum())
+        out[col] = after
+    return out, changed
+
+
+def _clean_cell(value):
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if not isinstance(value, str):
+        return value
+    text = " ".join(unicodedata.normalize("NFC", value).split())
+    return text or None
+
+
+def add_track_key(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    out = df.copy()
+    if "folder" in out.columns and "file" in out.columns:
+        folder = out["folder"].fillna("").astype(str).str.strip("/ ")
+        file = out["file"].fillna("").astype(str).str.strip("/ ")
+        key = pd.Series([f"{d}/{f}" if d else f for d, f in zip(folder, file)], index=out.index)
+        key = key.where(file != "", None)
+    elif "path" in out.columns:
+        key = out["path"].map(lambda p: PurePosixPath(str(p).replace("\\", "/").strip("/")).as_posix()
+                              if isinstance(p, str) and p.strip() else None)
+    else:
+        raise MetadataError(f"metadata needs `folder` and `file` columns, or a `path` column; found {list(df.columns)}")
+    out["track_key"] = key.map(lambda k: unicodedata.normalize("NFC", k) if isinstance(k, str) else None)
+    parts = out["track_key"].map(lambda k: PurePosixPath(k) if k else None)
+    out["folder"] = parts.map(lambda p: (p.parent.as_posix() if str(p.parent) != "." else "") if p else None)
+    out["file"] = parts.map(lambda p: p.name if p else None)
+    missing = int(out["track_key"].isna().sum())
+    return out[out["track_key"].notna()].reset_index(drop=True), missing
+
+
+def parse_duration(value) -> float | None:
+    """Seconds from 245, '245.3', '4:05', '1:02:03'; None when missing or impossible."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, (int, float, np.number)):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower().removesuffix("s").strip()
+        try:
+            if ":" in text:
+                seconds = 0.0
+                for part in text.split(":"):
+                    seconds = seconds * 60 + float(part)
+            else:
+                seconds = float(text)
+        except ValueError:
+            return None
+    return seconds if 0 < seconds <= MAX_DURATION_S else None
+
+
+def parse_year(value) -> int | None:
+    """A year from 1999, '1999', '1999-05-01', '05/01/1999'; None when missing or implausible."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    match = re.search(r"(?<!\d)(\d{4})(?!\d)", str(value).split(".")[0])
+    if not match:
+        return None
+    year = int(match.group(1))
+    return year if MIN_YEAR <= year <= dt.date.today().year + 1 else None
+
+
+def parse_numbers(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    out = df.copy()
+    invalid = {}
+    if "duration_s" in out.columns:
+        parsed = out["duration_s"].map(parse_duration)
+        invalid["duration_s"] = int((out["duration_s"].notna() & parsed.isna()).sum())
+        out["duration_s"] = pd.to_numeric(parsed, errors="coerce").astype("float64")
+    if "year" in out.columns:
+        parsed = out["year"].map(parse_year)
+        invalid["year"] = int((out["year"].notna() & parsed.isna()).sum())
+        out["year"] = pd.array(parsed.tolist(), dtype="Int64")
+    return out, invalid
+
+
+def drop_duplicates(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    exact = df.astype(str).duplicated()
+    out = df[~exact]
+    completeness = out.notna().sum(axis=1)
+    order = out.assign(_complete=completeness).sort_values("_complete", ascending=False, kind="stable")
+    same_file = order.duplicated("track_key")
+    out = order[~same_file].drop(columns="_complete").sort_index().reset_index(drop=True)
+    return out, {"exact": int(exact.sum()), "same_file": int(same_file.sum())}
+
+
+def _artist_key(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return re.sub(r"[^a-z0-9]+", "", stripped)
+
+
+def artist_spelling_map(names: pd.Series) -> dict[str, str]:
+    """Spelling -> the cluster's most frequent spelling, for near-identical names only.
+
+    Same after case, accents and spacing are folded: always one artist. Otherwise a
+    rarer spelling joins a more frequent one when their folded forms are one typing
+    slip apart (Damerau-Levenshtein distance 1, or 2 for names of 12+ letters).
+    """
+    from rapidfuzz.distance import DamerauLevenshtein
+
+    counts = Counter(n for n in names.dropna() if n)
+    by_key: dict[str, list[str]] = {}
+    for name, _ in counts.most_common():
+        by_key.setdefault(_artist_key(name), []).append(name)
+    key_counts = {k: sum(counts[n] for n in group) for k, group in by_key.items()}
+    keys = sorted(key_counts, key=lambda k: (-key_counts[k], k))
+    target_of = {}
+    for i, key in enumerate(keys):
+        target_of[key] = key
+        for better in keys[:i]:
+            if target_of[better] != better or len(key) < 4:
+                continue
+            limit = 2 if min(len(key), len(better)) >= 12 else 1
+            if key_counts[better] > key_counts[key] and DamerauLevenshtein.distance(key, better) <= limit:
+                target_of[key] = better
+                break
+    return {name: by_key[target_of[key]][0] for key, group in by_key.items() for name in group}
+
+
+def merge_artist_spellings(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    if "artist" not in df.columns:
+        return df, {}
+    mapping = artist_spelling_map(df["artist"])
+    out = df.copy()
+    out["artist"] = out["artist"].map(lambda a: mapping.get(a, a) if isinstance(a, str) else a)
+    return out, {k: v for k, v in mapping.items() if k != v}
+
+
+def canonical_genre(label) -> str:
+    if not isinstance(label, str) or not label.strip():
+        return UNKNOWN_GENRE
+    return GENRE_LOOKUP.get(_slug(label), UNKNOWN_GENRE)
+
+
+def canonical_genres(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    out = df.copy()
+    labels = out["genre"] if "genre" in out.columns else pd.Series([None] * len(out), index=out.index)
+    out["genre_label"] = labels
+    out["genre"] = labels.map(canonical_genre)
+    unknown = sorted({str(l) for l, g in zip(labels, out["genre"]) if isinstance(l, str) and g == UNKNOWN_GENRE})
+    return out, unknown
+
+
+def clean(df: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The cleaned table (CLEAN_COLUMNS first, other columns kept) and a report of every change."""
+    report: dict = {"rows_in": len(df)}
+    df, report["renamed_columns"] = normalize_columns(df)
+    df, report["cells_whitespace_or_unicode_fixed"] = clean_text(df)
+    df, report["rows_without_file_dropped"] = add_track_key(df)
+    df, report["invalid_values_set_missing"] = parse_numbers(df)
+    df, report["duplicates_removed"] = drop_duplicates(df)
+    df, report["artist_spellings_merged"] = merge_artist_spellings(df)
+    df, report["genre_labels_outside_vocabulary"] = canonical_genres(df)
+    for col in CLEAN_COLUMNS:
+        if col not in df.columns:
+            df[col] = None
+    df["year"] = df["year"].astype("Int64")
+    df["duration_s"] = df["duration_s"].astype("float64")
+    for col in ("title", "artist", "album", "genre", "genre_label", "folder", "file", "track_key"):
+        df[col] = df[col].astype("string")
+    extra = [c for c in df.columns if c not in CLEAN_COLUMNS and c != "path"]
+    df = df[CLEAN_COLUMNS + extra]
+    report["missing_values"] = {c: int(df[c].isna().sum()) for c in CLEAN_COLUMNS if df[c].isna().any()}
+    report["rows_out"] = len(df)
+    return df, report
+
+
+def restrict_to_library(df: pd.DataFrame, library_keys: set[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Rows whose audio file is in the library, and the keys of those that are not."""
+    in_library = df["track_key"].isin(library_keys)
+    return df[in_library].reset_index(drop=True), df.loc[~in_library, "track_key"].tolist()
+
+
+def title_from_file(file: str) -> str:
+    stem = PurePosixPath(file).stem
+    return " ".join(re.sub(r"[_]+", " ", stem).split()) or file

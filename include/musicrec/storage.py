@@ -1,0 +1,115 @@
+"""Where a run's files live, and atomic writes.
+
+    DATA_DIR/
+      current -> runs/<run>     the last good index (a symlink, swapped atomically)
+      runs/<run>/               everything one run wrote: its tables, model, summary, shards/
+
+A run writes only into its own folder; only when the whole index is built does
+`current` move to it, so a failed run leaves the last good index in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import pandas as pd
+
+CURRENT = "current"
+
+FEATURES = "features.parquet"
+QUARANTINE = "quarantine.parquet"
+METADATA_CLEAN = "metadata_clean.parquet"
+TRACKS = "tracks.parquet"
+EMBEDDINGS = "embeddings.parquet"
+RECOMMENDATIONS = "recommendations.parquet"
+MODEL = "model.json"
+SUMMARY = "summary.json"
+CLEANING_REPORT = "cleaning_report.json"
+VALIDATION = "validation.json"
+
+
+def safe_name(text: str) -> str:
+    """A run id made safe to use as a folder name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "run"
+
+
+def run_dir(data_dir: str | Path, run_id: str) -> Path:
+    path = Path(data_dir).expanduser().resolve() / "runs" / safe_name(run_id)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def current_dir(data_dir: str | Path) -> Path | None:
+    """The published index folder, or None when nothing has been published yet."""
+    link = Path(data_dir) / CURRENT
+    return link.resolve() if link.exists() else None
+
+
+def require_current(data_dir: str | Path) -> Path:
+    current = current_dir(data_dir)
+    if current is None:
+        raise FileNotFoundError(f"no index in {data_dir}: run `musicrec run` first")
+    return current
+
+
+def _atomic_target(path: Path) -> Path:
+    """A unique temporary name beside `path`, renamed over it once the write is complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
+def write_parquet(df: pd.DataFrame, path: str | Path) -> Path:
+    path = Path(path)
+    tmp = _atomic_target(path)
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_json(obj, path: str | Path) -> Path:
+    path = Path(path)
+    tmp = _atomic_target(path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_text(text: str, path: str | Path) -> Path:
+    path = Path(path)
+    tmp = _atomic_target(path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_json(path: str | Path):
+    return json.loads(Path(path).read_text())
+
+
+def publish(data_dir: str | Path, run: Path, keep: int = 5) -> Path:
+    """Point `current` at `run` atomically, then drop all but the newest `keep` run folders."""
+    data_dir = Path(data_dir).expanduser().resolve()
+    link = data_dir / CURRENT
+    tmp_link = data_dir / f".{CURRENT}.{os.getpid()}.tmp"
+    tmp_link.unlink(missing_ok=True)
+    tmp_link.symlink_to(Path("runs") / run.name)
+    os.replace(tmp_link, link)
+    runs = sorted((p for p in (data_dir / "runs").iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for old in runs[:-keep]:
+        if old.resolve() != run.resolve():
+            shutil.rmtree(old, ignore_errors=True)
+    return link
