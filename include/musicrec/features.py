@@ -29,7 +29,7 @@ class Settings:
     hop_length: int = 512
     n_mels: int = 128
     n_mfcc: int = 20
-    block_frames: int = 2048  # about 47 s of audio per block at the defaults
+    block_frames: int = 2048  # about 47 s of audio per block at the defaults (at least 8)
     silence_peak: float = 1e-4
 
 
@@ -98,6 +98,31 @@ class _Stats:
         return mean, np.sqrt(var)
 
 
+class _Delta:
+    """Delta (librosa, width 9) of a series that arrives in blocks, equal to the delta of the whole.
+
+    Each block's last frames wait for the next block to give them their right-hand context.
+    """
+
+    HALF = 4
+
+    def __init__(self):
+        self.context: np.ndarray | None = None
+
+    def push(self, block: np.ndarray, last: bool) -> np.ndarray:
+        import librosa
+
+        series = block if self.context is None else np.concatenate([self.context, block], axis=1)
+        first = 0 if self.context is None else self.context.shape[1] - self.HALF
+        stop = series.shape[1] if last else series.shape[1] - self.HALF
+        if series.shape[1] >= 3:
+            delta = librosa.feature.delta(series, width=9, mode="nearest")
+        else:
+            delta = np.zeros_like(series)
+        self.context = series[:, -2 * self.HALF :]
+        return delta[:, first:stop]
+
+
 def _padded_slice(y: np.ndarray, start: int, stop: int) -> np.ndarray:
     """y[start:stop] with zeros where the range runs past either end."""
     out = np.zeros(stop - start, dtype=np.float32)
@@ -117,7 +142,6 @@ def _block_series(segment: np.ndarray, mel_basis: np.ndarray, s: Settings) -> di
     mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=s.n_mfcc)
     return {
         "mfcc": mfcc,
-        "mfcc_delta": librosa.feature.delta(mfcc, mode="nearest") if mfcc.shape[1] >= 3 else np.zeros_like(mfcc),
         # An explicit tuning skips pitch tracking, which allocates several spectrogram-sized arrays a call.
         "chroma": librosa.feature.chroma_stft(S=power, sr=sr, tuning=0.0),
         "spectral_contrast": librosa.feature.spectral_contrast(S=magnitude, sr=sr),
@@ -143,8 +167,10 @@ def compute(y: np.ndarray, s: Settings = SETTINGS) -> dict[str, float]:
     half = s.n_fft // 2
     onset_envelope = []
     previous_log_mel = None
+    mfcc_delta = _Delta()
     for first in range(0, n_frames, s.block_frames):
         frames = min(s.block_frames, n_frames - first)
+        last = first + frames >= n_frames
         start = first * s.hop_length - half
         segment = _padded_slice(y, start, start + (frames - 1) * s.hop_length + s.n_fft)
         series = _block_series(segment, mel_basis, s)
@@ -153,6 +179,7 @@ def compute(y: np.ndarray, s: Settings = SETTINGS) -> dict[str, float]:
         reference = log_mel[:, :1] if previous_log_mel is None else previous_log_mel
         onset = np.maximum(0.0, np.diff(log_mel, axis=1, prepend=reference)).mean(axis=0, keepdims=True)
         series["onset_strength"] = onset
+        series["mfcc_delta"] = mfcc_delta.push(series["mfcc"], last)
         onset_envelope.append(onset[0])
         previous_log_mel = log_mel[:, -1:]
         for name, block in series.items():

@@ -19,6 +19,7 @@ from musicrec import extract, features, metadata, model, storage
 log = logging.getLogger("musicrec")
 
 DISCOVER_SUMMARY = "discover.json"
+STAGES = ["discover", "extract", "clean_metadata", "join", "scale", "reduce", "build_index"]
 REUSE_KEYS = ["track_key", "size_bytes", "mtime_ns", "feature_version"]
 
 
@@ -193,8 +194,8 @@ def publish(data_dir: str, run_dir: str, run_id: str, stages: dict) -> dict:
         "extracted": sum(r["extracted"] for r in shard_results),
         "quarantined": sum(r["quarantined"] for r in shard_results),
         "audio_hours": round(sum(r["audio_hours"] for r in shard_results), 4),
-        "seconds": round(max((r["seconds"] for r in shard_results), default=0.0), 2),
-        "task_seconds": round(sum(r["seconds"] for r in shard_results), 2),
+        "seconds": round(sum(r["seconds"] for r in shard_results), 2),
+        "slowest_shard_seconds": round(max((r["seconds"] for r in shard_results), default=0.0), 2),
     }
     discovered = stages["discover"] = storage.read_json(run / DISCOVER_SUMMARY)
     summary = {
@@ -209,8 +210,8 @@ def publish(data_dir: str, run_dir: str, run_id: str, stages: dict) -> dict:
         "quarantined": quarantine[["track_key", "error"]].to_dict("records"),
         "metadata_rows_not_in_library": stages["clean_metadata"]["rows_not_in_library"],
         "feature_version": features.FEATURE_VERSION,
-        "stages": {name: {k: v for k, v in s.items() if k != "shards"} for name, s in stages.items()},
-        "stage_seconds": {name: s.get("seconds") for name, s in stages.items()},
+        "stages": {name: {k: v for k, v in stages[name].items() if k != "shards"} for name in STAGES if name in stages},
+        "stage_seconds": {name: stages[name].get("seconds") for name in STAGES if name in stages},
     }
     storage.write_json(summary, run / storage.SUMMARY)
     storage.publish(data_dir, run)

@@ -1,0 +1,42 @@
+# Everything runs from the project's own virtual environment (.venv), created on first use.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+
+.PHONY: install demo test airflow dev-corpus benchmark clean
+
+$(BIN)/musicrec: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+install: $(BIN)/musicrec
+
+demo: install
+	$(BIN)/musicrec demo-library demo-library
+	$(BIN)/musicrec run --library demo-library --metadata demo-library/metadata.csv --data-dir data/demo --files-per-shard 8
+	$(BIN)/musicrec recommend "Drones no. 1" --data-dir data/demo --k 5
+	$(BIN)/musicrec recommend "chip_arps/Chip Arps 02.ogg" --data-dir data/demo --k 5
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+airflow: install
+	$(BIN)/airflow db migrate
+	$(BIN)/airflow standalone
+
+dev-corpus:
+	bash ../shared/datasets/fetch_dev_corpus.sh dev-corpus
+
+benchmark: install
+	$(BIN)/python benchmarks/extract.py $(BENCH_ARGS)
+
+clean:
+	rm -rf data demo-library .airflow .cache

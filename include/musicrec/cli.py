@@ -1,0 +1,192 @@
+"""The `musicrec` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_DATA_DIR = os.environ.get("MUSICREC_DATA_DIR", "data")
+
+
+def _progress_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    log = logging.getLogger("musicrec")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+def _folders(text: str | None) -> list[str]:
+    return [f.strip() for f in (text or "").split(",") if f.strip()]
+
+
+def cmd_run(args) -> int:
+    from musicrec import airflow_run, storage
+
+    library = Path(args.library).expanduser().resolve()
+    if not library.is_dir():
+        print(f"error: library folder not found: {library}", file=sys.stderr)
+        return 2
+    if args.metadata and not Path(args.metadata).is_file():
+        print(f"error: metadata file not found: {args.metadata}", file=sys.stderr)
+        return 2
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    conf = {"library_path": str(library), "metadata_path": str(Path(args.metadata).resolve()) if args.metadata else "",
+            "data_dir": str(data_dir), "folders": _folders(args.folders), "full_refresh": args.full_refresh}
+    for key in ("n_components", "n_neighbors", "files_per_shard", "workers", "metric"):
+        if getattr(args, key) is not None:
+            conf[key] = getattr(args, key)
+    started = time.monotonic()
+    print(f"musicrec: indexing {library} into {data_dir}", file=sys.stderr)
+    state, run_id, failed = airflow_run.run_once(conf, quiet_airflow=not args.verbose)
+    wall = time.monotonic() - started
+    if state != "success":
+        print(f"\nrun {run_id} {state} after {wall:.0f} s; failed tasks: {', '.join(failed) or '?'}", file=sys.stderr)
+        print("the last good index (if any) is unchanged", file=sys.stderr)
+        return 1
+    summary = storage.read_json(storage.require_current(data_dir) / storage.SUMMARY)
+    print(format_summary(summary, wall))
+    return 0
+
+
+def format_summary(summary: dict, wall_s: float) -> str:
+    lines = [
+        "",
+        f"indexed {summary['tracks_indexed']} tracks, {summary['audio_hours']:.2f} h of audio "
+        f"({summary['files_extracted']} extracted, {summary['files_reused']} unchanged and reused), "
+        f"in {wall_s:.0f} s",
+        f"metadata: {summary['tracks_with_metadata']} tracks matched a row; "
+        f"{summary['metadata_rows_not_in_library']} rows name files not in the library",
+        f"quarantined: {len(summary['quarantined'])}",
+    ]
+    lines += [f"  {q['track_key']}: {q['error'][:160]}" for q in summary["quarantined"][:10]]
+    stage_times = ", ".join(f"{k} {v:.1f}s" for k, v in summary["stage_seconds"].items() if v is not None)
+    lines.append(f"time per stage: {stage_times}")
+    return "\n".join(lines)
+
+
+def cmd_recommend(args) -> int:
+    from musicrec import query
+
+    try:
+        result = query.recommend(args.data_dir, args.query, args.k)
+    except (query.QueryError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, indent=2, default=str, ensure_ascii=False))
+        return 0
+    t = result["track"]
+    print(f"{t['title']} — {t['artist'] or 'unknown artist'} [{t['genre']}]  ({t['track_key']})")
+    if result["matches"] > 1:
+        print(f"  ({result['matches']} tracks match; also: {', '.join(result['other_matches'])})")
+    for i, n in enumerate(result["neighbors"], start=1):
+        print(f"  {i:2d}. {n['distance']:.3f}  {n['title']} — {n['artist'] or 'unknown artist'} "
+              f"[{n['genre']}]  ({n['track_key']})")
+    return 0
+
+
+def cmd_features(args) -> int:
+    from musicrec import discover, extract, storage
+
+    worklist = discover.scan(args.library, _folders(args.folders))
+    started = time.monotonic()
+    feats, quarantine = extract.extract(args.library, worklist, workers=args.workers, label="features")
+    out = Path(args.out)
+    storage.write_parquet(feats, out)
+    quarantine_path = storage.write_parquet(quarantine, out.with_name(out.stem + ".quarantine.parquet"))
+    print(f"{len(feats)} files, {feats['duration_s'].sum() / 3600:.2f} h of audio, {len(quarantine)} quarantined "
+          f"({quarantine_path}), in {time.monotonic() - started:.0f} s -> {out}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    import pandas as pd
+
+    from musicrec import storage
+
+    current = storage.require_current(args.data_dir)
+    tracks = pd.read_parquet(current / storage.TRACKS, columns=["track_key", "folder", "file", "title", "artist",
+                                                                 "genre", "duration_s"])
+    table = tracks.merge(pd.read_parquet(current / storage.EMBEDDINGS), on="track_key")
+    fmt = args.format or ("parquet" if args.out.endswith(".parquet") else "csv")
+    if fmt == "parquet":
+        storage.write_parquet(table, args.out)
+    else:
+        storage.write_text(table.to_csv(index=False), args.out)
+    print(f"{len(table)} tracks, {table.shape[1] - 7} components -> {args.out}")
+    return 0
+
+
+def cmd_demo_library(args) -> int:
+    from musicrec import demo
+
+    info = demo.make_library(args.dest, tracks_per_style=args.tracks)
+    print(f"{info['tracks']} tracks in {info['styles']} styles, {info['broken_files']} broken file, "
+          f"metadata: {info['metadata']} ({info['metadata_rows']} rows)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="musicrec", description="Find tracks that sound like this one.")
+    p.add_argument("-v", "--verbose", action="store_true", help="more detail, including Airflow's own logs")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the pipeline's DAG once, in-process, on the embedded default")
+    run.add_argument("--library", required=True)
+    run.add_argument("--metadata")
+    run.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    run.add_argument("--folders", help="comma-separated top-level folders to (re)process; default all")
+    run.add_argument("--full-refresh", action="store_true", help="extract every file again")
+    run.add_argument("--n-components", type=int)
+    run.add_argument("--n-neighbors", type=int)
+    run.add_argument("--metric", choices=["cosine", "euclidean"])
+    run.add_argument("--files-per-shard", type=int)
+    run.add_argument("--workers", type=int, help="processes per shard (default: all cores)")
+    run.set_defaults(func=cmd_run)
+
+    rec = sub.add_parser("recommend", help="tracks that sound like QUERY (a track key, or text in title/artist/file)")
+    rec.add_argument("query")
+    rec.add_argument("--k", type=int, default=10)
+    rec.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    rec.add_argument("--json", action="store_true")
+    rec.set_defaults(func=cmd_recommend)
+
+    feat = sub.add_parser("features", help="extract audio features of a folder to Parquet (no Airflow)")
+    feat.add_argument("--library", required=True)
+    feat.add_argument("--out", required=True)
+    feat.add_argument("--folders")
+    feat.add_argument("--workers", type=int)
+    feat.set_defaults(func=cmd_features)
+
+    exp = sub.add_parser("export", help="the reduced features with folder and file names, as CSV or Parquet")
+    exp.add_argument("--out", required=True)
+    exp.add_argument("--format", choices=["csv", "parquet"])
+    exp.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    exp.set_defaults(func=cmd_export)
+
+    demo = sub.add_parser("demo-library", help="synthesize a demo library with a dirty metadata CSV")
+    demo.add_argument("dest")
+    demo.add_argument("--tracks", type=int, default=6, help="tracks per style")
+    demo.set_defaults(func=cmd_demo_library)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    _progress_logging(args.verbose)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Decoding: formats, shapes, fallback between decoders, and bad files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import ffmpeg_generate, tone
+from musicrec import audio
+
+SR = 22050
+
+
+@pytest.mark.parametrize(
+    "name, sr, channels, extra",
+    [
+        ("a.mp3", 44100, 2, []),
+        ("a.ogg", 44100, 2, ["-c:a", "libvorbis"]),
+        ("a.opus", 48000, 2, ["-c:a", "libopus"]),
+        ("a.flac", 96000, 1, []),
+        ("a.m4a", 44100, 2, ["-c:a", "aac"]),
+        ("a.wav", 8000, 1, ["-c:a", "pcm_u8"]),
+        ("a.wav", 48000, 6, ["-c:a", "pcm_s24le"]),
+        ("UPPER CASE.WAV", 44100, 2, ["-c:a", "pcm_f32le"]),
+        ("ünïcödé — 曲.flac", 22050, 2, []),
+    ],
+)
+def test_every_common_format_decodes_to_mono_at_the_analysis_rate(tmp_path, name, sr, channels, extra):
+    path = ffmpeg_generate(tmp_path / name, seconds=1.0, sr=sr, channels=channels, extra=extra)
+    y = audio.decode(path, SR)
+    assert y.dtype == np.float32 and y.ndim == 1
+    assert abs(y.size / SR - 1.0) < 0.08  # encoder padding (mp3, aac, opus) adds a few ms
+    # The 440 Hz tone survives: its spectrum peaks there.
+    spectrum = np.abs(np.fft.rfft(y[: SR // 2]))
+    assert abs(np.argmax(spectrum) * 2 - 440) <= 4
+
+
+def test_soundfile_reads_what_ffmpeg_rejects(tmp_path, monkeypatch):
+    path = tmp_path / "x.ogg"
+    sf.write(path, tone(seconds=1.0, sr=44100, channels=2), 44100, subtype="VORBIS")
+
+    def reject(path, sr):
+        raise audio.DecodeError("ffmpeg: Header processing failed")
+
+    monkeypatch.setattr(audio, "decode_ffmpeg", reject)
+    y = audio.decode(path, SR)
+    assert abs(y.size - SR) <= 2
+    assert 0.4 < np.max(np.abs(y)) < 0.6
+
+
+def test_ffmpeg_reads_what_soundfile_cannot(tmp_path):
+    path = ffmpeg_generate(tmp_path / "x.m4a", extra=["-c:a", "aac"])
+    with pytest.raises(audio.DecodeError):
+        audio.decode_soundfile(path, SR)
+    assert audio.decode(path, SR).size > 0
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("empty.mp3", b""),
+        ("notes.mp3", b"this is a text file renamed to mp3\n" * 20),
+        ("noise.ogg", np.random.default_rng(1).bytes(20000)),
+    ],
+)
+def test_unreadable_files_raise_a_decode_error_with_each_decoders_reason(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(audio.DecodeError) as info:
+        audio.decode(path, SR)
+    assert str(info.value)
+
+
+def test_truncated_file_decodes_what_is_there(tmp_path):
+    path = tmp_path / "cut.wav"
+    sf.write(path, tone(seconds=2.0, sr=44100), 44100)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    y = audio.decode(path, SR)
+    assert 0.5 < y.size / SR < 1.5
+
+
+def test_missing_file_is_a_decode_error(tmp_path):
+    with pytest.raises(audio.DecodeError, match="not found"):
+        audio.decode(tmp_path / "gone.flac", SR)
+
+
+def test_peak_normalize_scales_to_one_and_leaves_silence_alone():
+    y, peak = audio.peak_normalize(np.array([0.1, -0.25, 0.2], dtype=np.float32))
+    assert peak == pytest.approx(0.25) and np.max(np.abs(y)) == pytest.approx(1.0)
+    silent, peak = audio.peak_normalize(np.zeros(10, dtype=np.float32))
+    assert peak == 0.0 and not silent.any()
