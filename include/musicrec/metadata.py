@@ -164,11 +164,11 @@ def add_track_key(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     else:
         raise MetadataError(f"metadata needs `folder` and `file` columns, or a `path` column; found {list(df.columns)}")
     out["track_key"] = key.map(lambda k: unicodedata.normalize("NFC", k) if isinstance(k, str) else None)
-    parts = out["track_key"].map(lambda k: PurePosixPath(k) if k else None)
-    out["folder"] = parts.map(lambda p: (p.parent.as_posix() if str(p.parent) != "." else "") if p else None)
-    out["file"] = parts.map(lambda p: p.name if p else None)
-    missing = int(out["track_key"].isna().sum())
-    return out[out["track_key"].notna()].reset_index(drop=True), missing
+    out = out.loc[out["track_key"].map(lambda k: isinstance(k, str) and k != "").astype(bool)]
+    parts = out["track_key"].map(PurePosixPath)
+    out["folder"] = parts.map(lambda p: p.parent.as_posix() if str(p.parent) != "." else "")
+    out["file"] = parts.map(lambda p: p.name)
+    return out.reset_index(drop=True), len(df) - len(out)
 
 
 def parse_duration(value) -> float | None:

@@ -1,0 +1,124 @@
+"""Metadata cleaning on a crafted dirty table, and reading odd files."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from musicrec import metadata
+
+DIRTY = """Folder,File,Track Title,Artist Name,Genre,Year,Length,Mood
+rock,a.mp3,  Song   A ,The Beatles,Rock,1969,3:45,happy
+rock,a.mp3,  Song   A ,The Beatles,Rock,1969,3:45,happy
+rock,b.mp3,Song B,the beatles ,rock n roll,1969-09-26,225,sad
+rock,c.mp3,Song C,The Beatels,ROCK,,1:02:03,
+rock,d.mp3,Song D,The Beatles,Rock,0,-5,
+jazz,e.mp3,Café,Beyoncé,Hip Hop,2016,4:00,
+jazz,f.mp3,Cafe\u0301 2,Beyonce,hip-hop,2016,4:01,
+jazz,g.mp3,,Bon Iver,Polka,2011,4:10,
+jazz,h.mp3,Song H,Bon Jovi,HipHop,1986,4:10,
+jazz,h.mp3,Song H,Bon Jovi,,,,
+jazz,i.mp3,Song I,The Beatles,Rock,1970,abc,
+,,No file,Nobody,Rock,1999,3:00,
+"""
+
+
+@pytest.fixture
+def cleaned(tmp_path):
+    path = tmp_path / "meta.csv"
+    path.write_text(DIRTY, encoding="utf-8")
+    df, report = metadata.clean(metadata.read_table(path))
+    return df.set_index("track_key"), report
+
+
+def test_keys_and_duplicates(cleaned):
+    df, report = cleaned
+    assert set(df.index) == {"rock/a.mp3", "rock/b.mp3", "rock/c.mp3", "rock/d.mp3", "jazz/e.mp3", "jazz/f.mp3",
+                             "jazz/g.mp3", "jazz/h.mp3", "jazz/i.mp3"}
+    assert report["duplicates_removed"] == {"exact": 1, "same_file": 1}
+    assert report["rows_without_file_dropped"] == 1
+    assert df.loc["jazz/h.mp3", "genre"] == "hip-hop"  # the more complete duplicate was kept
+    assert report["rows_in"] == 12 and report["rows_out"] == 9
+
+
+def test_text_is_normalized(cleaned):
+    df, _ = cleaned
+    assert df.loc["rock/a.mp3", "title"] == "Song A"
+    assert df.loc["jazz/f.mp3", "title"] == "Café 2"  # combining accent composed (NFC)
+    assert pd.isna(df.loc["jazz/g.mp3", "title"])
+
+
+def test_durations_and_years(cleaned):
+    df, report = cleaned
+    assert df.loc["rock/a.mp3", "duration_s"] == 225.0
+    assert df.loc["rock/b.mp3", "duration_s"] == 225.0
+    assert df.loc["rock/c.mp3", "duration_s"] == 3723.0
+    assert pd.isna(df.loc["rock/d.mp3", "duration_s"]) and pd.isna(df.loc["jazz/i.mp3", "duration_s"])
+    assert df.loc["rock/b.mp3", "year"] == 1969
+    assert pd.isna(df.loc["rock/d.mp3", "year"])
+    assert report["invalid_values_set_missing"] == {"duration_s": 2, "year": 1}
+
+
+def test_artist_spellings_merge_but_different_artists_stay_apart(cleaned):
+    df, report = cleaned
+    assert set(df.loc[["rock/a.mp3", "rock/b.mp3", "rock/c.mp3", "rock/d.mp3", "jazz/i.mp3"], "artist"]) == {"The Beatles"}
+    assert df.loc["jazz/f.mp3", "artist"] == df.loc["jazz/e.mp3", "artist"]
+    assert df.loc["jazz/g.mp3", "artist"] == "Bon Iver" and df.loc["jazz/h.mp3", "artist"] == "Bon Jovi"
+    assert report["artist_spellings_merged"]["The Beatels"] == "The Beatles"
+
+
+def test_genres_map_to_the_vocabulary_and_unknown_labels_are_listed(cleaned):
+    df, report = cleaned
+    assert df.loc["rock/b.mp3", "genre"] == "rock" and df.loc["rock/c.mp3", "genre"] == "rock"
+    assert df.loc[["jazz/e.mp3", "jazz/f.mp3", "jazz/h.mp3"], "genre"].tolist() == ["hip-hop"] * 3
+    assert df.loc["jazz/g.mp3", "genre"] == "unknown" and df.loc["jazz/g.mp3", "genre_label"] == "Polka"
+    assert report["genre_labels_outside_vocabulary"] == ["Polka"]
+
+
+def test_unknown_columns_are_kept(cleaned):
+    df, _ = cleaned
+    assert df.loc["rock/a.mp3", "mood"] == "happy"
+
+
+def test_latin1_semicolons_bom_and_path_column(tmp_path):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("path;artist;length\nx/Déjà vu.mp3;Zoë;1:00\n".encode("latin-1"))
+    df, _ = metadata.clean(metadata.read_table(latin))
+    assert df.loc[0, "track_key"] == "x/Déjà vu.mp3" and df.loc[0, "artist"] == "Zoë"
+    assert df.loc[0, "folder"] == "x" and df.loc[0, "duration_s"] == 60.0
+    bom = tmp_path / "bom.tsv"
+    bom.write_bytes("\ufefffolder\tfile\tgenre\na\tb.wav\tjazz\n".encode("utf-8"))
+    df, _ = metadata.clean(metadata.read_table(bom))
+    assert df.loc[0, "track_key"] == "a/b.wav" and df.loc[0, "genre"] == "jazz"
+
+
+def test_parquet_metadata(tmp_path):
+    path = tmp_path / "m.parquet"
+    pd.DataFrame({"folder": ["a"], "file": ["b.wav"], "duration": [12.5], "year": [2001]}).to_parquet(path)
+    df, _ = metadata.clean(metadata.read_table(path))
+    assert df.loc[0, "duration_s"] == 12.5 and df.loc[0, "year"] == 2001
+
+
+def test_bad_files_name_the_file(tmp_path):
+    with pytest.raises(metadata.MetadataError, match="missing.csv"):
+        metadata.read_table(tmp_path / "missing.csv")
+    malformed = tmp_path / "malformed.csv"
+    malformed.write_text('folder,file,title\na,b.wav,"unclosed\nc,d.wav,ok,extra,fields\n')
+    with pytest.raises(metadata.MetadataError, match="malformed.csv"):
+        metadata.read_table(malformed)
+    no_key = tmp_path / "nokey.csv"
+    no_key.write_text("title,artist\nx,y\n")
+    with pytest.raises(metadata.MetadataError, match="folder"):
+        metadata.clean(metadata.read_table(no_key))
+
+
+def test_rows_outside_the_library_are_set_aside():
+    df = pd.DataFrame({"track_key": ["a/1.wav", "a/2.wav"]})
+    kept, orphans = metadata.restrict_to_library(df, {"a/1.wav"})
+    assert kept["track_key"].tolist() == ["a/1.wav"] and orphans == ["a/2.wav"]
+
+
+@pytest.mark.parametrize("value, seconds", [("3:45", 225.0), ("1:02:03", 3723.0), ("245", 245.0), (" 12.5s", 12.5),
+                                            ("0", None), ("-3", None), ("7:00:00", None), ("", None), (None, None)])
+def test_parse_duration(value, seconds):
+    assert metadata.parse_duration(value) == seconds

@@ -1,0 +1,51 @@
+"""Scaling, PCA and the neighbour index."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import StandardScaler
+
+from musicrec import model
+
+
+def test_stored_parameters_reproduce_scikit_learn():
+    x = np.random.default_rng(0).normal(size=(40, 12)) * np.arange(1, 13)
+    scaler = json.loads(json.dumps(model.fit_scaler(x)))  # as stored: plain JSON
+    z = model.scale(x, scaler)
+    np.testing.assert_allclose(z, StandardScaler().fit_transform(x))
+    pca = json.loads(json.dumps(model.fit_pca(z, 5)))
+    expected = PCA(n_components=5, svd_solver="full").fit_transform(z)
+    np.testing.assert_allclose(np.abs(model.reduce(z, pca)), np.abs(expected), atol=1e-9)
+
+
+def test_pca_components_are_capped_by_the_data():
+    z = np.random.default_rng(1).normal(size=(4, 10))
+    assert len(model.fit_pca(z, 50)["components"]) == 4
+
+
+@pytest.mark.parametrize("metric", model.METRICS)
+def test_every_track_gets_k_neighbours_and_never_itself(metric):
+    rng = np.random.default_rng(2)
+    emb = np.vstack([rng.normal(0, 0.1, (5, 3)) + [5, 0, 0], rng.normal(0, 0.1, (5, 3)) + [0, 5, 0]])
+    emb[1] = emb[0]  # an exact duplicate must still not be its own neighbour
+    keys = [f"t{i}" for i in range(10)]
+    recs = model.nearest_neighbours(keys, emb, 4, metric)
+    assert list(recs.columns) == model.RECOMMENDATION_COLUMNS
+    assert (recs.groupby("track_key").size() == 4).all()
+    assert not (recs["track_key"] == recs["neighbor_key"]).any()
+    assert (recs.groupby("track_key")["rank"].apply(list) == pd.Series([[1, 2, 3, 4]] * 10, index=keys)).all()
+    assert recs.groupby("track_key")["distance"].apply(lambda d: d.is_monotonic_increasing).all()
+    same_cluster = recs["track_key"].str[1:].astype(int) // 5 == recs["neighbor_key"].str[1:].astype(int) // 5
+    assert same_cluster.all()
+
+
+def test_k_is_capped_and_bad_metric_is_named():
+    recs = model.nearest_neighbours(["a", "b", "c"], np.eye(3), 10, "euclidean")
+    assert (recs.groupby("track_key").size() == 2).all()
+    with pytest.raises(ValueError, match="manhattan"):
+        model.nearest_neighbours(["a", "b"], np.eye(2), 1, "manhattan")
