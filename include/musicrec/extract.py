@@ -64,8 +64,10 @@ def _results(library: str, keys: list[str], workers: int):
         os.environ.setdefault(var, "1")
     context = multiprocessing.get_context("spawn")  # no fork of a threaded Airflow worker
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_up) as pool:
-        # Small chunks keep every core busy when file lengths differ a lot.
-        yield from pool.map(extract_one, [library] * len(keys), keys, chunksize=1)
+        # One file a task, taken as each finishes: every core stays busy when file lengths differ a lot.
+        futures = [pool.submit(extract_one, library, key) for key in keys]
+        for future in cf.as_completed(futures):
+            yield future.result()
 
 
 def extract(library: str | Path, worklist: pd.DataFrame, workers: int | None = None,

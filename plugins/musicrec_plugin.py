@@ -1,0 +1,54 @@
+"""A "Music recommendations" page in the Airflow UI, and the JSON API behind it.
+
+The page is served by a FastAPI app under /musicrec on the Airflow API server and
+shown in the UI's Browse menu. It reads the current index under MUSICREC_DATA_DIR.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from airflow.plugins_manager import AirflowPlugin
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse
+
+DATA_DIR = os.environ.get("MUSICREC_DATA_DIR", str(Path(__file__).resolve().parents[1] / "data"))
+PAGE = Path(__file__).with_name("musicrec_page.html")
+
+app = FastAPI(title="musicrec", description="Tracks that sound like this one, from the current index.")
+
+
+@app.get("/", response_class=HTMLResponse)
+def page() -> str:
+    return PAGE.read_text(encoding="utf-8")
+
+
+@app.get("/api/recommend")
+def recommend(q: str = Query(..., min_length=1, description="track key, or text in title, artist or file name"),
+              k: int = Query(10, ge=1, le=100)) -> dict:
+    from musicrec import query
+
+    try:
+        return query.recommend(DATA_DIR, q, k)
+    except query.QueryError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    except FileNotFoundError as exc:
+        raise HTTPException(status_code=503, detail=str(exc)) from None
+
+
+@app.get("/api/summary")
+def summary() -> dict:
+    from musicrec import storage
+
+    try:
+        return storage.read_json(storage.require_current(DATA_DIR) / storage.SUMMARY)
+    except FileNotFoundError as exc:
+        raise HTTPException(status_code=503, detail=str(exc)) from None
+
+
+class MusicrecPlugin(AirflowPlugin):
+    name = "musicrec"
+    fastapi_apps = [{"app": app, "url_prefix": "/musicrec", "name": "musicrec"}]
+    external_views = [{"name": "Music recommendations", "href": "musicrec/", "destination": "nav",
+                       "category": "browse", "url_route": "musicrec"}]
