@@ -197,7 +197,8 @@ def publish(data_dir: str, run_dir: str, run_id: str, stages: dict) -> dict:
         "seconds": round(sum(r["seconds"] for r in shard_results), 2),
         "slowest_shard_seconds": round(max((r["seconds"] for r in shard_results), default=0.0), 2),
     }
-    discovered = stages["discover"] = storage.read_json(run / DISCOVER_SUMMARY)
+    discovered = storage.read_json(run / DISCOVER_SUMMARY)
+    stages["discover"] = {k: v for k, v in discovered.items() if k != "shards"}
     summary = {
         "run_id": run_id,
         "library": discovered["library"],
@@ -210,7 +211,7 @@ def publish(data_dir: str, run_dir: str, run_id: str, stages: dict) -> dict:
         "quarantined": quarantine[["track_key", "error"]].to_dict("records"),
         "metadata_rows_not_in_library": stages["clean_metadata"]["rows_not_in_library"],
         "feature_version": features.FEATURE_VERSION,
-        "stages": {name: {k: v for k, v in stages[name].items() if k != "shards"} for name in STAGES if name in stages},
+        "stages": {name: stages[name] for name in STAGES if name in stages},
         "stage_seconds": {name: stages[name].get("seconds") for name in STAGES if name in stages},
     }
     storage.write_json(summary, run / storage.SUMMARY)
