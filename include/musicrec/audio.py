@@ -13,6 +13,7 @@ import functools
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import numpy as np
 AUDIO_EXTENSIONS = frozenset({".mp3", ".ogg", ".oga", ".opus", ".flac", ".wav", ".m4a", ".aac", ".aif", ".aiff"})
 
 SOUNDFILE_BLOCK_FRAMES = 1 << 16
+READ_CHUNK_BYTES = 1 << 20
 
 
 class DecodeError(Exception):
@@ -50,14 +52,23 @@ def decode_ffmpeg(path: Path, sr: int) -> np.ndarray:
         "-i", str(path), "-vn", "-map", "0:a:0",
         "-ac", "1", "-ar", str(sr), "-f", "f32le", "pipe:1",
     ]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
-    if proc.returncode != 0:
-        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise DecodeError(f"ffmpeg: {message[-1] if message else f'exit code {proc.returncode}'}")
-    y = np.frombuffer(proc.stdout, dtype="<f4")
-    if y.size == 0:
+    # stderr goes to a file, so a chatty decoder can never block the pipe we read.
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        # One growing buffer (realloc'd in place), not a list of chunks joined at the end: half the peak memory.
+        buf = bytearray()
+        while chunk := proc.stdout.read(READ_CHUNK_BYTES):
+            buf += chunk
+        proc.stdout.close()
+        returncode = proc.wait()
+        err.seek(0)
+        message = err.read()[-4000:].decode("utf-8", "replace").strip().splitlines()
+    if returncode != 0:
+        raise DecodeError(f"ffmpeg: {message[-1] if message else f'exit code {returncode}'}")
+    del buf[len(buf) - len(buf) % 4 :]
+    if not buf:
         raise DecodeError("ffmpeg: no audio samples decoded")
-    return y
+    return np.frombuffer(buf, dtype="<f4")
 
 
 def decode_soundfile(path: Path, sr: int) -> np.ndarray:
@@ -94,15 +105,15 @@ def decode(path: Path, sr: int) -> np.ndarray:
         except DecodeError as exc:
             errors.append(str(exc))
             continue
-        if not np.all(np.isfinite(y)):
-            y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+        if not np.isfinite(y).all():
+            np.nan_to_num(y, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         return y
     raise DecodeError("; ".join(errors))
 
 
 def peak_normalize(y: np.ndarray) -> tuple[np.ndarray, float]:
-    """Scale to a peak of 1.0; silence is left as it is. Returns the signal and its original peak."""
-    peak = float(np.max(np.abs(y))) if y.size else 0.0
-    if peak <= 1e-9:
-        return y, peak
-    return y * np.float32(1.0 / peak), peak
+    """Scale to a peak of 1.0, in place; silence is left as it is. Returns the signal and its original peak."""
+    peak = float(max(y.max(), -y.min())) if y.size else 0.0  # no |y| temporary the size of the track
+    if peak > 1e-9:
+        y *= np.float32(1.0 / peak)
+    return y, peak

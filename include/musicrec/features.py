@@ -140,13 +140,14 @@ def _block_series(segment: np.ndarray, mel_basis: np.ndarray, s: Settings) -> di
     power = np.square(magnitude)
     log_mel = librosa.power_to_db(mel_basis @ power, ref=1.0, top_db=None)
     mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=s.n_mfcc)
+    centroid = librosa.feature.spectral_centroid(S=magnitude, sr=sr)
     return {
         "mfcc": mfcc,
         # An explicit tuning skips pitch tracking, which allocates several spectrogram-sized arrays a call.
         "chroma": librosa.feature.chroma_stft(S=power, sr=sr, tuning=0.0),
         "spectral_contrast": librosa.feature.spectral_contrast(S=magnitude, sr=sr),
-        "spectral_centroid": librosa.feature.spectral_centroid(S=magnitude, sr=sr),
-        "spectral_bandwidth": librosa.feature.spectral_bandwidth(S=magnitude, sr=sr),
+        "spectral_centroid": centroid,
+        "spectral_bandwidth": librosa.feature.spectral_bandwidth(S=magnitude, sr=sr, centroid=centroid),
         "spectral_rolloff": librosa.feature.spectral_rolloff(S=magnitude, sr=sr),
         "spectral_flatness": librosa.feature.spectral_flatness(S=magnitude),
         "rms": librosa.feature.rms(S=magnitude, frame_length=s.n_fft),

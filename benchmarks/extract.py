@@ -1,0 +1,197 @@
+"""Extraction throughput and memory, against a seed-style baseline, in one run on the same files.
+
+    python benchmarks/extract.py [FOLDER] [--limit N] [--out benchmarks/results.json]
+
+Modes, each in a fresh process so that peak RSS is its own:
+  baseline        pydub AudioSegment.from_file + effects.normalize, samples to numpy, then librosa's mfcc,
+                  spectral_centroid and zero_crossing_rate each on the raw signal (the seed's approach)
+  decode          floor: the project's decoding alone (ffmpeg straight to 22.05 kHz mono float32)
+  decode_stft     floor: decoding plus one STFT magnitude per track
+  project_1       the project's extraction (full default feature set), one process
+  project_2       the same with 2 worker processes
+  longest         the project's extraction of the longest file alone, for its peak RSS
+Results go to a JSON file and a markdown table in benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MODES = ["baseline", "decode", "decode_stft", "project_1", "project_2", "longest"]
+
+
+def _rss_mb(who) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def _seed_style(path: Path) -> float:
+    import librosa
+    import numpy as np
+    from pydub import AudioSegment, effects
+
+    from musicrec import audio
+
+    AudioSegment.converter = audio.ffmpeg_executable()
+    segment = effects.normalize(AudioSegment.from_file(path))
+    samples = np.array(segment.get_array_of_samples(), dtype=np.float32).reshape(-1, segment.channels).mean(axis=1)
+    y = samples / float(1 << (8 * segment.sample_width - 1))
+    sr = segment.frame_rate
+    librosa.feature.mfcc(y=y, sr=sr, n_mfcc=20)
+    librosa.feature.spectral_centroid(y=y, sr=sr)
+    librosa.feature.zero_crossing_rate(y)
+    return len(y) / sr
+
+
+def _decode_only(path: Path) -> float:
+    from musicrec import audio, features
+
+    return audio.decode(path, features.SETTINGS.sample_rate).size / features.SETTINGS.sample_rate
+
+
+def _decode_stft(path: Path) -> float:
+    import librosa
+    import numpy as np
+
+    from musicrec import audio, features
+
+    s = features.SETTINGS
+    y = audio.decode(path, s.sample_rate)
+    for start in range(0, y.size, s.block_frames * s.hop_length):
+        block = y[start : start + s.block_frames * s.hop_length + s.n_fft]
+        if block.size >= s.n_fft:
+            np.abs(librosa.stft(block, n_fft=s.n_fft, hop_length=s.hop_length, center=False))
+    return y.size / s.sample_rate
+
+
+def run_mode(mode: str, files: list[str]) -> dict:
+    """Runs inside the child process."""
+    import pandas as pd
+
+    from musicrec import extract
+
+    paths = [Path(f) for f in files]
+    per_file = {"baseline": _seed_style, "decode": _decode_only, "decode_stft": _decode_stft}
+    if mode in per_file:
+        per_file[mode](paths[0])  # imports and first-call compilation are not part of throughput
+        started = time.perf_counter()
+        audio_s = sum(per_file[mode](p) for p in paths)
+        processes = 1
+    else:
+        processes = 2 if mode == "project_2" else 1
+        root = Path(os.path.commonpath([str(p.parent) for p in paths]))
+        keys = [p.relative_to(root).as_posix() for p in paths]
+        worklist = pd.DataFrame({"track_key": keys, "folder": [str(Path(k).parent) for k in keys],
+                                 "file": [p.name for p in paths]})
+        extract._warm_up()
+        started = time.perf_counter()
+        feats, quarantine = extract.extract(root, worklist, workers=processes)
+        audio_s = float(feats["duration_s"].sum())
+    wall = time.perf_counter() - started
+    peak = max(_rss_mb(resource.RUSAGE_SELF), _rss_mb(resource.RUSAGE_CHILDREN) if processes > 1 else 0.0)
+    return {"mode": mode, "files": len(paths), "audio_hours": audio_s / 3600, "wall_s": wall, "processes": processes,
+            "x_realtime": audio_s / wall, "x_realtime_per_core": audio_s / wall / processes, "peak_rss_mb": peak}
+
+
+def _audio_files(folder: Path, limit: int | None) -> list[str]:
+    from musicrec import discover
+
+    worklist = discover.scan(folder)
+    files = [str(folder / k) for k in worklist["track_key"]]
+    return files[:limit] if limit else files
+
+
+def _longest(files: list[str]) -> str:
+    import soundfile as sf
+
+    def seconds(f):
+        try:
+            return sf.info(f).duration
+        except Exception:
+            return 0.0
+
+    return max(files, key=seconds)
+
+
+def _child(mode: str, files: list[str]) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent / "include"))
+    out = subprocess.run([sys.executable, __file__, "--child", mode], input=json.dumps(files), text=True,
+                         capture_output=True, env=env, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"mode {mode} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def markdown(results: dict) -> str:
+    rows = results["modes"]
+    base = rows["baseline"]["x_realtime"]
+    one = rows["project_1"]["x_realtime"]
+    lines = [
+        f"# Extraction benchmark\n",
+        f"{results['date']}, {results['machine']}; {rows['project_1']['files']} files, "
+        f"{rows['project_1']['audio_hours']:.2f} h of audio from `{results['folder']}`.\n",
+        "| mode | processes | wall s | x realtime | x realtime per core | peak RSS per process (MB) | vs baseline |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in MODES:
+        r = rows[name]
+        lines.append(f"| {name} | {r['processes']} | {r['wall_s']:.1f} | {r['x_realtime']:.0f} | "
+                     f"{r['x_realtime_per_core']:.0f} | {r['peak_rss_mb']:.0f} | {r['x_realtime'] / base:.2f} |")
+    lines += [
+        "",
+        f"- project, one process, vs baseline: **{one / base:.2f}x** (target at least 3x, aim 4x)",
+        f"- project, 2 processes, vs one: **{rows['project_2']['x_realtime'] / one:.2f}x** (target at least 1.8x)",
+        f"- peak RSS on the longest file ({results['longest_file']}, {rows['longest']['audio_hours'] * 60:.1f} min): "
+        f"**{rows['longest']['peak_rss_mb']:.0f} MB** (target under 500 MB)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folder", nargs="?", default=str(HERE.parent / "dev-corpus"))
+    p.add_argument("--limit", type=int, help="take only the first N files")
+    p.add_argument("--out", default=str(HERE / "results.json"))
+    p.add_argument("--markdown", default=str(HERE / "RESULTS.md"))
+    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(run_mode(args.child, json.loads(sys.stdin.read()))))
+        return 0
+    folder = Path(args.folder).resolve()
+    files = _audio_files(folder, args.limit)
+    if not files:
+        print(f"no audio files in {folder}", file=sys.stderr)
+        return 2
+    results = {"date": dt.date.today().isoformat(),
+               "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+               "folder": str(folder), "longest_file": Path(_longest(files)).name, "modes": {}}
+    for mode in args.modes.split(","):
+        chosen = [str(folder / results["longest_file"])] if mode == "longest" else files
+        # A longest-file path may sit in a subfolder: find it again.
+        if mode == "longest":
+            chosen = [f for f in files if Path(f).name == results["longest_file"]][:1]
+        print(f"{mode}: {len(chosen)} files ...", file=sys.stderr, flush=True)
+        results["modes"][mode] = _child(mode, chosen)
+        r = results["modes"][mode]
+        print(f"  {r['wall_s']:.1f} s, {r['x_realtime']:.0f}x realtime, peak {r['peak_rss_mb']:.0f} MB",
+              file=sys.stderr, flush=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    if set(MODES) <= set(results["modes"]):
+        Path(args.markdown).write_text(markdown(results))
+        print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
