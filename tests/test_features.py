@@ -80,3 +80,25 @@ def test_every_row_records_the_feature_version(tmp_path):
     path = tmp_path / "a.wav"
     sf.write(path, tone(seconds=0.5), SR)
     assert features.extract_path(path)["feature_version"] == features.FEATURE_VERSION
+
+
+def test_shortcut_features_equal_librosas():
+    import librosa
+
+    y = np.random.default_rng(5).standard_normal(SR * 3).astype(np.float32) * 0.3 + tone(500, 3.0)
+    s = features.SETTINGS
+    magnitude = np.abs(librosa.stft(y, n_fft=s.n_fft, hop_length=s.hop_length, center=False))
+    centroid, bandwidth = features._centroid_bandwidth(magnitude, s)
+    np.testing.assert_allclose(centroid, librosa.feature.spectral_centroid(S=magnitude, sr=SR), rtol=1e-4)
+    np.testing.assert_allclose(bandwidth, librosa.feature.spectral_bandwidth(S=magnitude, sr=SR), rtol=1e-4)
+    zcr = librosa.feature.zero_crossing_rate(y, frame_length=s.n_fft, hop_length=s.hop_length, center=False)
+    np.testing.assert_allclose(features._zero_crossing_rate(y, s), zcr, atol=2 / s.n_fft)
+    np.testing.assert_allclose(features._rolloff(magnitude, s), librosa.feature.spectral_rolloff(S=magnitude, sr=SR))
+
+
+def test_tempo_of_a_click_track():
+    beat = int(SR * 60 / 120)
+    y = np.zeros(SR * 20, dtype=np.float32)
+    for start in range(0, y.size - 200, beat):
+        y[start : start + 200] = np.hanning(200) * np.sin(np.arange(200) * 0.8)
+    assert features.compute(y)["tempo_bpm"] == pytest.approx(120, rel=0.03)
