@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+PYDUB_CODECS = {".ogg": "vorbis", ".oga": "vorbis", ".opus": "libopus", ".mp3": "mp3", ".flac": "flac",
+                ".m4a": "aac", ".aac": "aac", ".wav": None}
 MODES = ["baseline", "decode", "decode_stft", "project_1", "project_2", "longest"]
 
 
@@ -42,7 +44,8 @@ def _seed_style(path: Path) -> float:
     from musicrec import audio
 
     AudioSegment.converter = audio.ffmpeg_executable()
-    segment = effects.normalize(AudioSegment.from_file(path))
+    # pydub probes with ffprobe unless told the codec; the wheel's ffmpeg comes without ffprobe.
+    segment = effects.normalize(AudioSegment.from_file(path, codec=PYDUB_CODECS.get(path.suffix.lower())))
     samples = np.array(segment.get_array_of_samples(), dtype=np.float32).reshape(-1, segment.channels).mean(axis=1)
     y = samples / float(1 << (8 * segment.sample_width - 1))
     sr = segment.frame_rate

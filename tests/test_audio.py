@@ -91,3 +91,25 @@ def test_peak_normalize_scales_to_one_and_leaves_silence_alone():
     assert peak == pytest.approx(0.25) and np.max(np.abs(y)) == pytest.approx(1.0)
     silent, peak = audio.peak_normalize(np.zeros(10, dtype=np.float32))
     assert peak == 0.0 and not silent.any()
+
+
+def test_ffmpeg_is_the_fallback_for_formats_soundfile_reads_first(tmp_path, monkeypatch):
+    path = tmp_path / "x.flac"
+    sf.write(path, tone(seconds=1.0, sr=44100), 44100)
+
+    def reject(path, sr):
+        raise audio.DecodeError("soundfile: unsupported")
+
+    monkeypatch.setattr(audio, "decode_soundfile", reject)
+    assert abs(audio.decode(path, SR).size - SR) <= 2
+
+
+def test_decoders_agree(tmp_path):
+    path = tmp_path / "x.ogg"
+    sf.write(path, tone(330, seconds=2.0, sr=44100, channels=2), 44100, subtype="VORBIS")
+    # Downmix gains differ (ffmpeg mixes at -3 dB); peak normalization makes that moot.
+    a = audio.peak_normalize(audio.decode_soundfile(path, SR))[0]
+    b = audio.peak_normalize(audio.decode_ffmpeg(path, SR))[0]
+    n = min(a.size, b.size)
+    assert abs(a.size - b.size) <= 64
+    assert np.sqrt(np.mean((a[:n] - b[:n]) ** 2)) < 0.02

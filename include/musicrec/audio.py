@@ -1,10 +1,12 @@
 """Decoding audio files to mono float32 at the analysis rate.
 
-ffmpeg is tried first (it reads every common format) and decodes straight to
-mono float32 at the target rate, so no full-rate stereo copy is ever held.
-libsndfile (`soundfile`) is the fallback: some real Ogg files that ffmpeg
-rejects ("Header processing failed") read fine there. It is read in blocks
-and resampled with soxr as a stream, for the same bounded memory.
+Two decoders, each the other's fallback, so a file is unreadable only when both fail:
+- libsndfile (`soundfile`), first for the formats it reads itself (wav, flac, ogg, opus, mp3,
+  aiff): read in blocks, downmixed and resampled with soxr as a stream, so no full-rate copy
+  of the track is held. Some real Ogg files that ffmpeg rejects ("Header processing failed")
+  read fine here.
+- ffmpeg, first for everything else (m4a/aac, ...), decoding straight to mono float32 at the
+  target rate through a pipe.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ AUDIO_EXTENSIONS = frozenset({".mp3", ".ogg", ".oga", ".opus", ".flac", ".wav", 
 
 SOUNDFILE_BLOCK_FRAMES = 1 << 16
 READ_CHUNK_BYTES = 1 << 20
+# Formats libsndfile decodes itself, faster than an ffmpeg process (no pipe, no process start-up);
+# the rest go to ffmpeg first. Either way the other decoder is the fallback.
+SOUNDFILE_FIRST = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"})
 
 
 class DecodeError(Exception):
@@ -77,7 +82,8 @@ def decode_soundfile(path: Path, sr: int) -> np.ndarray:
 
     try:
         with sf.SoundFile(str(path)) as f:
-            resampler = None if f.samplerate == sr else soxr.ResampleStream(f.samplerate, sr, 1, dtype="float32")
+            resampler = None if f.samplerate == sr else soxr.ResampleStream(f.samplerate, sr, 1, dtype="float32",
+                                                                            quality="HQ")
             pieces = []
             for block in f.blocks(blocksize=SOUNDFILE_BLOCK_FRAMES, dtype="float32", always_2d=True):
                 mono = block.mean(axis=1, dtype=np.float32)
@@ -99,7 +105,8 @@ def decode(path: Path, sr: int) -> np.ndarray:
     if path.stat().st_size == 0:
         raise DecodeError("empty file (0 bytes)")
     errors = []
-    for decoder in (decode_ffmpeg, decode_soundfile):
+    first_choice = decode_soundfile if path.suffix.lower() in SOUNDFILE_FIRST else decode_ffmpeg
+    for decoder in (first_choice, decode_ffmpeg if first_choice is decode_soundfile else decode_soundfile):
         try:
             y = decoder(path, sr)
         except DecodeError as exc:

@@ -22,6 +22,8 @@ from musicrec import audio, features
 log = logging.getLogger("musicrec")
 
 QUARANTINE_COLUMNS = ["track_key", "folder", "file", "stage", "error"]
+# After the features: a silent-track flag, and what tells whether a file changed since its features were taken.
+BOOKKEEPING_COLUMNS = ["is_silent", "feature_version", "size_bytes", "mtime_ns"]
 PROGRESS_EVERY_S = 10.0
 
 
@@ -97,7 +99,6 @@ def extract(library: str | Path, worklist: pd.DataFrame, workers: int | None = N
 
 
 def features_frame(rows: list[dict]) -> pd.DataFrame:
-    leading = ["track_key", "folder", "file", "duration_s", "is_silent", "feature_version", "size_bytes", "mtime_ns"]
-    columns = leading + features.feature_columns()
+    columns = ["track_key", "folder", "file", "duration_s", *features.feature_columns(), *BOOKKEEPING_COLUMNS]
     df = pd.DataFrame(rows, columns=columns)
     return df.astype({c: "float64" for c in features.feature_columns()} | {"duration_s": "float64"})

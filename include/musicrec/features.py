@@ -183,7 +183,7 @@ def _block_series(segment: np.ndarray, mel_basis: np.ndarray, s: Settings) -> di
         "spectral_centroid": centroid,
         "spectral_bandwidth": bandwidth,
         "spectral_rolloff": _rolloff(magnitude, s),
-        "spectral_flatness": librosa.feature.spectral_flatness(S=magnitude),
+        "spectral_flatness": librosa.feature.spectral_flatness(S=power, power=1.0),  # the power we already have
         "rms": librosa.feature.rms(S=magnitude, frame_length=s.n_fft),
         "zero_crossing_rate": _zero_crossing_rate(segment, s),
         "log_mel": log_mel,
