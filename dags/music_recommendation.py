@@ -49,6 +49,10 @@ PARAMS = {
     "n_neighbors": Param(_env_int("MUSICREC_N_NEIGHBORS", 10), type="integer", minimum=1, maximum=200,
                          title="Neighbours per track"),
     "metric": Param("cosine", type="string", enum=["cosine", "euclidean"], title="Distance"),
+    "metadata_weight": Param(float(os.environ.get("MUSICREC_METADATA_WEIGHT", 0.0)), type="number", minimum=0,
+                             maximum=10, title="Metadata weight",
+                             description="Weight of metadata features (genre, artist, decade, duration) beside the "
+                                         "audio; 0 keeps the index audio-only."),
     "files_per_shard": Param(_env_int("MUSICREC_FILES_PER_SHARD", 50), type="integer", minimum=1, maximum=100000,
                              title="Files per shard"),
     "workers": Param(_env_int("MUSICREC_WORKERS", 0), type="integer", minimum=0, maximum=256,
@@ -154,7 +158,7 @@ def music_recommendation():
     def scale() -> dict:
         from musicrec import pipeline
 
-        return pipeline.scale(_run_dir())
+        return pipeline.scale(_run_dir(), get_current_context()["params"]["metadata_weight"])
 
     @task
     def reduce() -> dict:

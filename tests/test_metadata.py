@@ -56,7 +56,8 @@ def test_durations_and_years(cleaned):
     assert pd.isna(df.loc["rock/d.mp3", "duration_s"]) and pd.isna(df.loc["jazz/i.mp3", "duration_s"])
     assert df.loc["rock/b.mp3", "year"] == 1969
     assert pd.isna(df.loc["rock/d.mp3", "year"])
-    assert report["invalid_values_set_missing"] == {"duration_s": 2, "year": 1}
+    assert report["invalid_values_set_missing"] == {"duration_s": {"count": 2, "examples": ["-5", "abc"]},
+                                                    "year": {"count": 1, "examples": ["0"]}}
 
 
 def test_artist_spellings_merge_but_different_artists_stay_apart(cleaned):
@@ -122,3 +123,22 @@ def test_rows_outside_the_library_are_set_aside():
                                             ("0", None), ("-3", None), ("7:00:00", None), ("", None), (None, None)])
 def test_parse_duration(value, seconds):
     assert metadata.parse_duration(value) == seconds
+
+
+def test_tags_fill_what_the_file_leaves_missing_and_add_tracks_without_rows():
+    raw = pd.DataFrame({"folder": ["a", "a"], "file": ["1.mp3", "2.mp3"], "title": ["From file", None],
+                        "genre": [None, "Jazz"]})
+    tags = pd.DataFrame({"track_key": ["a/1.mp3", "a/2.mp3", "b/3.ogg"], "title": ["Tag title", "Tag two", "Three"],
+                         "artist": ["Tagged", None, "Someone"], "album": [None, None, "LP"],
+                         "genre": ["Rock", "Blues", "hip hop"], "year": ["2001-02-03", None, "1999"],
+                         "duration_s": [61.5, None, 200.0]})
+    df, report = metadata.clean(raw, tags)
+    df = df.set_index("track_key")
+    assert df.loc["a/1.mp3", "title"] == "From file" and df.loc["a/1.mp3", "title_source"] == "metadata"
+    assert df.loc["a/2.mp3", "title"] == "Tag two" and df.loc["a/2.mp3", "title_source"] == "tags"
+    assert df.loc["a/1.mp3", "genre"] == "rock" and df.loc["a/1.mp3", "genre_source"] == "tags"
+    assert df.loc["a/2.mp3", "genre"] == "jazz" and df.loc["a/2.mp3", "genre_source"] == "metadata"
+    assert df.loc["a/1.mp3", "year"] == 2001 and df.loc["a/1.mp3", "duration_s"] == 61.5
+    assert df.loc["b/3.ogg", "folder"] == "b" and df.loc["b/3.ogg", "genre"] == "hip-hop"
+    assert pd.isna(df.loc["a/2.mp3", "artist_source"])
+    assert report["filled_from_tags"]["title"] == 2

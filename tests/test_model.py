@@ -49,3 +49,30 @@ def test_k_is_capped_and_bad_metric_is_named():
     assert (recs.groupby("track_key").size() == 2).all()
     with pytest.raises(ValueError, match="manhattan"):
         model.nearest_neighbours(["a", "b"], np.eye(2), 1, "manhattan")
+
+
+def test_copies_of_the_same_audio_are_never_each_others_neighbours():
+    emb = np.array([[0.0, 1.0], [0.0, 1.0], [0.1, 1.0], [1.0, 0.0], [1.0, 0.1]])
+    keys = ["a", "a copy", "b", "c", "d"]
+    recs = model.nearest_neighbours(keys, emb, 3, "euclidean", groups=["h1", "h1", "h2", "h3", "h4"])
+    by_key = recs.groupby("track_key")["neighbor_key"].apply(list)
+    assert "a copy" not in by_key["a"] and "a" not in by_key["a copy"]
+    assert by_key["a"][0] == "b" and (recs.groupby("track_key").size() == 3).all()
+
+
+def test_join_flags_identical_audio_and_names_untitled_tracks_from_the_file():
+    from musicrec import extract, features
+
+    row = {c: 0.0 for c in features.feature_columns()}
+    feats = extract.features_frame([
+        {"track_key": "x/One.wav", "folder": "x", "file": "One.wav", "duration_s": 1.0, "content_hash": "h", **row},
+        {"track_key": "y/One again.wav", "folder": "y", "file": "One again.wav", "duration_s": 1.0,
+         "content_hash": "h", **row},
+        {"track_key": "y/my_song.wav", "folder": "y", "file": "my_song.wav", "duration_s": 2.0, "content_hash": "g",
+         **row},
+    ])
+    tracks = model.join(feats, None).set_index("track_key")
+    assert tracks.loc["y/One again.wav", "duplicate_of"] == "x/One.wav"
+    assert pd.isna(tracks.loc["x/One.wav", "duplicate_of"])
+    assert tracks.loc["y/my_song.wav", "title"] == "my song"
+    assert tracks.loc["y/my_song.wav", "title_source"] == "filename" and tracks.loc["y/my_song.wav", "genre"] == "unknown"

@@ -39,7 +39,7 @@ def cmd_run(args) -> int:
     data_dir = Path(args.data_dir).expanduser().resolve()
     conf = {"library_path": str(library), "metadata_path": str(Path(args.metadata).resolve()) if args.metadata else "",
             "data_dir": str(data_dir), "folders": _folders(args.folders), "full_refresh": args.full_refresh}
-    for key in ("n_components", "n_neighbors", "files_per_shard", "workers", "metric"):
+    for key in ("n_components", "n_neighbors", "files_per_shard", "workers", "metric", "metadata_weight"):
         if getattr(args, key) is not None:
             conf[key] = getattr(args, key)
     started = time.monotonic()
@@ -147,6 +147,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--n-components", type=int)
     run.add_argument("--n-neighbors", type=int)
     run.add_argument("--metric", choices=["cosine", "euclidean"])
+    run.add_argument("--metadata-weight", type=float, help="weight of metadata features beside the audio (0: none)")
     run.add_argument("--files-per-shard", type=int)
     run.add_argument("--workers", type=int, help="processes per shard (default: all cores)")
     run.set_defaults(func=cmd_run)

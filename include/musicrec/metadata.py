@@ -9,13 +9,18 @@ Steps, in order (each a function below, each recorded in the cleaning report):
    (POSIX path relative to the library root). Rows with no usable key are dropped and counted.
 4. `clean_text`: unicode NFC, trimmed and collapsed whitespace; empty strings become missing.
 5. `parse_numbers`: durations from seconds, m:ss or h:mm:ss; years from dates or numbers;
-   impossible values (duration <= 0 or > 6 h, year outside 1900..next year) become missing.
+   impossible values (duration <= 0 or > 6 h, year outside 1900..next year) become missing,
+   counted with examples in the report.
 6. `drop_duplicates`: exact duplicate rows, then rows naming the same file, keeping the most complete.
-7. `merge_artist_spellings`: near-identical artist names (case, accents, spacing, one or two
+   (Identical audio under two names is found from content hashes at extraction, not here.)
+7. `fill_from_tags`: fields the file leaves missing are taken from the audio files' embedded tags
+   (mutagen), and tracks with no row get one; `<field>_source` says `metadata` or `tags`.
+8. `merge_artist_spellings`: near-identical artist names (case, accents, spacing, one or two
    typed letters) map to the most frequent spelling; merely similar names stay apart.
-8. `canonical_genres`: genre labels map onto a small vocabulary with synonyms; `genre_label`
+9. `canonical_genres`: genre labels map onto a small vocabulary with synonyms; `genre_label`
    keeps the cleaned original, and labels outside the vocabulary become `unknown` and are listed.
-Missing titles are filled later, at the join, from the file name; a track with audio is never dropped.
+Missing titles are filled later, at the join, from the file name (source `filename`), and missing
+durations from the decoded audio (source `audio`); a track with audio is never dropped.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ COLUMN_SYNONYMS = {
     "folder": ["folder", "directory", "dir", "album_folder"],
     "file": ["file", "filename", "file_name"],
     "path": ["path", "filepath", "file_path", "relative_path", "track_key"],
+    "play_count": ["play_count", "plays", "playcount", "listens", "listen_count"],
 }
 
 GENRES = {
@@ -66,6 +72,7 @@ GENRES = {
     "world": ["world", "world music", "latin", "african"],
 }
 UNKNOWN_GENRE = "unknown"
+SOURCED_FIELDS = ["title", "artist", "album", "genre", "year", "duration_s"]
 
 CLEAN_COLUMNS = ["track_key", "folder", "file", "title", "artist", "album", "genre", "genre_label", "year",
                  "duration_s"]
@@ -202,17 +209,29 @@ def parse_year(value) -> int | None:
     return year if MIN_YEAR <= year <= dt.date.today().year + 1 else None
 
 
-def parse_numbers(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+def parse_count(value) -> int | None:
+    """A non-negative count from 12, '12', '1,204'; None when missing or not a count."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    try:
+        count = float(str(value).replace(",", "").replace("_", "").strip())
+    except ValueError:
+        return None
+    return int(count) if count >= 0 and count == int(count) else None
+
+
+def parse_numbers(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Durations in seconds and years as integers; what cannot be read, or is impossible, becomes missing."""
     out = df.copy()
     invalid = {}
-    if "duration_s" in out.columns:
-        parsed = out["duration_s"].map(parse_duration)
-        invalid["duration_s"] = int((out["duration_s"].notna() & parsed.isna()).sum())
-        out["duration_s"] = pd.to_numeric(parsed, errors="coerce").astype("float64")
-    if "year" in out.columns:
-        parsed = out["year"].map(parse_year)
-        invalid["year"] = int((out["year"].notna() & parsed.isna()).sum())
-        out["year"] = pd.array(parsed.tolist(), dtype="Int64")
+    for column, parse in (("duration_s", parse_duration), ("year", parse_year), ("play_count", parse_count)):
+        if column not in out.columns:
+            continue
+        parsed = out[column].map(parse)
+        bad = out[column].notna() & parsed.isna()
+        invalid[column] = {"count": int(bad.sum()), "examples": out.loc[bad, column].astype(str).unique()[:5].tolist()}
+        out[column] = (pd.to_numeric(parsed, errors="coerce").astype("float64") if column == "duration_s"
+                       else pd.array(parsed.tolist(), dtype="Int64"))
     return out, invalid
 
 
@@ -284,23 +303,57 @@ def canonical_genres(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return out, unknown
 
 
-def clean(df: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """The cleaned table (CLEAN_COLUMNS first, other columns kept) and a report of every change."""
+def fill_from_tags(df: pd.DataFrame, tags: pd.DataFrame | None) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Fields missing in the file taken from embedded tags; `<field>_source` says where each value came from.
+
+    Tracks that have tags but no row in the file get a row of their own.
+    """
+    out = df.set_index("track_key")
+    filled = {}
+    if tags is not None and not tags.empty:
+        tags, _ = parse_numbers(clean_text(tags)[0])
+        tags = tags.drop_duplicates("track_key").set_index("track_key")
+        new_keys = tags.index.difference(out.index)
+        out = pd.concat([out, pd.DataFrame(index=new_keys)])
+    for field in SOURCED_FIELDS:
+        source = pd.Series(np.where(out[field].notna(), "metadata", None), index=out.index, dtype=object)
+        if tags is not None and not tags.empty and field in tags.columns:
+            tag_values = tags[field].reindex(out.index)
+            use = out[field].isna() & tag_values.notna()
+            out[field] = out[field].astype(object).where(~use, tag_values)
+            source[use] = "tags"
+            filled[field] = int(use.sum())
+        out[f"{field}_source"] = source
+    out = out.rename_axis("track_key").reset_index()
+    parts = out["track_key"].map(PurePosixPath)
+    out["folder"] = parts.map(lambda p: p.parent.as_posix() if str(p.parent) != "." else "")
+    out["file"] = parts.map(lambda p: p.name)
+    return out, filled
+
+
+def clean(df: pd.DataFrame, tags: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+    """The cleaned table (CLEAN_COLUMNS first, other columns kept) and a report of every change.
+
+    `tags` (track_key and tag fields, see `musicrec.tags`) fills what the file leaves missing.
+    """
     report: dict = {"rows_in": len(df)}
     df, report["renamed_columns"] = normalize_columns(df)
     df, report["cells_whitespace_or_unicode_fixed"] = clean_text(df)
     df, report["rows_without_file_dropped"] = add_track_key(df)
     df, report["invalid_values_set_missing"] = parse_numbers(df)
     df, report["duplicates_removed"] = drop_duplicates(df)
-    df, report["artist_spellings_merged"] = merge_artist_spellings(df)
-    df, report["genre_labels_outside_vocabulary"] = canonical_genres(df)
     for col in CLEAN_COLUMNS:
         if col not in df.columns:
             df[col] = None
+    df, report["filled_from_tags"] = fill_from_tags(df, tags)
+    df, report["artist_spellings_merged"] = merge_artist_spellings(df)
+    df, report["genre_labels_outside_vocabulary"] = canonical_genres(df)
     df["year"] = df["year"].astype("Int64")
     df["duration_s"] = df["duration_s"].astype("float64")
     for col in ("title", "artist", "album", "genre", "genre_label", "folder", "file", "track_key"):
         df[col] = df[col].astype("string")
+    for field in SOURCED_FIELDS:
+        df[f"{field}_source"] = df[f"{field}_source"].astype("string")
     extra = [c for c in df.columns if c not in CLEAN_COLUMNS and c != "path"]
     df = df[CLEAN_COLUMNS + extra]
     report["missing_values"] = {c: int(df[c].isna().sum()) for c in CLEAN_COLUMNS if df[c].isna().any()}
@@ -317,3 +370,20 @@ def restrict_to_library(df: pd.DataFrame, library_keys: set[str]) -> tuple[pd.Da
 def title_from_file(file: str) -> str:
     stem = PurePosixPath(file).stem
     return " ".join(re.sub(r"[_]+", " ", stem).split()) or file
+
+
+def report_markdown(report: dict) -> str:
+    """The cleaning report as a page a person reads."""
+    lines = ["# Metadata cleaning report", "",
+             f"- metadata file: {report.get('metadata_file') or '(none: embedded tags only)'}",
+             f"- rows in: {report['rows_in']}, rows out: {report['rows_out']}"]
+    for key, value in report.items():
+        if key in ("rows_in", "rows_out", "metadata_file") or value in ({}, [], 0, None):
+            continue
+        title = key.replace("_", " ")
+        if isinstance(value, dict):
+            lines.append(f"- {title}:")
+            lines += [f"  - {k}: {v}" for k, v in list(value.items())[:20]]
+        else:
+            lines.append(f"- {title}: {value}")
+    return "\n".join(lines) + "\n"

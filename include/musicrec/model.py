@@ -1,7 +1,7 @@
 """Join, standardize, reduce and index.
 
 Fitted parameters are stored as JSON (never pickle) so a data dir can be shared
-and read safely; `transform` rebuilds the same embedding from them.
+and read safely; `scale` and `reduce` rebuild the same embedding from them.
 """
 
 from __future__ import annotations
@@ -17,16 +17,22 @@ RECOMMENDATION_COLUMNS = ["track_key", "rank", "neighbor_key", "distance"]
 
 def join(feats: pd.DataFrame, meta: pd.DataFrame | None) -> pd.DataFrame:
     """One row per track with audio; metadata where a row names it, the file name as title otherwise."""
-    info = ["track_key", "title", "artist", "album", "genre", "year"]
+    fields = ["title", "artist", "album", "genre", "year"]
+    sources = [f"{f}_source" for f in fields]
     if meta is None or meta.empty:
-        meta = pd.DataFrame(columns=info)
-    meta = meta[info].rename(columns={"year": "year"})
-    tracks = feats.merge(meta, on="track_key", how="left", validate="one_to_one")
+        meta = pd.DataFrame(columns=["track_key", *fields, *sources])
+    extra = ["play_count"] if "play_count" in meta.columns else []
+    taken = meta[["track_key", *fields, *sources, *extra]]
+    tracks = feats.merge(taken, on="track_key", how="left", validate="one_to_one").copy()
     tracks["has_metadata"] = tracks["track_key"].isin(set(meta["track_key"]))
+    no_title = tracks["title"].isna()
     tracks["title"] = tracks["title"].fillna(tracks["file"].map(metadata.title_from_file))
+    tracks["title_source"] = tracks["title_source"].astype(object).where(~no_title, "filename")
     tracks["genre"] = tracks["genre"].fillna(metadata.UNKNOWN_GENRE)
-    leading = ["track_key", "folder", "file", "title", "artist", "album", "genre", "year", "duration_s",
-               "has_metadata", "is_silent", "feature_version"]
+    first_copy = tracks.sort_values("track_key").groupby("content_hash")["track_key"].transform("first")
+    tracks["duplicate_of"] = first_copy.where(first_copy != tracks["track_key"])
+    leading = ["track_key", "folder", "file", *fields, "duration_s", *extra, "has_metadata", "duplicate_of",
+               "is_silent", "feature_version", "content_hash", *sources]
     return tracks[leading + features.feature_columns()]
 
 
@@ -61,21 +67,27 @@ def component_columns(n: int) -> list[str]:
     return [f"pc_{i:02d}" for i in range(1, n + 1)]
 
 
-def nearest_neighbours(keys: list[str], embedding: np.ndarray, k: int, metric: str) -> pd.DataFrame:
-    """k neighbours per track, nearest first, never the track itself."""
+def nearest_neighbours(keys: list[str], embedding: np.ndarray, k: int, metric: str,
+                       groups: list | None = None) -> pd.DataFrame:
+    """k neighbours per track, nearest first, never the track itself nor a track of its group.
+
+    `groups` (e.g. content hashes) marks copies of the same audio, which are never each other's neighbours.
+    """
     from sklearn.neighbors import NearestNeighbors
 
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
-    k = min(k, len(keys) - 1)
+    groups = list(range(len(keys))) if groups is None else list(groups)
+    largest_group = pd.Series(groups).value_counts().max() if groups else 1
+    k = min(k, len(keys) - largest_group)
     if k < 1:
         return pd.DataFrame(columns=RECOMMENDATION_COLUMNS)
-    nn = NearestNeighbors(n_neighbors=k + 1, metric=metric, algorithm="brute").fit(embedding)
-    distances, indices = nn.kneighbors(embedding)
+    nn = NearestNeighbors(n_neighbors=min(len(keys), k + largest_group), metric=metric, algorithm="brute")
+    distances, indices = nn.fit(embedding).kneighbors(embedding)
     rows = []
     for i, key in enumerate(keys):
-        # Drop the query itself, wherever ties put it.
-        neighbours = [(j, d) for j, d in zip(indices[i], distances[i]) if j != i][:k]
+        # Drop the query and its copies, wherever ties put them.
+        neighbours = [(j, d) for j, d in zip(indices[i], distances[i]) if groups[j] != groups[i]][:k]
         rows.extend((key, rank, keys[j], float(d)) for rank, (j, d) in enumerate(neighbours, start=1))
     recs = pd.DataFrame(rows, columns=RECOMMENDATION_COLUMNS)
     return recs.astype({"rank": "int32", "distance": "float64"})

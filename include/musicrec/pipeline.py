@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from musicrec import discover as discovery
-from musicrec import extract, features, metadata, model, storage
+from musicrec import encode, extract, features, metadata, model, storage, tags
 
 log = logging.getLogger("musicrec")
 
@@ -98,18 +98,18 @@ def clean_metadata(metadata_path: str | None, run_dir: str) -> dict:
     """Cleaned metadata for the library's tracks; rows naming files not in the library are counted and left out."""
     started = time.monotonic()
     run = Path(run_dir)
-    library_keys = set(pd.read_parquet(run / "worklist.parquet", columns=["track_key"])["track_key"])
-    if metadata_path:
-        cleaned, report = metadata.clean(metadata.read_table(metadata_path))
-        cleaned, orphans = metadata.restrict_to_library(cleaned, library_keys)
-    else:
-        cleaned, report, orphans = metadata.clean(pd.DataFrame(columns=["folder", "file"]))[0], {"rows_in": 0}, []
+    keys = pd.read_parquet(run / "worklist.parquet", columns=["track_key"])["track_key"].tolist()
+    embedded = tags.library_tags(storage.read_json(run / DISCOVER_SUMMARY)["library"], keys)
+    raw = metadata.read_table(metadata_path) if metadata_path else pd.DataFrame(columns=["folder", "file"])
+    cleaned, report = metadata.clean(raw, embedded)
+    cleaned, orphans = metadata.restrict_to_library(cleaned, set(keys))
     report["metadata_file"] = metadata_path
     report["rows_not_in_library"] = len(orphans)
     report["rows_not_in_library_examples"] = orphans[:10]
     report["rows_out"] = len(cleaned)
     path = storage.write_parquet(cleaned, run / storage.METADATA_CLEAN)
     storage.write_json(report, run / storage.CLEANING_REPORT)
+    storage.write_text(metadata.report_markdown(report), run / storage.CLEANING_REPORT_MD)
     log.info("clean_metadata: %s rows in, %d rows out, %d name files not in the library",
              report["rows_in"], len(cleaned), len(orphans))
     return {"path": str(path), "rows_in": report["rows_in"], "rows_out": len(cleaned),
@@ -140,18 +140,28 @@ def join(run_dir: str, shard_results: list[dict]) -> dict:
             "seconds": round(time.monotonic() - started, 2)}
 
 
-def scale(run_dir: str) -> dict:
+def scale(run_dir: str, metadata_weight: float = 0.0) -> dict:
+    """Standardized audio features, and metadata features weighted by `metadata_weight` (0: audio only)."""
     started = time.monotonic()
     run = Path(run_dir)
     tracks = pd.read_parquet(run / storage.TRACKS)
     columns = features.feature_columns()
     scaler = model.fit_scaler(tracks[columns].to_numpy())
     scaled = pd.DataFrame(model.scale(tracks[columns].to_numpy(), scaler), columns=columns)
+    encoder = encode.fit(tracks)
+    meta = encode.transform(tracks, encoder)
+    meta_scaler = model.fit_scaler(meta.to_numpy())
+    if metadata_weight > 0:
+        weighted = model.scale(meta.to_numpy(), meta_scaler) * metadata_weight
+        scaled = pd.concat([scaled, pd.DataFrame(weighted, columns=meta.columns)], axis=1)
     scaled.insert(0, "track_key", tracks["track_key"])
     storage.write_parquet(scaled, run / "scaled.parquet")
-    storage.write_json({"feature_version": features.FEATURE_VERSION, "feature_columns": columns, "scaler": scaler},
+    storage.write_json({"feature_version": features.FEATURE_VERSION, "feature_columns": columns, "scaler": scaler,
+                        "metadata": {"weight": metadata_weight, "columns": meta.columns.tolist(), "encoder": encoder,
+                                     "scaler": meta_scaler}},
                        run / storage.MODEL)
-    return {"columns": len(columns), "seconds": round(time.monotonic() - started, 2)}
+    return {"columns": scaled.shape[1] - 1, "metadata_weight": metadata_weight,
+            "seconds": round(time.monotonic() - started, 2)}
 
 
 def reduce(run_dir: str, n_components: int) -> dict:
@@ -177,8 +187,9 @@ def build_index(run_dir: str, n_neighbors: int, metric: str) -> dict:
     started = time.monotonic()
     run = Path(run_dir)
     emb = pd.read_parquet(run / storage.EMBEDDINGS)
+    hashes = pd.read_parquet(run / storage.TRACKS, columns=["track_key", "content_hash"]).set_index("track_key")
     recs = model.nearest_neighbours(emb["track_key"].tolist(), emb.drop(columns="track_key").to_numpy(),
-                                    n_neighbors, metric)
+                                    n_neighbors, metric, groups=hashes.loc[emb["track_key"], "content_hash"].tolist())
     storage.write_parquet(recs, run / storage.RECOMMENDATIONS)
     return {"tracks": len(emb), "neighbors": int(recs.groupby("track_key").size().min()) if len(recs) else 0,
             "metric": metric, "seconds": round(time.monotonic() - started, 2)}
@@ -211,6 +222,9 @@ def publish(data_dir: str, run_dir: str, run_id: str, stages: dict) -> dict:
         "quarantined": quarantine[["track_key", "error"]].to_dict("records"),
         "metadata_rows_not_in_library": stages["clean_metadata"]["rows_not_in_library"],
         "feature_version": features.FEATURE_VERSION,
+        "identical_audio": int(pd.read_parquet(run / storage.TRACKS, columns=["duplicate_of"])["duplicate_of"].notna().sum()),
+        "validation_result": str(run / storage.VALIDATION),
+        "cleaning_report": str(run / storage.CLEANING_REPORT_MD),
         "stages": {name: stages[name] for name in STAGES if name in stages},
         "stage_seconds": {name: stages[name].get("seconds") for name in STAGES if name in stages},
     }

@@ -30,6 +30,7 @@ RECOMMENDATIONS = "recommendations.parquet"
 MODEL = "model.json"
 SUMMARY = "summary.json"
 CLEANING_REPORT = "cleaning_report.json"
+CLEANING_REPORT_MD = "cleaning_report.md"
 VALIDATION = "validation.json"
 
 
