@@ -126,7 +126,9 @@ def _longest(files: list[str]) -> str:
 
 
 def _child(mode: str, files: list[str]) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(HERE.parent / "include"))
+    # One BLAS thread in every mode: "one process" is one core, for the baseline as for the project.
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent / "include"), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               MKL_NUM_THREADS="1")
     out = subprocess.run([sys.executable, __file__, "--child", mode], input=json.dumps(files), text=True,
                          capture_output=True, env=env, check=False)
     if out.returncode != 0:

@@ -71,6 +71,16 @@ def test_outputs_have_the_documented_columns(first_run):
     assert set(model_json) >= {"scaler", "pca", "feature_columns", "feature_version"}
 
 
+def test_the_mapped_task_computes_what_the_features_command_computes(first_run, demo_library):
+    from musicrec import discover
+
+    dag_features = pd.read_parquet(storage.require_current(first_run) / storage.FEATURES)
+    worklist = discover.scan(demo_library, ["chip_arps"])
+    standalone, _ = extract.extract(demo_library, worklist, workers=1)
+    mine = dag_features[dag_features["folder"] == "chip_arps"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine, standalone, rtol=1e-4, atol=1e-4)
+
+
 def test_the_run_summary_counts_everything(first_run, demo_library):
     summary = storage.read_json(storage.require_current(first_run) / storage.SUMMARY)
     assert summary["tracks_indexed"] == 20 and summary["files_found"] == 21

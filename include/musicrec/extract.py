@@ -12,6 +12,7 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -66,17 +67,31 @@ def content_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _worker_init() -> None:
+    """One BLAS thread per worker (the pool already uses every core), then warm up."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+    _warm_up()
+
+
+def _pool_context():
+    """fork when this process runs no other thread, spawn otherwise.
+
+    A forked worker starts at once with the analysis code already imported and compiled (spawn
+    costs every worker seconds of imports), but forking a process that has other threads can
+    copy a lock that one of them holds: an in-process Airflow run has such threads.
+    """
+    return multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
+
+
 def _results(library: str, keys: list[str], workers: int):
+    _warm_up()
     if workers <= 1:
-        _warm_up()
         for key in keys:
             yield extract_one(library, key)
         return
-    # Children inherit this: one BLAS thread each, as the pool already uses every core.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-    context = multiprocessing.get_context("spawn")  # no fork of a threaded Airflow worker
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_up) as pool:
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=_worker_init) as pool:
         # One file a task, taken as each finishes: every core stays busy when file lengths differ a lot.
         futures = [pool.submit(extract_one, library, key) for key in keys]
         for future in cf.as_completed(futures):
@@ -92,7 +107,7 @@ def extract(library: str | Path, worklist: pd.DataFrame, workers: int | None = N
     rows, bad = [], []
     started = last_report = time.monotonic()
     audio_s = 0.0
-    keys = worklist["track_key"].tolist()
+    keys = _largest_first(library, worklist["track_key"].tolist())
     for done, (key, row, error) in enumerate(_results(library, keys, workers), start=1):
         folder, file = meta.loc[key, "folder"], meta.loc[key, "file"]
         if error is None:
@@ -106,10 +121,22 @@ def extract(library: str | Path, worklist: pd.DataFrame, workers: int | None = N
             last_report = now
             log.info("%s: %d/%d files, %.2f h of audio, %d quarantined, %.0f s",
                      label, done, len(keys), audio_s / 3600, len(bad), now - started)
-    return features_frame(rows), pd.DataFrame(bad, columns=QUARANTINE_COLUMNS)
+    quarantine = pd.DataFrame(bad, columns=QUARANTINE_COLUMNS).sort_values("track_key", ignore_index=True)
+    return features_frame(rows), quarantine
+
+
+def _largest_first(library: str, keys: list[str]) -> list[str]:
+    """Longest files first, so that no core is left finishing one long track while the others idle."""
+    def size(key):
+        try:
+            return os.stat(Path(library) / key).st_size
+        except OSError:
+            return 0
+
+    return sorted(keys, key=size, reverse=True)
 
 
 def features_frame(rows: list[dict]) -> pd.DataFrame:
     columns = ["track_key", "folder", "file", "duration_s", *features.feature_columns(), *BOOKKEEPING_COLUMNS]
-    df = pd.DataFrame(rows, columns=columns)
+    df = pd.DataFrame(rows, columns=columns).sort_values("track_key", ignore_index=True)
     return df.astype({c: "float64" for c in features.feature_columns()} | {"duration_s": "float64"})
