@@ -7,6 +7,10 @@ export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+# The DAG's defaults: the demo library until a deployment sets its own.
+export MUSICREC_LIBRARY ?= $(CURDIR)/demo-library
+export MUSICREC_METADATA ?= $(CURDIR)/demo-library/metadata.csv
+export MUSICREC_DATA_DIR ?= $(CURDIR)/data
 
 .PHONY: install demo test airflow dev-corpus benchmark clean
 
@@ -21,12 +25,12 @@ install: $(BIN)/musicrec
 
 demo: install
 	$(BIN)/musicrec demo-library demo-library
-	$(BIN)/musicrec run --library demo-library --metadata demo-library/metadata.csv --data-dir data/demo --files-per-shard 8
-	$(BIN)/musicrec recommend "Drones no. 1" --data-dir data/demo --k 5
-	$(BIN)/musicrec recommend "chip_arps/Chip Arps 02.ogg" --data-dir data/demo --k 5
+	$(BIN)/musicrec run --library demo-library --metadata demo-library/metadata.csv --files-per-shard 8
+	$(BIN)/musicrec recommend "Drones no. 1" --k 5
+	$(BIN)/musicrec recommend "chip_arps/Chip Arps 02.ogg" --k 5
 
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	env -u MUSICREC_LIBRARY -u MUSICREC_METADATA -u MUSICREC_DATA_DIR $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 airflow: install
 	$(BIN)/airflow db migrate
