@@ -85,8 +85,10 @@ def decode_soundfile(path: Path, sr: int) -> np.ndarray:
             resampler = None if f.samplerate == sr else soxr.ResampleStream(f.samplerate, sr, 1, dtype="float32",
                                                                             quality="HQ")
             pieces = []
+            # Downmix as a matrix-vector product: a mean over the short channel axis is several times slower.
+            downmix = np.full(f.channels, 1.0 / f.channels, dtype=np.float32)
             for block in f.blocks(blocksize=SOUNDFILE_BLOCK_FRAMES, dtype="float32", always_2d=True):
-                mono = block.mean(axis=1, dtype=np.float32)
+                mono = block @ downmix
                 pieces.append(mono if resampler is None else resampler.resample_chunk(mono))
             if resampler is not None:
                 pieces.append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))

@@ -61,8 +61,8 @@ def format_summary(summary: dict, wall_s: float) -> str:
         f"indexed {summary['tracks_indexed']} tracks, {summary['audio_hours']:.2f} h of audio "
         f"({summary['files_extracted']} extracted, {summary['files_reused']} unchanged and reused), "
         f"in {wall_s:.0f} s",
-        f"metadata: {summary['tracks_with_metadata']} tracks matched a row; "
-        f"{summary['metadata_rows_not_in_library']} rows name files not in the library",
+        f"metadata: {summary['tracks_with_metadata']} tracks have some (from the metadata file or embedded tags); "
+        f"{summary['metadata_rows_not_in_library']} metadata rows name files not in the library",
         f"quarantined: {len(summary['quarantined'])}",
     ]
     lines += [f"  {q['track_key']}: {q['error'][:160]}" for q in summary["quarantined"][:10]]

@@ -39,6 +39,10 @@ def suite():
 
 def batch_definition(context, parquet_path: str | Path):
     """A batch over one Parquet file, built when the validation runs (not when the DAG is parsed)."""
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    # Progress bars are noise in task logs and in `musicrec run`'s output.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     path = Path(parquet_path)
     source = context.data_sources.add_or_update_pandas_filesystem(name="musicrec", base_directory=path.parent)
     asset = source.add_parquet_asset(name=path.stem)

@@ -110,8 +110,8 @@ def clean_metadata(metadata_path: str | None, run_dir: str) -> dict:
     path = storage.write_parquet(cleaned, run / storage.METADATA_CLEAN)
     storage.write_json(report, run / storage.CLEANING_REPORT)
     storage.write_text(metadata.report_markdown(report), run / storage.CLEANING_REPORT_MD)
-    log.info("clean_metadata: %s rows in, %d rows out, %d name files not in the library",
-             report["rows_in"], len(cleaned), len(orphans))
+    log.info("clean_metadata: %s rows in the metadata file, tags of %d files; %d tracks described, "
+             "%d rows name files not in the library", report["rows_in"], len(keys), len(cleaned), len(orphans))
     return {"path": str(path), "rows_in": report["rows_in"], "rows_out": len(cleaned),
             "rows_not_in_library": len(orphans), "seconds": round(time.monotonic() - started, 2)}
 
