@@ -72,17 +72,20 @@ class ValidateCleanMetadata(GXValidateBatchOperator):
         except GXValidationFailed as failed:
             result = context["ti"].xcom_pull(task_ids=self.task_id) or {}
             storage.write_json(result, run_dir / storage.VALIDATION)
+            docs = expectations.build_data_docs(self.gx_context, run_dir / storage.DATA_DOCS)
             lines = "\n  ".join(expectations.failures(result)) or str(failed)
-            raise GXValidationFailed(message=f"cleaned metadata failed validation "
-                                             f"(full result: {run_dir / storage.VALIDATION}):\n  {lines}") from None
+            raise GXValidationFailed(message=f"cleaned metadata failed validation (full result: "
+                                             f"{run_dir / storage.VALIDATION}, data docs: {docs}):\n  {lines}") from None
         storage.write_json(context["ti"].xcom_pull(task_ids=self.task_id), run_dir / storage.VALIDATION)
+        expectations.build_data_docs(self.gx_context, run_dir / storage.DATA_DOCS)
 
 
 def _clean_metadata_batch(gx_context):
     from musicrec import expectations
 
-    cleaned = get_current_context()["ti"].xcom_pull(task_ids="clean_metadata")["path"]
-    return expectations.batch_definition(gx_context, cleaned)
+    ctx = get_current_context()
+    ctx["task"].gx_context = gx_context  # kept for the data docs, built once the validation has run
+    return expectations.batch_definition(gx_context, ctx["ti"].xcom_pull(task_ids="clean_metadata")["path"])
 
 
 def _metadata_suite(gx_context):

@@ -89,6 +89,7 @@ def test_the_run_summary_counts_everything(first_run, demo_library):
     assert summary["metadata_rows_not_in_library"] == 1
     assert summary["tracks_with_metadata"] == 20
     assert (storage.require_current(first_run) / storage.VALIDATION).exists()
+    assert "musicrec_metadata_clean" in (storage.require_current(first_run) / storage.DATA_DOCS / "index.html").read_text()
 
 
 def test_every_track_has_k_neighbours_mostly_of_its_own_style(first_run):
@@ -137,6 +138,10 @@ def test_failed_validation_fails_the_run_and_keeps_the_last_index(first_run, dem
     failed_dir = storage.run_dir(first_run, dag_run.run_id)
     result = json.loads((failed_dir / storage.VALIDATION).read_text())
     assert result["success"] is False
+    failed = [e for e in result["expectations"] if not e["success"]]
+    assert [(e["expectation_type"], e["kwargs"]["column"]) for e in failed] == [
+        ("expect_column_values_to_be_in_set", "genre")]
+    assert (failed_dir / storage.DATA_DOCS / "index.html").exists()
 
 
 def test_ui_page_and_api_serve_the_current_index(first_run, monkeypatch):

@@ -142,3 +142,19 @@ def test_tags_fill_what_the_file_leaves_missing_and_add_tracks_without_rows():
     assert df.loc["b/3.ogg", "folder"] == "b" and df.loc["b/3.ogg", "genre"] == "hip-hop"
     assert pd.isna(df.loc["a/2.mp3", "artist_source"])
     assert report["filled_from_tags"]["title"] == 2
+
+
+def test_a_clean_file_passes_unchanged(tmp_path):
+    path = tmp_path / "clean.csv"
+    path.write_text("folder,file,title,artist,album,genre,year,duration_s\n"
+                    "a,1.flac,One,Ann Arbor,First,jazz,2001,61.5\n"
+                    "b,2.flac,Two,Bo Diddley,Second,blues,1958,150.0\n", encoding="utf-8")
+    df, report = metadata.clean(metadata.read_table(path))
+    assert df[["title", "artist", "album", "genre", "genre_label"]].values.tolist() == [
+        ["One", "Ann Arbor", "First", "jazz", "jazz"], ["Two", "Bo Diddley", "Second", "blues", "blues"]]
+    assert df["year"].tolist() == [2001, 1958] and df["duration_s"].tolist() == [61.5, 150.0]
+    assert report["cells_whitespace_or_unicode_fixed"] == 0
+    assert report["duplicates_removed"] == {"exact": 0, "same_file": 0}
+    assert report["artist_spellings_merged"] == {} and report["genre_labels_outside_vocabulary"] == []
+    assert all(v["count"] == 0 for v in report["invalid_values_set_missing"].values())
+    assert report["rows_in"] == report["rows_out"] == 2

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 from musicrec import metadata
+
+log = logging.getLogger("musicrec")
 
 SUITE_NAME = "musicrec_metadata_clean"
 MAX_EXAMPLES = 5
@@ -69,3 +72,19 @@ def failures(result: dict) -> list[str]:
         args = f" {kwargs}" if kwargs else ""
         lines.append(f"{exp.get('expectation_type')}{where}{args}: {detail or res}")
     return lines
+
+
+def build_data_docs(context, folder: str | Path) -> Path | None:
+    """GX's HTML data docs of the validations run in `context`, under `folder`; None if they cannot be built."""
+    folder = Path(folder)
+    site = {"class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(folder)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}
+    try:
+        context.add_data_docs_site(site_name="musicrec", site_config=site)
+        context.build_data_docs(site_names=["musicrec"])
+    except Exception as exc:  # the docs are a convenience; the JSON result is what the run keeps
+        log.warning("Great Expectations data docs not built: %s", exc)
+        return None
+    index = folder / "index.html"
+    return index if index.exists() else None

@@ -224,6 +224,7 @@ def publish(data_dir: str, run_dir: str, run_id: str, stages: dict) -> dict:
         "feature_version": features.FEATURE_VERSION,
         "identical_audio": int(pd.read_parquet(run / storage.TRACKS, columns=["duplicate_of"])["duplicate_of"].notna().sum()),
         "validation_result": str(run / storage.VALIDATION),
+        "validation_data_docs": str(run / storage.DATA_DOCS / "index.html"),
         "cleaning_report": str(run / storage.CLEANING_REPORT_MD),
         "stages": {name: stages[name] for name in STAGES if name in stages},
         "stage_seconds": {name: stages[name].get("seconds") for name in STAGES if name in stages},

@@ -32,6 +32,7 @@ SUMMARY = "summary.json"
 CLEANING_REPORT = "cleaning_report.json"
 CLEANING_REPORT_MD = "cleaning_report.md"
 VALIDATION = "validation.json"
+DATA_DOCS = "data_docs"
 
 
 def safe_name(text: str) -> str:
