@@ -34,7 +34,7 @@ test: install
 
 airflow: install
 	$(BIN)/airflow db migrate
-	$(BIN)/airflow standalone
+	PATH="$(CURDIR)/$(BIN):$$PATH" airflow standalone  # it starts its components as `airflow ...` commands
 
 dev-corpus:
 	bash ../shared/datasets/fetch_dev_corpus.sh dev-corpus

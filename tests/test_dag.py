@@ -51,11 +51,23 @@ def _conf(library, data_dir, **extra):
 
 
 @pytest.fixture(scope="module")
-def first_run(dag, airflow_db, demo_library, tmp_path_factory):
+def first_dag_run(dag, airflow_db, demo_library, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("data")
     dag_run = dag.test(run_conf=_conf(demo_library, data_dir))
     assert dag_run.state == "success"
-    return data_dir
+    return data_dir, dag_run
+
+
+@pytest.fixture(scope="module")
+def first_run(first_dag_run):
+    return first_dag_run[0]
+
+
+def test_each_shard_is_named_for_the_ui(first_dag_run):
+    labels = sorted(ti.rendered_map_index for ti in first_dag_run[1].get_task_instances()
+                    if ti.task_id == "extract_features")
+    assert labels == ["shard 1/3: 7 files, chip_arps … deep_drones", "shard 2/3: 7 files, deep_drones … noise_beats",
+                      "shard 3/3: 7 files, noise_beats … soft_keys"]
 
 
 def test_outputs_have_the_documented_columns(first_run):

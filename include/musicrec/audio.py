@@ -93,7 +93,7 @@ def decode_soundfile(path: Path, sr: int) -> np.ndarray:
             if resampler is not None:
                 pieces.append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise DecodeError(f"soundfile: {exc}") from exc
+        raise DecodeError(f"soundfile: {str(exc).replace(f'Error opening {str(path)!r}: ', '')}") from exc
     y = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
     if y.size == 0:
         raise DecodeError("soundfile: no audio samples decoded")

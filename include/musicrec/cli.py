@@ -65,7 +65,7 @@ def format_summary(summary: dict, wall_s: float) -> str:
         f"{summary['metadata_rows_not_in_library']} metadata rows name files not in the library",
         f"quarantined: {len(summary['quarantined'])}",
     ]
-    lines += [f"  {q['track_key']}: {q['error'][:160]}" for q in summary["quarantined"][:10]]
+    lines += [f"  {q['track_key']}: {q['error'][:240]}" for q in summary["quarantined"][:10]]
     stage_times = ", ".join(f"{k} {v:.1f}s" for k, v in summary["stage_seconds"].items() if v is not None)
     lines.append(f"time per stage: {stage_times}")
     return "\n".join(lines)

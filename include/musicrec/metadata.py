@@ -312,7 +312,8 @@ def fill_from_tags(df: pd.DataFrame, tags: pd.DataFrame | None) -> tuple[pd.Data
     filled = {}
     if tags is not None and not tags.empty:
         tags, _ = parse_numbers(clean_text(tags)[0])
-        tags = tags.drop_duplicates("track_key").set_index("track_key")
+        described = tags[[f for f in SOURCED_FIELDS if f in tags.columns]].notna().any(axis=1)
+        tags = tags[described].drop_duplicates("track_key").set_index("track_key")
         new_keys = tags.index.difference(out.index)
         out = pd.concat([out, pd.DataFrame(index=new_keys)])
     for field in SOURCED_FIELDS:
