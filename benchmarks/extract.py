@@ -10,6 +10,7 @@ Modes, each in a fresh process so that peak RSS is its own:
   project_1       the project's extraction (full default feature set), one process
   project_2       the same with 2 worker processes
   longest         the project's extraction of the longest file alone, for its peak RSS
+  long_30min      the same on a generated 30-minute stereo 44.1 kHz track
 Results go to a JSON file and a markdown table in benchmarks/RESULTS.md.
 """
 
@@ -21,15 +22,17 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PYDUB_CODECS = {".ogg": "vorbis", ".oga": "vorbis", ".opus": "libopus", ".mp3": "mp3", ".flac": "flac",
                 ".m4a": "aac", ".aac": "aac", ".wav": None}
-MODES = ["baseline", "decode", "decode_stft", "project_1", "project_2", "longest"]
+MODES = ["baseline", "decode", "decode_stft", "project_1", "project_2", "longest", "long_30min"]
 
 
 def _rss_mb(who) -> float:
@@ -125,6 +128,22 @@ def _longest(files: list[str]) -> str:
     return max(files, key=seconds)
 
 
+def _long_track(dest: Path, minutes: float = 30.0, sr: int = 44100) -> str:
+    """A generated long track (tones over noise), written block by block."""
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    block = 10 * sr
+    t = np.arange(block) / sr
+    with sf.SoundFile(dest, "w", samplerate=sr, channels=2, subtype="PCM_16") as f:
+        for i in range(int(minutes * 60 * sr) // block):
+            tone = 0.3 * np.sin(2 * np.pi * (220 + 20 * (i % 12)) * t)
+            y = (tone + 0.05 * rng.standard_normal(block)).astype(np.float32)
+            f.write(np.column_stack([y, 0.8 * y]))
+    return str(dest)
+
+
 def _child(mode: str, files: list[str]) -> dict:
     # One BLAS thread in every mode: "one process" is one core, for the baseline as for the project.
     env = dict(os.environ, PYTHONPATH=str(HERE.parent / "include"), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
@@ -157,6 +176,7 @@ def markdown(results: dict) -> str:
         f"- project, 2 processes, vs one: **{rows['project_2']['x_realtime'] / one:.2f}x** (target at least 1.8x)",
         f"- peak RSS on the longest file ({results['longest_file']}, {rows['longest']['audio_hours'] * 60:.1f} min): "
         f"**{rows['longest']['peak_rss_mb']:.0f} MB** (target under 500 MB)",
+        f"- peak RSS on a generated 30-minute track: **{rows['long_30min']['peak_rss_mb']:.0f} MB**",
     ]
     return "\n".join(lines) + "\n"
 
@@ -181,16 +201,19 @@ def main() -> int:
     results = {"date": dt.date.today().isoformat(),
                "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
                "folder": str(folder), "longest_file": Path(_longest(files)).name, "modes": {}}
+    scratch = Path(tempfile.mkdtemp(prefix="musicrec-bench-"))
     for mode in args.modes.split(","):
-        chosen = [str(folder / results["longest_file"])] if mode == "longest" else files
-        # A longest-file path may sit in a subfolder: find it again.
+        chosen = files
         if mode == "longest":
             chosen = [f for f in files if Path(f).name == results["longest_file"]][:1]
+        elif mode == "long_30min":
+            chosen = [_long_track(scratch / "thirty minutes.wav")]
         print(f"{mode}: {len(chosen)} files ...", file=sys.stderr, flush=True)
         results["modes"][mode] = _child(mode, chosen)
         r = results["modes"][mode]
         print(f"  {r['wall_s']:.1f} s, {r['x_realtime']:.0f}x realtime, peak {r['peak_rss_mb']:.0f} MB",
               file=sys.stderr, flush=True)
+    shutil.rmtree(scratch, ignore_errors=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     if set(MODES) <= set(results["modes"]):
         Path(args.markdown).write_text(markdown(results))

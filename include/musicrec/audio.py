@@ -84,20 +84,30 @@ def decode_soundfile(path: Path, sr: int) -> np.ndarray:
         with sf.SoundFile(str(path)) as f:
             resampler = None if f.samplerate == sr else soxr.ResampleStream(f.samplerate, sr, 1, dtype="float32",
                                                                             quality="HQ")
-            pieces = []
+            # Written in place into one array sized from the header: no list of pieces joined at the end,
+            # which would hold the track twice. (Some headers under-count: then it grows.)
+            out = np.empty(int(f.frames * sr / f.samplerate) + 1024 if f.frames > 0 else 1 << 20, dtype=np.float32)
+            filled = 0
             # Downmix as a matrix-vector product: a mean over the short channel axis is several times slower.
             downmix = np.full(f.channels, 1.0 / f.channels, dtype=np.float32)
             for block in f.blocks(blocksize=SOUNDFILE_BLOCK_FRAMES, dtype="float32", always_2d=True):
                 mono = block @ downmix
-                pieces.append(mono if resampler is None else resampler.resample_chunk(mono))
+                out, filled = _append(out, filled, mono if resampler is None else resampler.resample_chunk(mono))
             if resampler is not None:
-                pieces.append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+                tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+                out, filled = _append(out, filled, tail)
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         raise DecodeError(f"soundfile: {str(exc).replace(f'Error opening {str(path)!r}: ', '')}") from exc
-    y = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
-    if y.size == 0:
+    if filled == 0:
         raise DecodeError("soundfile: no audio samples decoded")
-    return y
+    return out[:filled]
+
+
+def _append(out: np.ndarray, filled: int, piece: np.ndarray) -> tuple[np.ndarray, int]:
+    if filled + piece.size > out.size:
+        out = np.resize(out, max(2 * out.size, filled + piece.size))
+    out[filled : filled + piece.size] = piece
+    return out, filled + piece.size
 
 
 def decode(path: Path, sr: int) -> np.ndarray:
