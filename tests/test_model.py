@@ -76,3 +76,4 @@ def test_join_flags_identical_audio_and_names_untitled_tracks_from_the_file():
     assert pd.isna(tracks.loc["x/One.wav", "duplicate_of"])
     assert tracks.loc["y/my_song.wav", "title"] == "my song"
     assert tracks.loc["y/my_song.wav", "title_source"] == "filename" and tracks.loc["y/my_song.wav", "genre"] == "unknown"
+    assert not tracks["has_metadata"].any()  # a file name and a default genre are not metadata

@@ -24,7 +24,7 @@ def join(feats: pd.DataFrame, meta: pd.DataFrame | None) -> pd.DataFrame:
     extra = ["play_count"] if "play_count" in meta.columns else []
     taken = meta[["track_key", *fields, *sources, *extra]]
     tracks = feats.merge(taken, on="track_key", how="left", validate="one_to_one").copy()
-    tracks["has_metadata"] = tracks[fields].notna().any(axis=1)
+    tracks["has_metadata"] = tracks[sources].notna().any(axis=1)  # a value from the file or tags, not a default
     no_title = tracks["title"].isna()
     tracks["title"] = tracks["title"].fillna(tracks["file"].map(metadata.title_from_file))
     tracks["title_source"] = tracks["title_source"].astype(object).where(~no_title, "filename")
