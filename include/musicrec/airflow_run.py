@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -56,6 +57,8 @@ def run_once(conf: dict, quiet_airflow: bool = True) -> tuple[str, str, list[str
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("TQDM_DISABLE", "1")  # Great Expectations' progress bars
     ensure_db(home)
+    # dag.test() serves the task API in-process through starlette's test client, which warns about its own httpx use.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
     dag = load_dag()
     dag_run = dag.test(run_conf=conf)
     failed = [ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else "")
