@@ -51,7 +51,10 @@ def load_dag(dags_folder: str | None = None):
 
 
 def run_once(conf: dict, quiet_airflow: bool = True) -> tuple[str, str, list[str]]:
-    """Run the DAG once with `conf` as its params. Returns (state, run_id, failed task ids)."""
+    """Run the DAG once with `conf` as its params. Returns (state, run_id, ids of the tasks that failed).
+
+    Tasks left undone because an upstream one failed are not listed: the failed ones are the cause.
+    """
     home = configure()
     if quiet_airflow:
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
@@ -62,6 +65,6 @@ def run_once(conf: dict, quiet_airflow: bool = True) -> tuple[str, str, list[str
     dag = load_dag()
     dag_run = dag.test(run_conf=conf)
     failed = [ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else "")
-              for ti in dag_run.get_task_instances() if ti.state in ("failed", "upstream_failed")]
+              for ti in dag_run.get_task_instances() if ti.state == "failed"]
     logging.getLogger("musicrec").debug("run %s ended %s", dag_run.run_id, dag_run.state)
     return str(dag_run.state), dag_run.run_id, failed
