@@ -86,12 +86,14 @@ def _pool_context():
 
 
 def _results(library: str, keys: list[str], workers: int):
-    _warm_up()
+    context = _pool_context()
+    if workers <= 1 or context.get_start_method() == "fork":
+        _warm_up()  # here it serves this process, or the forked workers inherit it; spawned ones warm up alone
     if workers <= 1:
         for key in keys:
             yield extract_one(library, key)
         return
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=_worker_init) as pool:
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
         # One file a task, taken as each finishes: every core stays busy when file lengths differ a lot.
         futures = [pool.submit(extract_one, library, key) for key in keys]
         for future in cf.as_completed(futures):

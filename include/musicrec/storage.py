@@ -59,43 +59,30 @@ def require_current(data_dir: str | Path) -> Path:
     return current
 
 
-def _atomic_target(path: Path) -> Path:
-    """A unique temporary name beside `path`, renamed over it once the write is complete."""
+def _atomic_write(path: str | Path, write) -> Path:
+    """`write(tmp)` to a unique temporary file beside `path`, then rename it over `path`."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def write_parquet(df: pd.DataFrame, path: str | Path) -> Path:
-    path = Path(path)
-    tmp = _atomic_target(path)
-    try:
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return _atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
 def write_json(obj, path: str | Path) -> Path:
-    path = Path(path)
-    tmp = _atomic_target(path)
-    try:
-        tmp.write_text(json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    text = json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n"
+    return _atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def write_text(text: str, path: str | Path) -> Path:
-    path = Path(path)
-    tmp = _atomic_target(path)
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return _atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def read_json(path: str | Path):
