@@ -12,13 +12,16 @@ export MUSICREC_LIBRARY ?= $(CURDIR)/demo-library
 export MUSICREC_METADATA ?= $(CURDIR)/demo-library/metadata.csv
 export MUSICREC_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: install demo test airflow dev-corpus benchmark clean
+.PHONY: install demo test test-unit lint airflow dev-corpus benchmark clean
 
+# Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set, every process (CLI call, Airflow
+# task, pool worker) would otherwise compile its imports from source, seconds each time.
 $(BIN)/musicrec: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.txt
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.txt
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --no-deps -e .
+	$(BIN)/python -m compileall -q include dags plugins
 	touch $@
 
 install: $(BIN)/musicrec
@@ -29,8 +32,16 @@ demo: install
 	$(BIN)/musicrec recommend "Drones no. 1" --k 5
 	$(BIN)/musicrec recommend "chip_arps/Chip Arps 02.ogg" --k 5
 
+# Unit and integration tests (DAG runs, servers); `make test-unit` runs the fast tier alone.
 test: install
+	env -u MUSICREC_LIBRARY -u MUSICREC_METADATA -u MUSICREC_DATA_DIR $(BIN)/python -m pytest -m "" $(PYTEST_ARGS)
+
+test-unit: install
 	env -u MUSICREC_LIBRARY -u MUSICREC_METADATA -u MUSICREC_DATA_DIR $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 airflow: install
 	$(BIN)/airflow db migrate

@@ -30,7 +30,7 @@ def precision_at_k(tracks: pd.DataFrame, x: np.ndarray, k: int, n_components: in
     z = model.scale(x, model.fit_scaler(x))
     embedding = model.reduce(z, model.fit_pca(z, n_components))
     recs = model.nearest_neighbours(tracks["track_key"].tolist(), embedding, k, metric)
-    label = dict(zip(tracks["track_key"], tracks["track_key"].str.split("/").str[0]))
+    label = dict(zip(tracks["track_key"], tracks["track_key"].str.split("/").str[0], strict=False))
     return float((recs["track_key"].map(label) == recs["neighbor_key"].map(label)).mean())
 
 
@@ -61,11 +61,14 @@ def main() -> int:
     args = p.parse_args()
     current = storage.require_current(args.data_dir)
     tracks = pd.read_parquet(current / storage.TRACKS)
-    lines = [f"# Precision@{args.k} by top-level folder\n",
-             f"{dt.date.today().isoformat()}; {len(tracks)} tracks in "
-             f"{tracks['track_key'].str.split('/').str[0].nunique()} folders (`{current}`); "
-             f"PCA {args.n_components} components; random neighbours would score {chance(tracks):.3f}.\n",
-             "| features | cosine | euclidean |", "|---|---|---|"]
+    lines = [
+        f"# Precision@{args.k} by top-level folder\n",
+        f"{dt.date.today().isoformat()}; {len(tracks)} tracks in "
+        f"{tracks['track_key'].str.split('/').str[0].nunique()} folders (run `{current.name}`); "
+        f"PCA {args.n_components} components; random neighbours would score {chance(tracks):.3f}.\n",
+        "| features | cosine | euclidean |",
+        "|---|---|---|",
+    ]
     for name, x in variants(tracks).items():
         scores = [precision_at_k(tracks, x, args.k, args.n_components, m) for m in ("cosine", "euclidean")]
         lines.append(f"| {name} ({x.shape[1]} columns) | {scores[0]:.3f} | {scores[1]:.3f} |")

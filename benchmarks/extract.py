@@ -30,8 +30,16 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PYDUB_CODECS = {".ogg": "vorbis", ".oga": "vorbis", ".opus": "libopus", ".mp3": "mp3", ".flac": "flac",
-                ".m4a": "aac", ".aac": "aac", ".wav": None}
+PYDUB_CODECS = {
+    ".ogg": "vorbis",
+    ".oga": "vorbis",
+    ".opus": "libopus",
+    ".mp3": "mp3",
+    ".flac": "flac",
+    ".m4a": "aac",
+    ".aac": "aac",
+    ".wav": None,
+}
 MODES = ["baseline", "decode", "decode_stft", "project_1", "project_2", "longest", "long_30min"]
 
 
@@ -96,16 +104,25 @@ def run_mode(mode: str, files: list[str]) -> dict:
         processes = 2 if mode == "project_2" else 1
         root = Path(os.path.commonpath([str(p.parent) for p in paths]))
         keys = [p.relative_to(root).as_posix() for p in paths]
-        worklist = pd.DataFrame({"track_key": keys, "folder": [str(Path(k).parent) for k in keys],
-                                 "file": [p.name for p in paths]})
+        worklist = pd.DataFrame(
+            {"track_key": keys, "folder": [str(Path(k).parent) for k in keys], "file": [p.name for p in paths]}
+        )
         extract._warm_up()
         started = time.perf_counter()
         feats, quarantine = extract.extract(root, worklist, workers=processes)
         audio_s = float(feats["duration_s"].sum())
     wall = time.perf_counter() - started
     peak = max(_rss_mb(resource.RUSAGE_SELF), _rss_mb(resource.RUSAGE_CHILDREN) if processes > 1 else 0.0)
-    return {"mode": mode, "files": len(paths), "audio_hours": audio_s / 3600, "wall_s": wall, "processes": processes,
-            "x_realtime": audio_s / wall, "x_realtime_per_core": audio_s / wall / processes, "peak_rss_mb": peak}
+    return {
+        "mode": mode,
+        "files": len(paths),
+        "audio_hours": audio_s / 3600,
+        "wall_s": wall,
+        "processes": processes,
+        "x_realtime": audio_s / wall,
+        "x_realtime_per_core": audio_s / wall / processes,
+        "peak_rss_mb": peak,
+    }
 
 
 def _audio_files(folder: Path, limit: int | None) -> list[str]:
@@ -146,10 +163,21 @@ def _long_track(dest: Path, minutes: float = 30.0, sr: int = 44100) -> str:
 
 def _child(mode: str, files: list[str]) -> dict:
     # One BLAS thread in every mode: "one process" is one core, for the baseline as for the project.
-    env = dict(os.environ, PYTHONPATH=str(HERE.parent / "include"), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               MKL_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, __file__, "--child", mode], input=json.dumps(files), text=True,
-                         capture_output=True, env=env, check=False)
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(HERE.parent / "include"),
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+    )
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode],
+        input=json.dumps(files),
+        text=True,
+        capture_output=True,
+        env=env,
+        check=False,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"mode {mode} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -160,7 +188,7 @@ def markdown(results: dict) -> str:
     base = rows["baseline"]["x_realtime"]
     one = rows["project_1"]["x_realtime"]
     lines = [
-        f"# Extraction benchmark\n",
+        "# Extraction benchmark\n",
         f"{results['date']}, {results['machine']}; {rows['project_1']['files']} files, "
         f"{rows['project_1']['audio_hours']:.2f} h of audio from `{results['folder']}`.\n",
         "| mode | processes | wall s | x realtime | x realtime per core | peak RSS per process (MB) | vs baseline |",
@@ -168,8 +196,10 @@ def markdown(results: dict) -> str:
     ]
     for name in MODES:
         r = rows[name]
-        lines.append(f"| {name} | {r['processes']} | {r['wall_s']:.1f} | {r['x_realtime']:.0f} | "
-                     f"{r['x_realtime_per_core']:.0f} | {r['peak_rss_mb']:.0f} | {r['x_realtime'] / base:.2f} |")
+        lines.append(
+            f"| {name} | {r['processes']} | {r['wall_s']:.1f} | {r['x_realtime']:.0f} | "
+            f"{r['x_realtime_per_core']:.0f} | {r['peak_rss_mb']:.0f} | {r['x_realtime'] / base:.2f} |"
+        )
     lines += [
         "",
         f"- project, one process, vs baseline: **{one / base:.2f}x** (target at least 3x, aim 4x)",
@@ -198,9 +228,13 @@ def main() -> int:
     if not files:
         print(f"no audio files in {folder}", file=sys.stderr)
         return 2
-    results = {"date": dt.date.today().isoformat(),
-               "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-               "folder": str(folder), "longest_file": Path(_longest(files)).name, "modes": {}}
+    results = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "folder": folder.name,
+        "longest_file": Path(_longest(files)).name,
+        "modes": {},
+    }
     scratch = Path(tempfile.mkdtemp(prefix="musicrec-bench-"))
     for mode in args.modes.split(","):
         chosen = files
@@ -211,8 +245,11 @@ def main() -> int:
         print(f"{mode}: {len(chosen)} files ...", file=sys.stderr, flush=True)
         results["modes"][mode] = _child(mode, chosen)
         r = results["modes"][mode]
-        print(f"  {r['wall_s']:.1f} s, {r['x_realtime']:.0f}x realtime, peak {r['peak_rss_mb']:.0f} MB",
-              file=sys.stderr, flush=True)
+        print(
+            f"  {r['wall_s']:.1f} s, {r['x_realtime']:.0f}x realtime, peak {r['peak_rss_mb']:.0f} MB",
+            file=sys.stderr,
+            flush=True,
+        )
     shutil.rmtree(scratch, ignore_errors=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     if set(MODES) <= set(results["modes"]):

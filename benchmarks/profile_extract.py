@@ -13,6 +13,7 @@ import cProfile
 import datetime as dt
 import io
 import pstats
+import re
 import sys
 from pathlib import Path
 
@@ -40,14 +41,18 @@ def main() -> int:
     buffer = io.StringIO()
     pstats.Stats(profiler, stream=buffer).sort_stats("tottime").print_stats(args.top)
     audio_s = float(feats["duration_s"].sum())
-    text = (f"# Extraction profile\n\n{dt.date.today().isoformat()}: {len(feats)} files, {audio_s / 3600:.2f} h of "
-            f"audio, {total:.1f} s in one process ({audio_s / total:.0f}x realtime).\n\n"
-            f"- decoding (`audio.decode` and what it calls): "
-            f"{cumulative.get('decode', 0):.1f} s ({100 * cumulative.get('decode', 0) / total:.0f}%)\n"
-            f"- analysis (`features.compute`): {cumulative.get('compute', 0):.1f} s "
-            f"({100 * cumulative.get('compute', 0) / total:.0f}%)\n"
-            f"- content hash: {cumulative.get('content_hash', 0):.1f} s\n\n"
-            f"Functions by own time:\n\n```\n{buffer.getvalue().strip()}\n```\n")
+    # Module paths relative to site-packages or the project: no machine's folders in the report.
+    listing = re.sub(r"\S*/(site-packages|include)/", "", buffer.getvalue().strip())
+    text = (
+        f"# Extraction profile\n\n{dt.date.today().isoformat()}: {len(feats)} files, {audio_s / 3600:.2f} h of "
+        f"audio, {total:.1f} s in one process ({audio_s / total:.0f}x realtime).\n\n"
+        f"- decoding (`audio.decode` and what it calls): "
+        f"{cumulative.get('decode', 0):.1f} s ({100 * cumulative.get('decode', 0) / total:.0f}%)\n"
+        f"- analysis (`features.compute`): {cumulative.get('compute', 0):.1f} s "
+        f"({100 * cumulative.get('compute', 0) / total:.0f}%)\n"
+        f"- content hash: {cumulative.get('content_hash', 0):.1f} s\n\n"
+        f"Functions by own time:\n\n```\n{listing}\n```\n"
+    )
     Path(args.markdown).write_text(text)
     print(text)
     return 0

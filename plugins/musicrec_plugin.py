@@ -25,8 +25,10 @@ def page() -> str:
 
 
 @app.get("/api/recommend")
-def recommend(q: str = Query(..., min_length=1, description="track key, or text in title, artist or file name"),
-              k: int = Query(10, ge=1, le=100)) -> dict:
+def recommend(
+    q: str = Query(..., min_length=1, description="track key, or text in title, artist or file name"),
+    k: int = Query(10, ge=1, le=100),
+) -> dict:
     from musicrec import query
 
     try:
@@ -50,5 +52,12 @@ def summary() -> dict:
 class MusicrecPlugin(AirflowPlugin):
     name = "musicrec"
     fastapi_apps = [{"app": app, "url_prefix": "/musicrec", "name": "musicrec"}]
-    external_views = [{"name": "Music recommendations", "href": "musicrec/", "destination": "nav",
-                       "category": "browse", "url_route": "musicrec"}]
+    external_views = [
+        {
+            "name": "Music recommendations",
+            "href": "musicrec/",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": "musicrec",
+        }
+    ]

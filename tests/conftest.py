@@ -36,14 +36,28 @@ def tone(freq: float = 440.0, seconds: float = 1.0, sr: int = 22050, channels: i
     return y if channels == 1 else np.column_stack([y] * channels)
 
 
-def ffmpeg_generate(path: Path, seconds: float = 1.0, sr: int = 44100, channels: int = 2, extra: list[str] = ()) -> Path:
+def ffmpeg_generate(
+    path: Path, seconds: float = 1.0, sr: int = 44100, channels: int = 2, extra: list[str] = ()
+) -> Path:
     """A sine test file made by ffmpeg's own generator, in whatever format the extension says."""
     from musicrec.audio import ffmpeg_executable
 
     layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
-    cmd = [ffmpeg_executable(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
-           "-i", f"sine=frequency=440:sample_rate={sr}:duration={seconds}",
-           "-af", f"aformat=channel_layouts={layout}", *extra, str(path)]
+    cmd = [
+        ffmpeg_executable(),
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency=440:sample_rate={sr}:duration={seconds}",
+        "-af",
+        f"aformat=channel_layouts={layout}",
+        *extra,
+        str(path),
+    ]
     subprocess.run(cmd, check=True)
     return path
 

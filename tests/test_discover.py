@@ -71,3 +71,80 @@ def test_split_covers_every_file_once_in_near_equal_shards():
     assert len(shards) == 11 and max(sizes) - min(sizes) <= 1
     assert pd.concat(shards)["track_key"].tolist() == df["track_key"].tolist()
     assert discover.shard_label(shards[0], 0, 11).startswith("shard 1/11: 91 files, f")
+
+
+def _files(*keys, size=100, mtime=1):
+    return pd.DataFrame(
+        {
+            "track_key": list(keys),
+            "folder": [k.rsplit("/", 1)[0] if "/" in k else "" for k in keys],
+            "file": [k.rsplit("/", 1)[-1] for k in keys],
+            "size_bytes": size,
+            "mtime_ns": mtime,
+        }
+    )
+
+
+def _previous(scanned, version=3, **changes):
+    """The features table of a last index that holds `scanned` as it is."""
+    prev = scanned[discover.REUSE_KEYS].assign(feature_version=version, mfcc_01_mean=0.5)
+    for key, column_value in changes.items():
+        column, value = column_value
+        prev.loc[prev["track_key"] == key, column] = value
+    return prev
+
+
+def _plan(scanned, previous, **kwargs):
+    todo, reused = discover.plan(scanned, previous, 3, **kwargs)
+    return todo["track_key"].tolist(), reused["track_key"].tolist()
+
+
+def test_plan_without_a_last_index_extracts_everything():
+    scanned = _files("A/1.ogg", "B/2.ogg")
+    assert _plan(scanned, None) == (["A/1.ogg", "B/2.ogg"], [])
+
+
+def test_plan_reuses_unchanged_files_and_extracts_changed_new_and_outdated_ones():
+    scanned = _files("A/1.ogg", "A/2.ogg", "A/3.ogg", "A/new.ogg")
+    previous = _previous(scanned[scanned["track_key"] != "A/new.ogg"])
+    previous.loc[previous["track_key"] == "A/2.ogg", "mtime_ns"] = 0  # touched since
+    previous.loc[previous["track_key"] == "A/3.ogg", "feature_version"] = 2  # older features
+    todo, reused = _plan(scanned, previous)
+    assert todo == ["A/2.ogg", "A/3.ogg", "A/new.ogg"] and reused == ["A/1.ogg"]
+
+
+def test_plan_of_an_unchanged_library_extracts_nothing():
+    scanned = _files("A/1.ogg", "B/2.ogg")
+    todo, reused = discover.plan(scanned, _previous(scanned), 3)
+    assert todo.empty and reused["track_key"].tolist() == ["A/1.ogg", "B/2.ogg"]
+    assert reused["mfcc_01_mean"].tolist() == [0.5, 0.5]  # the features themselves come along
+
+
+def test_plan_drops_files_removed_from_the_library():
+    previous = _previous(_files("A/1.ogg", "A/gone.ogg"))
+    assert _plan(_files("A/1.ogg"), previous) == ([], ["A/1.ogg"])
+
+
+def test_plan_with_folders_processes_them_and_keeps_only_what_the_last_index_had_elsewhere():
+    scanned = _files("A/1.ogg", "A/new.ogg", "B/2.ogg", "B/new.ogg", "incoming/2026-11-29/x.ogg")
+    previous = _previous(scanned[scanned["track_key"].isin(["A/1.ogg", "B/2.ogg"])])
+    assert _plan(scanned, previous, folders=["B"]) == (["B/new.ogg"], ["A/1.ogg", "B/2.ogg"])
+    assert _plan(scanned, previous, folders=["incoming/2026-11-29/"]) == (
+        ["incoming/2026-11-29/x.ogg"],
+        ["A/1.ogg", "B/2.ogg"],
+    )
+
+
+def test_plan_full_refresh_extracts_the_selection_again():
+    scanned = _files("A/1.ogg", "B/2.ogg")
+    previous = _previous(scanned)
+    assert _plan(scanned, previous, full_refresh=True) == (["A/1.ogg", "B/2.ogg"], [])
+    assert _plan(scanned, previous, folders=["B"], full_refresh=True) == (["B/2.ogg"], ["A/1.ogg"])
+
+
+def test_plan_names_selected_folders_that_hold_no_audio():
+    scanned = _files("A/1.ogg", "AB/2.ogg")
+    with pytest.raises(discover.LibraryError, match="selected folders: A/x, nope"):
+        discover.plan(scanned, None, 3, folders=["A", "A/x", "nope"])
+    # "A" selects A/1.ogg, not AB/2.ogg: folders match whole path components.
+    assert _plan(scanned, None, folders=["A"]) == (["A/1.ogg"], [])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,10 +13,13 @@ from musicrec import encode, features, pipeline, storage
 
 
 def _tracks(n=6, play_count=None):
-    data = {"track_key": [f"a/{i}.wav" for i in range(n)], "artist": ["X", "X", "X", "Y", None, "Y"][:n],
-            "genre": ["rock", "rock", "jazz", "jazz", "unknown", "rock"][:n],
-            "year": pd.array([1991, 1999, None, 2005, 2011, 1987][:n], dtype="Int64"),
-            "duration_s": [100.0, 200.0, 150.0, 120.0, 300.0, 60.0][:n]}
+    data = {
+        "track_key": [f"a/{i}.wav" for i in range(n)],
+        "artist": ["X", "X", "X", "Y", None, "Y"][:n],
+        "genre": ["rock", "rock", "jazz", "jazz", "unknown", "rock"][:n],
+        "year": pd.array([1991, 1999, None, 2005, 2011, 1987][:n], dtype="Int64"),
+        "duration_s": [100.0, 200.0, 150.0, 120.0, 300.0, 60.0][:n],
+    }
     if play_count is not None:
         data["play_count"] = play_count
     return pd.DataFrame(data)
@@ -42,15 +46,16 @@ def test_play_counts_drive_popularity_when_present():
 def test_metadata_weight_decides_what_enters_the_embedding(tmp_path, weight):
     tracks = _tracks()
     rng = np.random.default_rng(0)
-    audio = pd.DataFrame(rng.normal(size=(len(tracks), len(features.feature_columns()))),
-                         columns=features.feature_columns())
+    audio = pd.DataFrame(
+        rng.normal(size=(len(tracks), len(features.feature_columns()))), columns=features.feature_columns()
+    )
     tracks = pd.concat([tracks, audio], axis=1)
-    storage.write_parquet(tracks, tmp_path / storage.TRACKS)
-    pipeline.scale(str(tmp_path), weight)
-    scaled = pd.read_parquet(tmp_path / "scaled.parquet")
+    path = storage.write_parquet(tracks, tmp_path / storage.TRACKS)
+    result = pipeline.scale({"run_dir": str(tmp_path), "path": str(path)}, weight)
+    scaled = pd.read_parquet(result["path"])
     meta_columns = [c for c in scaled.columns if c.startswith("meta_")]
     assert bool(meta_columns) == (weight > 0)
     if weight:
         assert scaled["meta_decade"].std(ddof=0) == pytest.approx(weight)
-    saved = json.loads((tmp_path / storage.MODEL).read_text())
+    saved = json.loads(Path(result["model"]).read_text())
     assert saved["metadata"]["weight"] == weight and saved["metadata"]["encoder"]["genres"]

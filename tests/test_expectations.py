@@ -9,9 +9,16 @@ from musicrec import expectations, metadata, storage
 
 
 def _clean_table() -> pd.DataFrame:
-    raw = pd.DataFrame({"folder": ["a", "a", "b"], "file": ["1.wav", "2.wav", "3.wav"],
-                        "title": ["One", None, "Three"], "genre": ["Rock", "hip hop", None],
-                        "year": ["1999", "", "2020"], "duration": ["3:00", "61", ""]})
+    raw = pd.DataFrame(
+        {
+            "folder": ["a", "a", "b"],
+            "file": ["1.wav", "2.wav", "3.wav"],
+            "title": ["One", None, "Three"],
+            "genre": ["Rock", "hip hop", None],
+            "year": ["1999", "", "2020"],
+            "duration": ["3:00", "61", ""],
+        }
+    )
     return metadata.clean(raw)[0]
 
 
@@ -42,12 +49,21 @@ def test_an_empty_cleaned_table_passes(tmp_path):
         (lambda df: pd.concat([df, df.iloc[:1]], ignore_index=True), "expect_column_values_to_be_unique", "track_key"),
         (lambda df: df.assign(duration_s=[-1.0, 10.0, None]), "expect_column_values_to_be_between", "duration_s"),
         (lambda df: df.assign(duration_s=[7 * 3600.0, 10.0, None]), "expect_column_values_to_be_between", "duration_s"),
-        (lambda df: df.assign(year=pd.array([1200, None, 2000], dtype="Int64")), "expect_column_values_to_be_between",
-         "year"),
-        (lambda df: df.assign(genre=pd.array(["rock", "polka", "jazz"], dtype="string")),
-         "expect_column_values_to_be_in_set", "genre"),
-        (lambda df: df.assign(genre=pd.array(["rock", None, "jazz"], dtype="string")),
-         "expect_column_values_to_not_be_null", "genre"),
+        (
+            lambda df: df.assign(year=pd.array([1200, None, 2000], dtype="Int64")),
+            "expect_column_values_to_be_between",
+            "year",
+        ),
+        (
+            lambda df: df.assign(genre=pd.array(["rock", "polka", "jazz"], dtype="string")),
+            "expect_column_values_to_be_in_set",
+            "genre",
+        ),
+        (
+            lambda df: df.assign(genre=pd.array(["rock", None, "jazz"], dtype="string")),
+            "expect_column_values_to_not_be_null",
+            "genre",
+        ),
         (lambda df: df.assign(year=["1999", "2000", "x"]), "expect_column_values_to_be_in_type_list", "year"),
         (lambda df: df.drop(columns="album"), "expect_column_to_exist", "album"),
     ],

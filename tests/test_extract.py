@@ -29,8 +29,12 @@ def test_pool_extracts_good_files_and_quarantines_bad_ones(tmp_path):
     assert (feats["feature_version"] == features.FEATURE_VERSION).all()
     # One process gives the same numbers as the pool (up to BLAS threading's rounding).
     single, _ = extract.extract(lib, worklist, workers=1)
-    pd.testing.assert_frame_equal(feats.sort_values("track_key", ignore_index=True),
-                                  single.sort_values("track_key", ignore_index=True), rtol=1e-4, atol=1e-4)
+    pd.testing.assert_frame_equal(
+        feats.sort_values("track_key", ignore_index=True),
+        single.sort_values("track_key", ignore_index=True),
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
 def test_a_file_removed_during_the_run_is_quarantined(tmp_path):

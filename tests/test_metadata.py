@@ -33,8 +33,17 @@ def cleaned(tmp_path):
 
 def test_keys_and_duplicates(cleaned):
     df, report = cleaned
-    assert set(df.index) == {"rock/a.mp3", "rock/b.mp3", "rock/c.mp3", "rock/d.mp3", "jazz/e.mp3", "jazz/f.mp3",
-                             "jazz/g.mp3", "jazz/h.mp3", "jazz/i.mp3"}
+    assert set(df.index) == {
+        "rock/a.mp3",
+        "rock/b.mp3",
+        "rock/c.mp3",
+        "rock/d.mp3",
+        "jazz/e.mp3",
+        "jazz/f.mp3",
+        "jazz/g.mp3",
+        "jazz/h.mp3",
+        "jazz/i.mp3",
+    }
     assert report["duplicates_removed"] == {"exact": 1, "same_file": 1}
     assert report["rows_without_file_dropped"] == 1
     assert df.loc["jazz/h.mp3", "genre"] == "hip-hop"  # the more complete duplicate was kept
@@ -56,13 +65,17 @@ def test_durations_and_years(cleaned):
     assert pd.isna(df.loc["rock/d.mp3", "duration_s"]) and pd.isna(df.loc["jazz/i.mp3", "duration_s"])
     assert df.loc["rock/b.mp3", "year"] == 1969
     assert pd.isna(df.loc["rock/d.mp3", "year"])
-    assert report["invalid_values_set_missing"] == {"duration_s": {"count": 2, "examples": ["-5", "abc"]},
-                                                    "year": {"count": 1, "examples": ["0"]}}
+    assert report["invalid_values_set_missing"] == {
+        "duration_s": {"count": 2, "examples": ["-5", "abc"]},
+        "year": {"count": 1, "examples": ["0"]},
+    }
 
 
 def test_artist_spellings_merge_but_different_artists_stay_apart(cleaned):
     df, report = cleaned
-    assert set(df.loc[["rock/a.mp3", "rock/b.mp3", "rock/c.mp3", "rock/d.mp3", "jazz/i.mp3"], "artist"]) == {"The Beatles"}
+    assert set(df.loc[["rock/a.mp3", "rock/b.mp3", "rock/c.mp3", "rock/d.mp3", "jazz/i.mp3"], "artist"]) == {
+        "The Beatles"
+    }
     assert df.loc["jazz/f.mp3", "artist"] == df.loc["jazz/e.mp3", "artist"]
     assert df.loc["jazz/g.mp3", "artist"] == "Bon Iver" and df.loc["jazz/h.mp3", "artist"] == "Bon Jovi"
     assert report["artist_spellings_merged"]["The Beatels"] == "The Beatles"
@@ -119,19 +132,39 @@ def test_rows_outside_the_library_are_set_aside():
     assert kept["track_key"].tolist() == ["a/1.wav"] and orphans == ["a/2.wav"]
 
 
-@pytest.mark.parametrize("value, seconds", [("3:45", 225.0), ("1:02:03", 3723.0), ("245", 245.0), (" 12.5s", 12.5),
-                                            ("0", None), ("-3", None), ("7:00:00", None), ("", None), (None, None)])
+@pytest.mark.parametrize(
+    "value, seconds",
+    [
+        ("3:45", 225.0),
+        ("1:02:03", 3723.0),
+        ("245", 245.0),
+        (" 12.5s", 12.5),
+        ("0", None),
+        ("-3", None),
+        ("7:00:00", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_parse_duration(value, seconds):
     assert metadata.parse_duration(value) == seconds
 
 
 def test_tags_fill_what_the_file_leaves_missing_and_add_tracks_without_rows():
-    raw = pd.DataFrame({"folder": ["a", "a"], "file": ["1.mp3", "2.mp3"], "title": ["From file", None],
-                        "genre": [None, "Jazz"]})
-    tags = pd.DataFrame({"track_key": ["a/1.mp3", "a/2.mp3", "b/3.ogg"], "title": ["Tag title", "Tag two", "Three"],
-                         "artist": ["Tagged", None, "Someone"], "album": [None, None, "LP"],
-                         "genre": ["Rock", "Blues", "hip hop"], "year": ["2001-02-03", None, "1999"],
-                         "duration_s": [61.5, None, 200.0]})
+    raw = pd.DataFrame(
+        {"folder": ["a", "a"], "file": ["1.mp3", "2.mp3"], "title": ["From file", None], "genre": [None, "Jazz"]}
+    )
+    tags = pd.DataFrame(
+        {
+            "track_key": ["a/1.mp3", "a/2.mp3", "b/3.ogg"],
+            "title": ["Tag title", "Tag two", "Three"],
+            "artist": ["Tagged", None, "Someone"],
+            "album": [None, None, "LP"],
+            "genre": ["Rock", "Blues", "hip hop"],
+            "year": ["2001-02-03", None, "1999"],
+            "duration_s": [61.5, None, 200.0],
+        }
+    )
     df, report = metadata.clean(raw, tags)
     df = df.set_index("track_key")
     assert df.loc["a/1.mp3", "title"] == "From file" and df.loc["a/1.mp3", "title_source"] == "metadata"
@@ -146,12 +179,17 @@ def test_tags_fill_what_the_file_leaves_missing_and_add_tracks_without_rows():
 
 def test_a_clean_file_passes_unchanged(tmp_path):
     path = tmp_path / "clean.csv"
-    path.write_text("folder,file,title,artist,album,genre,year,duration_s\n"
-                    "a,1.flac,One,Ann Arbor,First,jazz,2001,61.5\n"
-                    "b,2.flac,Two,Bo Diddley,Second,blues,1958,150.0\n", encoding="utf-8")
+    path.write_text(
+        "folder,file,title,artist,album,genre,year,duration_s\n"
+        "a,1.flac,One,Ann Arbor,First,jazz,2001,61.5\n"
+        "b,2.flac,Two,Bo Diddley,Second,blues,1958,150.0\n",
+        encoding="utf-8",
+    )
     df, report = metadata.clean(metadata.read_table(path))
     assert df[["title", "artist", "album", "genre", "genre_label"]].values.tolist() == [
-        ["One", "Ann Arbor", "First", "jazz", "jazz"], ["Two", "Bo Diddley", "Second", "blues", "blues"]]
+        ["One", "Ann Arbor", "First", "jazz", "jazz"],
+        ["Two", "Bo Diddley", "Second", "blues", "blues"],
+    ]
     assert df["year"].tolist() == [2001, 1958] and df["duration_s"].tolist() == [61.5, 150.0]
     assert report["cells_whitespace_or_unicode_fixed"] == 0
     assert report["duplicates_removed"] == {"exact": 0, "same_file": 0}

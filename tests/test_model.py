@@ -64,16 +64,32 @@ def test_join_flags_identical_audio_and_names_untitled_tracks_from_the_file():
     from musicrec import extract, features
 
     row = {c: 0.0 for c in features.feature_columns()}
-    feats = extract.features_frame([
-        {"track_key": "x/One.wav", "folder": "x", "file": "One.wav", "duration_s": 1.0, "content_hash": "h", **row},
-        {"track_key": "y/One again.wav", "folder": "y", "file": "One again.wav", "duration_s": 1.0,
-         "content_hash": "h", **row},
-        {"track_key": "y/my_song.wav", "folder": "y", "file": "my_song.wav", "duration_s": 2.0, "content_hash": "g",
-         **row},
-    ])
+    feats = extract.features_frame(
+        [
+            {"track_key": "x/One.wav", "folder": "x", "file": "One.wav", "duration_s": 1.0, "content_hash": "h", **row},
+            {
+                "track_key": "y/One again.wav",
+                "folder": "y",
+                "file": "One again.wav",
+                "duration_s": 1.0,
+                "content_hash": "h",
+                **row,
+            },
+            {
+                "track_key": "y/my_song.wav",
+                "folder": "y",
+                "file": "my_song.wav",
+                "duration_s": 2.0,
+                "content_hash": "g",
+                **row,
+            },
+        ]
+    )
     tracks = model.join(feats, None).set_index("track_key")
     assert tracks.loc["y/One again.wav", "duplicate_of"] == "x/One.wav"
     assert pd.isna(tracks.loc["x/One.wav", "duplicate_of"])
     assert tracks.loc["y/my_song.wav", "title"] == "my song"
-    assert tracks.loc["y/my_song.wav", "title_source"] == "filename" and tracks.loc["y/my_song.wav", "genre"] == "unknown"
+    assert (
+        tracks.loc["y/my_song.wav", "title_source"] == "filename" and tracks.loc["y/my_song.wav", "genre"] == "unknown"
+    )
     assert not tracks["has_metadata"].any()  # a file name and a default genre are not metadata

@@ -53,9 +53,23 @@ def is_audio_file(path: Path) -> bool:
 
 def decode_ffmpeg(path: Path, sr: int) -> np.ndarray:
     cmd = [
-        ffmpeg_executable(), "-nostdin", "-hide_banner", "-loglevel", "error",
-        "-i", str(path), "-vn", "-map", "0:a:0",
-        "-ac", "1", "-ar", str(sr), "-f", "f32le", "pipe:1",
+        ffmpeg_executable(),
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-i",
+        str(path),
+        "-vn",
+        "-map",
+        "0:a:0",
+        "-ac",
+        "1",
+        "-ar",
+        str(sr),
+        "-f",
+        "f32le",
+        "pipe:1",
     ]
     # stderr goes to a file, so a chatty decoder can never block the pipe we read.
     with tempfile.TemporaryFile() as err:
@@ -82,8 +96,9 @@ def decode_soundfile(path: Path, sr: int) -> np.ndarray:
 
     try:
         with sf.SoundFile(str(path)) as f:
-            resampler = None if f.samplerate == sr else soxr.ResampleStream(f.samplerate, sr, 1, dtype="float32",
-                                                                            quality="HQ")
+            resampler = (
+                None if f.samplerate == sr else soxr.ResampleStream(f.samplerate, sr, 1, dtype="float32", quality="HQ")
+            )
             # Written in place into one array sized from the header: no list of pieces joined at the end,
             # which would hold the track twice. (Some headers under-count: then it grows.)
             out = np.empty(int(f.frames * sr / f.samplerate) + 1024 if f.frames > 0 else 1 << 20, dtype=np.float32)

@@ -27,7 +27,8 @@ def _folders(text: str | None) -> list[str]:
 
 
 def cmd_run(args) -> int:
-    from musicrec import airflow_run, storage
+    from musicrec import storage
+    from musicrec.airflow import runner
 
     library = Path(args.library).expanduser().resolve()
     if not library.is_dir():
@@ -37,20 +38,25 @@ def cmd_run(args) -> int:
         print(f"error: metadata file not found: {args.metadata}", file=sys.stderr)
         return 2
     data_dir = Path(args.data_dir).expanduser().resolve()
-    conf = {"library_path": str(library), "metadata_path": str(Path(args.metadata).resolve()) if args.metadata else "",
-            "data_dir": str(data_dir), "folders": _folders(args.folders), "full_refresh": args.full_refresh}
+    conf = {
+        "library_path": str(library),
+        "metadata_path": str(Path(args.metadata).resolve()) if args.metadata else None,
+        "data_dir": str(data_dir),
+        "folders": _folders(args.folders),
+        "full_refresh": args.full_refresh,
+    }
     for key in ("n_components", "n_neighbors", "files_per_shard", "workers", "metric", "metadata_weight"):
         if getattr(args, key) is not None:
             conf[key] = getattr(args, key)
     started = time.monotonic()
     print(f"musicrec: indexing {library} into {data_dir}", file=sys.stderr)
-    state, run_id, failed = airflow_run.run_once(conf, quiet_airflow=not args.verbose)
+    state, run_id, failed = runner.run_once(conf, quiet_airflow=not args.verbose)
     wall = time.monotonic() - started
     if state != "success":
         print(f"\nrun {run_id} {state} after {wall:.0f} s; failed tasks: {', '.join(failed) or '?'}", file=sys.stderr)
         print("the last good index (if any) is unchanged", file=sys.stderr)
         return 1
-    summary = storage.read_json(storage.require_current(data_dir) / storage.SUMMARY)
+    summary = storage.read_json(storage.run_dir(data_dir, run_id) / storage.SUMMARY)
     print(format_summary(summary, wall))
     return 0
 
@@ -87,8 +93,10 @@ def cmd_recommend(args) -> int:
     if result["matches"] > 1:
         print(f"  ({result['matches']} tracks match; also: {', '.join(result['other_matches'])})")
     for i, n in enumerate(result["neighbors"], start=1):
-        print(f"  {i:2d}. {n['distance']:.3f}  {n['title']} — {n['artist'] or 'unknown artist'} "
-              f"[{n['genre']}]  ({n['track_key']})")
+        print(
+            f"  {i:2d}. {n['distance']:.3f}  {n['title']} — {n['artist'] or 'unknown artist'} "
+            f"[{n['genre']}]  ({n['track_key']})"
+        )
     return 0
 
 
@@ -101,8 +109,10 @@ def cmd_features(args) -> int:
     out = Path(args.out)
     storage.write_parquet(feats, out)
     quarantine_path = storage.write_parquet(quarantine, out.with_name(out.stem + ".quarantine.parquet"))
-    print(f"{len(feats)} files, {feats['duration_s'].sum() / 3600:.2f} h of audio, {len(quarantine)} quarantined "
-          f"({quarantine_path}), in {time.monotonic() - started:.0f} s -> {out}")
+    print(
+        f"{len(feats)} files, {feats['duration_s'].sum() / 3600:.2f} h of audio, {len(quarantine)} quarantined "
+        f"({quarantine_path}), in {time.monotonic() - started:.0f} s -> {out}"
+    )
     return 0
 
 
@@ -112,8 +122,9 @@ def cmd_export(args) -> int:
     from musicrec import storage
 
     current = storage.require_current(args.data_dir)
-    tracks = pd.read_parquet(current / storage.TRACKS, columns=["track_key", "folder", "file", "title", "artist",
-                                                                 "genre", "duration_s"])
+    tracks = pd.read_parquet(
+        current / storage.TRACKS, columns=["track_key", "folder", "file", "title", "artist", "genre", "duration_s"]
+    )
     table = tracks.merge(pd.read_parquet(current / storage.EMBEDDINGS), on="track_key")
     fmt = args.format or ("parquet" if args.out.endswith(".parquet") else "csv")
     if fmt == "parquet":
@@ -128,8 +139,10 @@ def cmd_demo_library(args) -> int:
     from musicrec import demo
 
     info = demo.make_library(args.dest, tracks_per_style=args.tracks)
-    print(f"{info['tracks']} tracks in {info['styles']} styles, {info['broken_files']} broken file, "
-          f"metadata: {info['metadata']} ({info['metadata_rows']} rows)")
+    print(
+        f"{info['tracks']} tracks in {info['styles']} styles, {info['broken_files']} broken file, "
+        f"metadata: {info['metadata']} ({info['metadata_rows']} rows)"
+    )
     return 0
 
 
@@ -142,7 +155,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--library", required=True)
     run.add_argument("--metadata")
     run.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
-    run.add_argument("--folders", help="comma-separated top-level folders to (re)process; default all")
+    run.add_argument("--folders", help="comma-separated folders (relative to the library) to (re)process; default all")
     run.add_argument("--full-refresh", action="store_true", help="extract every file again")
     run.add_argument("--n-components", type=int)
     run.add_argument("--n-neighbors", type=int)

@@ -37,7 +37,7 @@ def _note(freq: float, seconds: float, kind: str, rng) -> np.ndarray:
         tone = np.sign(np.sin(2 * np.pi * freq * t)) * 0.5
         return tone * _envelope(n, 0.005, seconds * 0.8)
     if kind == "piano":
-        tone = sum(np.sin(2 * np.pi * freq * h * t) / h ** 1.5 for h in range(1, 6))
+        tone = sum(np.sin(2 * np.pi * freq * h * t) / h**1.5 for h in range(1, 6))
         return tone * _envelope(n, 0.01, 0.5)
     raise ValueError(kind)
 
@@ -76,14 +76,17 @@ def render(style: str, seconds: float, rng: np.random.Generator) -> np.ndarray:
         y += 0.05 * rng.standard_normal(n)
     else:
         scale = [0, 2, 4, 5, 7, 9, 11, 12]
-        notes = [_note(root * 2 * 2 ** (scale[rng.integers(0, 8)] / 12), 1.2, "piano", rng) for _ in range(n // beat + 1)]
+        notes = [
+            _note(root * 2 * 2 ** (scale[rng.integers(0, 8)] / 12), 1.2, "piano", rng) for _ in range(n // beat + 1)
+        ]
         y = _sequence(notes, beat, n)
     y = y / (np.max(np.abs(y)) or 1.0) * rng.uniform(0.3, 0.9)
     return y.astype(np.float32)
 
 
-def make_library(dest: str | Path, tracks_per_style: int = 6, seconds: tuple[float, float] = (8.0, 20.0),
-                 seed: int = 7) -> dict:
+def make_library(
+    dest: str | Path, tracks_per_style: int = 6, seconds: tuple[float, float] = (8.0, 20.0), seed: int = 7
+) -> dict:
     """Write the demo library under `dest` and its dirty `metadata.csv`; returns counts."""
     import soundfile as sf
 
@@ -105,18 +108,40 @@ def make_library(dest: str | Path, tracks_per_style: int = 6, seconds: tuple[flo
             messy_artist = MISSPELLED.get(artist, artist) if i % 3 == 1 else artist
             messy_genre = GENRE_VARIANTS[genre] if i % 2 else genre
             length = f"{int(duration // 60)}:{int(duration % 60):02d}" if i % 2 else f"{duration:.1f}"
-            rows.append({"Folder": style, "File": name, "Track Title": f"  {style.split('_')[1].title()} no. {i + 1}",
-                         "Artist Name": messy_artist, "Genre": messy_genre if i != 4 else "",
-                         "Year": str(2000 + s * 3 + i) if i != 2 else "", "Length": length})
+            rows.append(
+                {
+                    "Folder": style,
+                    "File": name,
+                    "Track Title": f"  {style.split('_')[1].title()} no. {i + 1}",
+                    "Artist Name": messy_artist,
+                    "Genre": messy_genre if i != 4 else "",
+                    "Year": str(2000 + s * 3 + i) if i != 2 else "",
+                    "Length": length,
+                }
+            )
     rows.append(dict(rows[0]))  # an exact duplicate row
     rows.append({**rows[1], "Year": ""})  # the same file again, less complete
-    rows.append({"Folder": "lost_album", "File": "gone.mp3", "Track Title": "Not in the library",
-                 "Artist Name": "Nobody", "Genre": "Rock", "Year": "1999", "Length": "3:00"})
+    rows.append(
+        {
+            "Folder": "lost_album",
+            "File": "gone.mp3",
+            "Track Title": "Not in the library",
+            "Artist Name": "Nobody",
+            "Genre": "Rock",
+            "Year": "1999",
+            "Length": "3:00",
+        }
+    )
     broken = dest / list(STYLES)[0] / "broken download.mp3"
     broken.write_bytes(rng.bytes(4096))
     with open(dest / "metadata.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    return {"tracks": tracks_per_style * len(STYLES), "styles": len(STYLES), "broken_files": 1,
-            "metadata_rows": len(rows), "metadata": str(dest / "metadata.csv")}
+    return {
+        "tracks": tracks_per_style * len(STYLES),
+        "styles": len(STYLES),
+        "broken_files": 1,
+        "metadata_rows": len(rows),
+        "metadata": str(dest / "metadata.csv"),
+    }

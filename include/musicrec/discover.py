@@ -9,14 +9,17 @@ from pathlib import Path
 import pandas as pd
 
 from musicrec import audio
+from musicrec.errors import InputError
 
 # Well under Airflow's default max_map_length (1024), whatever the library size.
 MAX_SHARDS = 256
 
 WORKLIST_COLUMNS = ["track_key", "folder", "file", "size_bytes", "mtime_ns"]
+# A file's features are reused when the last index holds it with these unchanged.
+REUSE_KEYS = ["track_key", "size_bytes", "mtime_ns"]
 
 
-class LibraryError(ValueError):
+class LibraryError(InputError):
     """The library path or folder selection is unusable."""
 
 
@@ -47,8 +50,15 @@ def scan(library: str | Path, folders: list[str] | None = None) -> pd.DataFrame:
                 except OSError:
                     continue  # a dangling symlink: nothing to read
                 rel = path.relative_to(root)
-                rows.append((rel.as_posix(), rel.parent.as_posix() if rel.parent != Path(".") else "", name,
-                             stat.st_size, stat.st_mtime_ns))
+                rows.append(
+                    (
+                        rel.as_posix(),
+                        rel.parent.as_posix() if rel.parent != Path(".") else "",
+                        name,
+                        stat.st_size,
+                        stat.st_mtime_ns,
+                    )
+                )
     df = pd.DataFrame(rows, columns=WORKLIST_COLUMNS)
     return df.sort_values("track_key", ignore_index=True)
 
@@ -72,3 +82,44 @@ def shard_label(shard: pd.DataFrame, index: int, total: int) -> str:
     folders = [f or "(root)" for f in shard["folder"].unique()]
     where = folders[0] if len(folders) == 1 else f"{folders[0]} … {folders[-1]}"
     return f"shard {index + 1}/{total}: {len(shard)} files, {where}"
+
+
+def normalize_folders(folders: list[str] | None) -> list[str]:
+    """Folder names relative to the library root, without leading or trailing slashes; blanks dropped."""
+    return [f.strip().strip("/") for f in (folders or []) if f.strip().strip("/")]
+
+
+def in_folders(track_keys: pd.Series, folders: list[str]) -> pd.Series:
+    """True for the keys under one of `folders` (top-level or nested); every key when `folders` is empty."""
+    if not folders:
+        return pd.Series(True, index=track_keys.index)
+    return track_keys.map(lambda key: any(key.startswith(f"{folder}/") for folder in folders)).astype(bool)
+
+
+def plan(
+    scanned: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    feature_version: int,
+    folders: list[str] | None = None,
+    full_refresh: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What a run extracts and what it reuses: (rows of `scanned` to extract, rows of `previous` to reuse).
+
+    - A file is reused when the last index (`previous`, its features table) holds it with the same size,
+      modification time and feature version, unless it lies in the selected folders and `full_refresh` is set.
+    - Every other file in the selected folders (all of the library when none are selected) is extracted.
+    - A file outside the selected folders that the last index cannot give is left out of this run.
+    """
+    folders = normalize_folders(folders)
+    selected = in_folders(scanned["track_key"], folders)
+    empty = [f for f in folders if not in_folders(scanned["track_key"], [f]).any()]
+    if empty:
+        raise LibraryError(f"no audio files under the selected folders: {', '.join(empty)}")
+    reused = pd.DataFrame(columns=REUSE_KEYS + ["feature_version"])
+    if previous is not None and not previous.empty:
+        same_file = previous.merge(scanned[REUSE_KEYS], on=REUSE_KEYS, how="inner")
+        reused = same_file[same_file["feature_version"] == feature_version]
+        if full_refresh:
+            reused = reused[~in_folders(reused["track_key"], folders)]
+    todo = scanned[selected & ~scanned["track_key"].isin(set(reused["track_key"]))]
+    return todo.reset_index(drop=True), reused.reset_index(drop=True)

@@ -27,7 +27,7 @@ def fit(tracks: pd.DataFrame) -> dict:
     else:
         by_artist = np.log1p(artists.value_counts())
         popularity_from = "track_count"
-    decades = (tracks["year"].dropna().astype(int) // 10 * 10)
+    decades = tracks["year"].dropna().astype(int) // 10 * 10
     return {
         "genres": sorted(tracks["genre"].dropna().astype(str).unique().tolist()),
         "artist_frequency": (artists.value_counts() / max(len(tracks), 1)).to_dict(),

@@ -21,19 +21,20 @@ def suite():
     string_types = ["str", "string", "object", "StringDtype", "string[python]", "string[pyarrow]"]
     return gx.ExpectationSuite(
         name=SUITE_NAME,
-        expectations=[
-            gxe.ExpectColumnToExist(column=c) for c in metadata.CLEAN_COLUMNS
-        ] + [
+        expectations=[gxe.ExpectColumnToExist(column=c) for c in metadata.CLEAN_COLUMNS]
+        + [
             gxe.ExpectColumnValuesToNotBeNull(column="track_key"),
             gxe.ExpectColumnValuesToBeUnique(column="track_key"),
             gxe.ExpectColumnValuesToNotBeNull(column="file"),
             gxe.ExpectColumnValuesToBeInTypeList(column="track_key", type_list=string_types),
             gxe.ExpectColumnValuesToBeInTypeList(column="duration_s", type_list=["float64", "Float64"]),
             gxe.ExpectColumnValuesToBeInTypeList(column="year", type_list=["Int64Dtype"]),
-            gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=0, max_value=metadata.MAX_DURATION_S,
-                                              strict_min=True),
-            gxe.ExpectColumnValuesToBeBetween(column="year", min_value=metadata.MIN_YEAR,
-                                              max_value=dt.date.today().year + 1),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="duration_s", min_value=0, max_value=metadata.MAX_DURATION_S, strict_min=True
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="year", min_value=metadata.MIN_YEAR, max_value=dt.date.today().year + 1
+            ),
             gxe.ExpectColumnValuesToNotBeNull(column="genre"),
             gxe.ExpectColumnValuesToBeInSet(column="genre", value_set=[*metadata.GENRES, metadata.UNKNOWN_GENRE]),
         ],
@@ -77,9 +78,11 @@ def failures(result: dict) -> list[str]:
 def build_data_docs(context, folder: str | Path) -> Path | None:
     """GX's HTML data docs of the validations run in `context`, under `folder`; None if they cannot be built."""
     folder = Path(folder)
-    site = {"class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(folder)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}
+    site = {
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(folder)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }
     try:
         context.add_data_docs_site(site_name="musicrec", site_config=site)
         context.build_data_docs(site_names=["musicrec"])

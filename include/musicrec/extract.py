@@ -100,8 +100,9 @@ def _results(library: str, keys: list[str], workers: int):
             yield future.result()
 
 
-def extract(library: str | Path, worklist: pd.DataFrame, workers: int | None = None,
-            label: str = "extract") -> tuple[pd.DataFrame, pd.DataFrame]:
+def extract(
+    library: str | Path, worklist: pd.DataFrame, workers: int | None = None, label: str = "extract"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Features and quarantine tables for the files of `worklist` (columns track_key, folder, file)."""
     library = str(Path(library).expanduser())
     workers = max(1, min(workers or default_workers(), len(worklist) or 1))
@@ -121,14 +122,22 @@ def extract(library: str | Path, worklist: pd.DataFrame, workers: int | None = N
         now = time.monotonic()
         if now - last_report >= PROGRESS_EVERY_S or done == len(keys):
             last_report = now
-            log.info("%s: %d/%d files, %.2f h of audio, %d quarantined, %.0f s",
-                     label, done, len(keys), audio_s / 3600, len(bad), now - started)
+            log.info(
+                "%s: %d/%d files, %.2f h of audio, %d quarantined, %.0f s",
+                label,
+                done,
+                len(keys),
+                audio_s / 3600,
+                len(bad),
+                now - started,
+            )
     quarantine = pd.DataFrame(bad, columns=QUARANTINE_COLUMNS).sort_values("track_key", ignore_index=True)
     return features_frame(rows), quarantine
 
 
 def _largest_first(library: str, keys: list[str]) -> list[str]:
     """Longest files first, so that no core is left finishing one long track while the others idle."""
+
     def size(key):
         try:
             return os.stat(Path(library) / key).st_size

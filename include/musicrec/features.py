@@ -224,7 +224,7 @@ def compute(y: np.ndarray, s: Settings = SETTINGS) -> dict[str, float]:
     for name, acc in stats.items():
         mean, std = acc.mean_std()
         values = np.column_stack([mean, std]).ravel()
-        row.update(zip(series_columns(name, SERIES[name]), values.tolist()))
+        row.update(zip(series_columns(name, SERIES[name]), values.tolist(), strict=False))
     row["tempo_bpm"] = _tempo(np.concatenate(onset_envelope), s)
     return row
 

@@ -36,6 +36,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from musicrec.errors import InputError
+
 MAX_DURATION_S = 6 * 3600
 MIN_YEAR = 1900
 
@@ -74,11 +76,21 @@ GENRES = {
 UNKNOWN_GENRE = "unknown"
 SOURCED_FIELDS = ["title", "artist", "album", "genre", "year", "duration_s"]
 
-CLEAN_COLUMNS = ["track_key", "folder", "file", "title", "artist", "album", "genre", "genre_label", "year",
-                 "duration_s"]
+CLEAN_COLUMNS = [
+    "track_key",
+    "folder",
+    "file",
+    "title",
+    "artist",
+    "album",
+    "genre",
+    "genre_label",
+    "year",
+    "duration_s",
+]
 
 
-class MetadataError(ValueError):
+class MetadataError(InputError):
     """The metadata file cannot be read; the message names the file."""
 
 
@@ -116,15 +128,19 @@ def read_table(path: str | Path) -> pd.DataFrame:
         delimiter = ","
     try:
         # The C parser's errors name the row ("Expected 3 fields in line 3, saw 4").
-        return pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
-                           on_bad_lines="error", engine="c")
+        return pd.read_csv(
+            io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, on_bad_lines="error", engine="c"
+        )
     except (pd.errors.ParserError, ValueError) as exc:
         raise MetadataError(f"{path}: malformed CSV ({exc})") from exc
 
 
 def normalize_columns(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
-    lookup = {re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_"): canon
-              for canon, synonyms in COLUMN_SYNONYMS.items() for s in synonyms}
+    lookup = {
+        re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_"): canon
+        for canon, synonyms in COLUMN_SYNONYMS.items()
+        for s in synonyms
+    }
     renamed, taken = {}, set()
     for col in df.columns:
         key = re.sub(r"[^a-z0-9]+", "_", str(col).strip().lower()).strip("_")
@@ -164,11 +180,16 @@ def add_track_key(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     if "folder" in out.columns and "file" in out.columns:
         folder = out["folder"].fillna("").astype(str).str.strip("/ ")
         file = out["file"].fillna("").astype(str).str.strip("/ ")
-        key = pd.Series([f"{d}/{f}" if d else f for d, f in zip(folder, file)], index=out.index)
+        key = pd.Series([f"{d}/{f}" if d else f for d, f in zip(folder, file, strict=False)], index=out.index)
         key = key.where(file != "", None)
     elif "path" in out.columns:
-        key = out["path"].map(lambda p: PurePosixPath(str(p).replace("\\", "/").strip("/")).as_posix()
-                              if isinstance(p, str) and p.strip() else None)
+        key = out["path"].map(
+            lambda p: (
+                PurePosixPath(str(p).replace("\\", "/").strip("/")).as_posix()
+                if isinstance(p, str) and p.strip()
+                else None
+            )
+        )
     else:
         raise MetadataError(f"metadata needs `folder` and `file` columns, or a `path` column; found {list(df.columns)}")
     out["track_key"] = key.map(lambda k: unicodedata.normalize("NFC", k) if isinstance(k, str) else None)
@@ -231,8 +252,11 @@ def parse_numbers(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict]]:
         parsed = out[column].map(parse)
         bad = out[column].notna() & parsed.isna()
         invalid[column] = {"count": int(bad.sum()), "examples": out.loc[bad, column].astype(str).unique()[:5].tolist()}
-        out[column] = (pd.to_numeric(parsed, errors="coerce").astype("float64") if column == "duration_s"
-                       else pd.array(parsed.tolist(), dtype="Int64"))
+        out[column] = (
+            pd.to_numeric(parsed, errors="coerce").astype("float64")
+            if column == "duration_s"
+            else pd.array(parsed.tolist(), dtype="Int64")
+        )
     return out, invalid
 
 
@@ -300,7 +324,13 @@ def canonical_genres(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     labels = out["genre"] if "genre" in out.columns else pd.Series([None] * len(out), index=out.index)
     out["genre_label"] = labels
     out["genre"] = labels.map(canonical_genre)
-    unknown = sorted({str(l) for l, g in zip(labels, out["genre"]) if isinstance(l, str) and g == UNKNOWN_GENRE})
+    unknown = sorted(
+        {
+            str(label)
+            for label, g in zip(labels, out["genre"], strict=True)
+            if isinstance(label, str) and g == UNKNOWN_GENRE
+        }
+    )
     return out, unknown
 
 
@@ -376,9 +406,12 @@ def title_from_file(file: str) -> str:
 
 def report_markdown(report: dict) -> str:
     """The cleaning report as a page a person reads."""
-    lines = ["# Metadata cleaning report", "",
-             f"- metadata file: {report.get('metadata_file') or '(none: embedded tags only)'}",
-             f"- rows in: {report['rows_in']}, rows out: {report['rows_out']}"]
+    lines = [
+        "# Metadata cleaning report",
+        "",
+        f"- metadata file: {report.get('metadata_file') or '(none: embedded tags only)'}",
+        f"- rows in: {report['rows_in']}, rows out: {report['rows_out']}",
+    ]
     for key, value in report.items():
         if key in ("rows_in", "rows_out", "metadata_file") or value in ({}, [], 0, None):
             continue

@@ -31,8 +31,20 @@ def join(feats: pd.DataFrame, meta: pd.DataFrame | None) -> pd.DataFrame:
     tracks["genre"] = tracks["genre"].fillna(metadata.UNKNOWN_GENRE)
     first_copy = tracks.sort_values("track_key").groupby("content_hash")["track_key"].transform("first")
     tracks["duplicate_of"] = first_copy.where(first_copy != tracks["track_key"])
-    leading = ["track_key", "folder", "file", *fields, "duration_s", *extra, "has_metadata", "duplicate_of",
-               "is_silent", "feature_version", "content_hash", *sources]
+    leading = [
+        "track_key",
+        "folder",
+        "file",
+        *fields,
+        "duration_s",
+        *extra,
+        "has_metadata",
+        "duplicate_of",
+        "is_silent",
+        "feature_version",
+        "content_hash",
+        *sources,
+    ]
     return tracks[leading + features.feature_columns()]
 
 
@@ -67,8 +79,9 @@ def component_columns(n: int) -> list[str]:
     return [f"pc_{i:02d}" for i in range(1, n + 1)]
 
 
-def nearest_neighbours(keys: list[str], embedding: np.ndarray, k: int, metric: str,
-                       groups: list | None = None) -> pd.DataFrame:
+def nearest_neighbours(
+    keys: list[str], embedding: np.ndarray, k: int, metric: str, groups: list | None = None
+) -> pd.DataFrame:
     """k neighbours per track, nearest first, never the track itself nor a track of its group.
 
     `groups` (e.g. content hashes) marks copies of the same audio, which are never each other's neighbours.
@@ -87,7 +100,7 @@ def nearest_neighbours(keys: list[str], embedding: np.ndarray, k: int, metric: s
     rows = []
     for i, key in enumerate(keys):
         # Drop the query and its copies, wherever ties put them.
-        neighbours = [(j, d) for j, d in zip(indices[i], distances[i]) if groups[j] != groups[i]][:k]
+        neighbours = [(j, d) for j, d in zip(indices[i], distances[i], strict=False) if groups[j] != groups[i]][:k]
         rows.extend((key, rank, keys[j], float(d)) for rank, (j, d) in enumerate(neighbours, start=1))
     recs = pd.DataFrame(rows, columns=RECOMMENDATION_COLUMNS)
     return recs.astype({"rank": "int32", "distance": "float64"})

@@ -1,11 +1,20 @@
 """The pipeline's stages as plain functions over files: what each Airflow task runs.
 
-Each stage reads and writes Parquet in the run's folder and returns a small,
-JSON-able summary (paths, counts, seconds) that is all the DAG passes on in XCom.
+Each stage reads the files its inputs name and writes Parquet into the run's folder. It returns a
+small, JSON-able dict (`run_dir`, the paths it wrote, counts, seconds) that is all the DAG passes on
+in XCom, and keeps the same dict in the run folder (`stages/`) for the run summary:
+
+    run = discover(...)
+    shards = [extract_shard(s, ...) for s in shard(run, ...)]           # one mapped task a shard
+    meta = clean_metadata(run, ...)                                     # then validated
+    tracks = join(run, shards, meta)
+    index = build_index(reduce(scale(tracks, ...), ...), tracks, ...)
+    publish(run, index)
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -15,16 +24,36 @@ import pandas as pd
 
 from musicrec import discover as discovery
 from musicrec import encode, extract, features, metadata, model, storage, tags
+from musicrec.errors import InputError
 
 log = logging.getLogger("musicrec")
 
-DISCOVER_SUMMARY = "discover.json"
+# The stages in the order the run summary lists them.
 STAGES = ["discover", "extract", "clean_metadata", "join", "scale", "reduce", "build_index"]
-REUSE_KEYS = ["track_key", "size_bytes", "mtime_ns", "feature_version"]
 
 
-def _top_folder(track_key: str) -> str:
-    return track_key.split("/", 1)[0] if "/" in track_key else ""
+class TooFewTracks(InputError):
+    """Fewer than two tracks could be analysed: there is nothing to index."""
+
+
+def stage(name: str):
+    """Time a stage and keep what it returns in the run folder, for the run summary.
+
+    The stage returns a dict with its `run_dir`; a shard's extraction also names its `shard`.
+    """
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def timed(*args, **kwargs) -> dict:
+            started = time.monotonic()
+            result = {**fn(*args, **kwargs), "seconds": round(time.monotonic() - started, 2)}
+            record = f"{name}-{result['shard']:04d}" if "shard" in result else name
+            storage.write_json(result, storage.stage_record(result["run_dir"], record))
+            return result
+
+        return timed
+
+    return decorate
 
 
 def _previous_features(data_dir: str | Path) -> pd.DataFrame | None:
@@ -33,205 +62,307 @@ def _previous_features(data_dir: str | Path) -> pd.DataFrame | None:
     return pd.read_parquet(path) if path and path.exists() else None
 
 
-def discover(library: str, data_dir: str, run_id: str, folders: list[str] | None = None,
-             full_refresh: bool = False, files_per_shard: int = 50) -> dict:
-    """Scan the library, reuse unchanged features of the last index, shard the rest."""
-    started = time.monotonic()
+@stage("discover")
+def discover(
+    library: str, data_dir: str, run_id: str, folders: list[str] | None = None, full_refresh: bool = False
+) -> dict:
+    """Scan the library and choose what to reuse from the last index and what to extract."""
     run = storage.run_dir(data_dir, run_id)
     scanned = discovery.scan(library)
-    folders = [f.strip("/") for f in (folders or []) if f.strip("/")]
-    if folders:
-        known = set(scanned["track_key"].map(_top_folder))
-        missing = [f for f in folders if f not in known]
-        if missing:
-            raise discovery.LibraryError(f"folders with no audio in library {library}: {', '.join(missing)}")
-    selected = scanned["track_key"].map(_top_folder).isin(folders) if folders else pd.Series(True, index=scanned.index)
-
-    previous = None if full_refresh else _previous_features(data_dir)
-    reused = pd.DataFrame(columns=REUSE_KEYS)
-    if previous is not None:
-        same_file = previous.merge(scanned[REUSE_KEYS[:3]], on=REUSE_KEYS[:3], how="inner")
-        reused = same_file[same_file["feature_version"] == features.FEATURE_VERSION][previous.columns]
-    if full_refresh:
-        scanned = scanned[selected]
-        selected = selected[selected]
-    todo = scanned[selected & ~scanned["track_key"].isin(set(reused["track_key"]))]
-    # Outside the selected folders, only what the last index already had is kept.
-    reused = reused[reused["track_key"].isin(set(scanned["track_key"]))]
-
-    storage.write_parquet(scanned.reset_index(drop=True), run / "worklist.parquet")
-    reused_path = storage.write_parquet(reused.reset_index(drop=True), run / "reused_features.parquet")
-    shards = discovery.split(todo.reset_index(drop=True), files_per_shard)
-    descriptors = []
-    for i, shard in enumerate(shards):
-        path = storage.write_parquet(shard, run / "shards" / f"shard-{i:04d}-files.parquet")
-        descriptors.append({"index": i, "files": len(shard), "worklist": str(path),
-                            "label": discovery.shard_label(shard, i, len(shards))})
-    if not descriptors and reused.empty:
-        raise discovery.LibraryError(f"no audio files found in {library}" + (f" (folders {folders})" if folders else ""))
-    summary = {
-        "run_dir": str(run), "library": str(Path(library).expanduser().resolve()),
-        "files_found": len(scanned), "files_to_extract": len(todo), "files_reused": len(reused),
-        "shards": descriptors, "reused_features": str(reused_path),
-        "seconds": round(time.monotonic() - started, 2),
+    folders = discovery.normalize_folders(folders)
+    todo, reused = discovery.plan(
+        scanned, _previous_features(data_dir), features.FEATURE_VERSION, folders, full_refresh
+    )
+    if todo.empty and reused.empty:
+        raise discovery.LibraryError(
+            f"no audio files found in {library}" + (f" (folders {folders})" if folders else "")
+        )
+    log.info(
+        "discover: %d audio files, %d to extract, %d unchanged since the last index and reused",
+        len(scanned),
+        len(todo),
+        len(reused),
+    )
+    return {
+        "run_dir": str(run),
+        "run_id": run_id,
+        "data_dir": str(Path(data_dir).expanduser().resolve()),
+        "library": str(Path(library).expanduser().resolve()),
+        "folders": folders,
+        "full_refresh": full_refresh,
+        "worklist": str(storage.write_parquet(scanned, run / storage.WORKLIST)),
+        "to_extract": str(storage.write_parquet(todo, run / storage.TO_EXTRACT)),
+        "reused_features": str(storage.write_parquet(reused, run / storage.REUSED_FEATURES)),
+        "files_found": len(scanned),
+        "files_to_extract": len(todo),
+        "files_reused": len(reused),
     }
-    storage.write_json(summary, run / DISCOVER_SUMMARY)
-    log.info("discover: %d audio files, %d to extract in %d shards, %d unchanged since the last index",
-             len(scanned), len(todo), len(descriptors), len(reused))
-    return summary
 
 
-def extract_shard(library: str, shard: dict, workers: int | None = None) -> dict:
-    started = time.monotonic()
+def shard(run: dict, files_per_shard: int) -> list[dict]:
+    """The files to extract in shards, each written as its own work list; [] when there is nothing to extract."""
+    parts = discovery.split(pd.read_parquet(run["to_extract"]), files_per_shard)
+    shards = []
+    for i, part in enumerate(parts):
+        files = storage.shard_files(run["run_dir"], i)
+        storage.write_parquet(part, files["files"])
+        shards.append(
+            {
+                "run_dir": run["run_dir"],
+                "index": i,
+                "files": len(part),
+                "worklist": str(files["files"]),
+                "label": discovery.shard_label(part, i, len(parts)),
+            }
+        )
+    log.info("shard: %d files to extract in %d shards", run["files_to_extract"], len(shards))
+    return shards
+
+
+@stage("extract")
+def extract_shard(shard: dict, library: str, workers: int | None = None) -> dict:
     worklist = pd.read_parquet(shard["worklist"])
     feats, quarantine = extract.extract(library, worklist, workers=workers, label=shard["label"].split(":")[0])
-    base = Path(shard["worklist"]).with_name(Path(shard["worklist"]).name.replace("-files", ""))
-    features_path = storage.write_parquet(feats, base.with_suffix(".features.parquet"))
-    quarantine_path = storage.write_parquet(quarantine, base.with_suffix(".quarantine.parquet"))
-    return {"index": shard["index"], "features": str(features_path), "quarantine": str(quarantine_path),
-            "files": len(worklist), "extracted": len(feats), "quarantined": len(quarantine),
-            "audio_hours": round(float(feats["duration_s"].sum()) / 3600, 4),
-            "seconds": round(time.monotonic() - started, 2)}
+    files = storage.shard_files(shard["run_dir"], shard["index"])
+    storage.write_parquet(feats, files["features"])
+    storage.write_parquet(quarantine, files["quarantine"])
+    return {
+        "run_dir": shard["run_dir"],
+        "shard": shard["index"],
+        "features": str(files["features"]),
+        "quarantine": str(files["quarantine"]),
+        "files": len(worklist),
+        "extracted": len(feats),
+        "quarantined": len(quarantine),
+        "audio_hours": round(float(feats["duration_s"].sum()) / 3600, 4),
+    }
 
 
-def clean_metadata(metadata_path: str | None, run_dir: str) -> dict:
+@stage("clean_metadata")
+def clean_metadata(run: dict, metadata_path: str | None) -> dict:
     """Cleaned metadata for the library's tracks; rows naming files not in the library are counted and left out."""
-    started = time.monotonic()
-    run = Path(run_dir)
-    keys = pd.read_parquet(run / "worklist.parquet", columns=["track_key"])["track_key"].tolist()
-    embedded = tags.library_tags(storage.read_json(run / DISCOVER_SUMMARY)["library"], keys)
+    folder = Path(run["run_dir"])
+    keys = pd.read_parquet(run["worklist"], columns=["track_key"])["track_key"].tolist()
+    embedded = tags.library_tags(run["library"], keys)
     raw = metadata.read_table(metadata_path) if metadata_path else pd.DataFrame(columns=["folder", "file"])
     cleaned, report = metadata.clean(raw, embedded)
     cleaned, orphans = metadata.restrict_to_library(cleaned, set(keys))
-    report["metadata_file"] = metadata_path
-    report["rows_not_in_library"] = len(orphans)
-    report["rows_not_in_library_examples"] = orphans[:10]
-    report["rows_out"] = len(cleaned)
-    path = storage.write_parquet(cleaned, run / storage.METADATA_CLEAN)
-    storage.write_json(report, run / storage.CLEANING_REPORT)
-    storage.write_text(metadata.report_markdown(report), run / storage.CLEANING_REPORT_MD)
-    log.info("clean_metadata: %s rows in the metadata file, tags of %d files; %d tracks described, "
-             "%d rows name files not in the library", report["rows_in"], len(keys), len(cleaned), len(orphans))
-    return {"path": str(path), "rows_in": report["rows_in"], "rows_out": len(cleaned),
-            "rows_not_in_library": len(orphans), "seconds": round(time.monotonic() - started, 2)}
+    report = report | {
+        "metadata_file": metadata_path,
+        "rows_not_in_library": len(orphans),
+        "rows_not_in_library_examples": orphans[:10],
+        "rows_out": len(cleaned),
+    }
+    path = storage.write_parquet(cleaned, folder / storage.METADATA_CLEAN)
+    storage.write_json(report, folder / storage.CLEANING_REPORT)
+    storage.write_text(metadata.report_markdown(report), folder / storage.CLEANING_REPORT_MD)
+    log.info(
+        "clean_metadata: %s rows in the metadata file, tags of %d files; %d tracks described, "
+        "%d rows name files not in the library",
+        report["rows_in"],
+        len(keys),
+        len(cleaned),
+        len(orphans),
+    )
+    return {
+        "run_dir": run["run_dir"],
+        "path": str(path),
+        "rows_in": report["rows_in"],
+        "rows_out": len(cleaned),
+        "rows_not_in_library": len(orphans),
+    }
 
 
-def join(run_dir: str, shard_results: list[dict]) -> dict:
-    started = time.monotonic()
-    run = Path(run_dir)
-    parts = [pd.read_parquet(run / "reused_features.parquet")]
-    parts += [pd.read_parquet(r["features"]) for r in shard_results]
+@stage("join")
+def join(run: dict, shard_results: list[dict], meta: dict) -> dict:
+    """All features of the run (reused and extracted) joined with the validated metadata at `meta["path"]`."""
+    folder = Path(run["run_dir"])
+    parts = [pd.read_parquet(run["reused_features"])] + [pd.read_parquet(r["features"]) for r in shard_results]
     parts = [p for p in parts if not p.empty]
     feats = pd.concat(parts, ignore_index=True) if parts else extract.features_frame([])
     feats = feats.sort_values("track_key", ignore_index=True)
-    quarantine = pd.concat([pd.read_parquet(r["quarantine"]) for r in shard_results] or
-                           [pd.DataFrame(columns=extract.QUARANTINE_COLUMNS)], ignore_index=True)
-    storage.write_parquet(feats, run / storage.FEATURES)
-    storage.write_parquet(quarantine, run / storage.QUARANTINE)
+    quarantine = pd.concat(
+        [pd.read_parquet(r["quarantine"]) for r in shard_results] or [pd.DataFrame(columns=extract.QUARANTINE_COLUMNS)],
+        ignore_index=True,
+    )
+    features_path = storage.write_parquet(feats, folder / storage.FEATURES)
+    quarantine_path = storage.write_parquet(quarantine, folder / storage.QUARANTINE)
     if len(feats) < 2:
-        raise ValueError(f"only {len(feats)} track(s) could be analysed ({len(quarantine)} quarantined): "
-                         "an index needs at least 2")
-    tracks = model.join(feats, pd.read_parquet(run / storage.METADATA_CLEAN))
-    storage.write_parquet(tracks, run / storage.TRACKS)
-    log.info("join: %d tracks (%d with metadata), %d quarantined", len(tracks), int(tracks["has_metadata"].sum()),
-             len(quarantine))
-    return {"tracks": len(tracks), "with_metadata": int(tracks["has_metadata"].sum()),
-            "quarantined": len(quarantine), "audio_hours": round(float(tracks["duration_s"].sum()) / 3600, 4),
-            "seconds": round(time.monotonic() - started, 2)}
+        raise TooFewTracks(
+            f"only {len(feats)} track(s) could be analysed ({len(quarantine)} quarantined): an index needs at least 2"
+        )
+    tracks = model.join(feats, pd.read_parquet(meta["path"]))
+    path = storage.write_parquet(tracks, folder / storage.TRACKS)
+    log.info(
+        "join: %d tracks (%d with metadata), %d quarantined",
+        len(tracks),
+        int(tracks["has_metadata"].sum()),
+        len(quarantine),
+    )
+    return {
+        "run_dir": run["run_dir"],
+        "path": str(path),
+        "features": str(features_path),
+        "quarantine": str(quarantine_path),
+        "tracks": len(tracks),
+        "with_metadata": int(tracks["has_metadata"].sum()),
+        "quarantined": len(quarantine),
+        "audio_hours": round(float(tracks["duration_s"].sum()) / 3600, 4),
+        "extract": _extraction(shard_results),
+    }
 
 
-def scale(run_dir: str, metadata_weight: float = 0.0) -> dict:
-    """Standardized audio features, and metadata features weighted by `metadata_weight` (0: audio only)."""
-    started = time.monotonic()
-    run = Path(run_dir)
-    tracks = pd.read_parquet(run / storage.TRACKS)
-    columns = features.feature_columns()
-    scaler = model.fit_scaler(tracks[columns].to_numpy())
-    scaled = pd.DataFrame(model.scale(tracks[columns].to_numpy(), scaler), columns=columns)
-    encoder = encode.fit(tracks)
-    meta = encode.transform(tracks, encoder)
-    meta_scaler = model.fit_scaler(meta.to_numpy())
-    if metadata_weight > 0:
-        weighted = model.scale(meta.to_numpy(), meta_scaler) * metadata_weight
-        scaled = pd.concat([scaled, pd.DataFrame(weighted, columns=meta.columns)], axis=1)
-    scaled.insert(0, "track_key", tracks["track_key"])
-    storage.write_parquet(scaled, run / "scaled.parquet")
-    storage.write_json({"feature_version": features.FEATURE_VERSION, "feature_columns": columns, "scaler": scaler,
-                        "metadata": {"weight": metadata_weight, "columns": meta.columns.tolist(), "encoder": encoder,
-                                     "scaler": meta_scaler}},
-                       run / storage.MODEL)
-    return {"columns": scaled.shape[1] - 1, "metadata_weight": metadata_weight,
-            "seconds": round(time.monotonic() - started, 2)}
-
-
-def reduce(run_dir: str, n_components: int) -> dict:
-    started = time.monotonic()
-    run = Path(run_dir)
-    scaled = pd.read_parquet(run / "scaled.parquet")
-    z = scaled.drop(columns="track_key").to_numpy()
-    pca = model.fit_pca(z, n_components)
-    embedding = model.reduce(z, pca)
-    emb = pd.DataFrame(embedding, columns=model.component_columns(embedding.shape[1]))
-    emb.insert(0, "track_key", scaled["track_key"])
-    storage.write_parquet(emb, run / storage.EMBEDDINGS)
-    saved = storage.read_json(run / storage.MODEL)
-    storage.write_json(saved | {"pca": pca}, run / storage.MODEL)
-    explained = float(np.sum(pca["explained_variance_ratio"]))
-    log.info("reduce: %d features -> %d components (%.0f%% of the variance)", z.shape[1], embedding.shape[1],
-             100 * explained)
-    return {"components": embedding.shape[1], "explained_variance": round(explained, 4),
-            "seconds": round(time.monotonic() - started, 2)}
-
-
-def build_index(run_dir: str, n_neighbors: int, metric: str) -> dict:
-    started = time.monotonic()
-    run = Path(run_dir)
-    emb = pd.read_parquet(run / storage.EMBEDDINGS)
-    hashes = pd.read_parquet(run / storage.TRACKS, columns=["track_key", "content_hash"]).set_index("track_key")
-    recs = model.nearest_neighbours(emb["track_key"].tolist(), emb.drop(columns="track_key").to_numpy(),
-                                    n_neighbors, metric, groups=hashes.loc[emb["track_key"], "content_hash"].tolist())
-    storage.write_parquet(recs, run / storage.RECOMMENDATIONS)
-    return {"tracks": len(emb), "neighbors": int(recs.groupby("track_key").size().min()) if len(recs) else 0,
-            "metric": metric, "seconds": round(time.monotonic() - started, 2)}
-
-
-def publish(data_dir: str, run_dir: str, run_id: str, stages: dict) -> dict:
-    """Write the run summary and make this run the current index."""
-    run = Path(run_dir)
-    quarantine = pd.read_parquet(run / storage.QUARANTINE)
-    shard_results = stages.pop("extract", [])
-    stages["extract"] = {
+def _extraction(shard_results: list[dict]) -> dict:
+    """The shards' extraction, summed up for the run summary."""
+    seconds = [r["seconds"] for r in shard_results]
+    return {
         "shards": len(shard_results),
         "extracted": sum(r["extracted"] for r in shard_results),
         "quarantined": sum(r["quarantined"] for r in shard_results),
         "audio_hours": round(sum(r["audio_hours"] for r in shard_results), 4),
-        "seconds": round(sum(r["seconds"] for r in shard_results), 2),
-        "slowest_shard_seconds": round(max((r["seconds"] for r in shard_results), default=0.0), 2),
+        "seconds": round(sum(seconds), 2),
+        "slowest_shard_seconds": round(max(seconds, default=0.0), 2),
     }
-    discovered = storage.read_json(run / DISCOVER_SUMMARY)
-    stages["discover"] = {k: v for k, v in discovered.items() if k != "shards"}
-    summary = {
-        "run_id": run_id,
-        "library": discovered["library"],
+
+
+@stage("scale")
+def scale(tracks: dict, metadata_weight: float = 0.0) -> dict:
+    """Standardized audio features, and metadata features weighted by `metadata_weight` (0: audio only)."""
+    folder = Path(tracks["run_dir"])
+    table = pd.read_parquet(tracks["path"])
+    columns = features.feature_columns()
+    scaler = model.fit_scaler(table[columns].to_numpy())
+    scaled = pd.DataFrame(model.scale(table[columns].to_numpy(), scaler), columns=columns)
+    encoder = encode.fit(table)
+    meta = encode.transform(table, encoder)
+    meta_scaler = model.fit_scaler(meta.to_numpy())
+    if metadata_weight > 0:
+        weighted = model.scale(meta.to_numpy(), meta_scaler) * metadata_weight
+        scaled = pd.concat([scaled, pd.DataFrame(weighted, columns=meta.columns)], axis=1)
+    scaled.insert(0, "track_key", table["track_key"])
+    path = storage.write_parquet(scaled, folder / storage.SCALED)
+    model_path = storage.write_json(
+        {
+            "feature_version": features.FEATURE_VERSION,
+            "feature_columns": columns,
+            "scaler": scaler,
+            "metadata": {
+                "weight": metadata_weight,
+                "columns": meta.columns.tolist(),
+                "encoder": encoder,
+                "scaler": meta_scaler,
+            },
+        },
+        folder / storage.MODEL,
+    )
+    return {
+        "run_dir": tracks["run_dir"],
+        "path": str(path),
+        "model": str(model_path),
+        "columns": scaled.shape[1] - 1,
+        "metadata_weight": metadata_weight,
+    }
+
+
+@stage("reduce")
+def reduce(scaled: dict, n_components: int) -> dict:
+    """The PCA embedding of the scaled features; the fitted PCA joins the scaler in the model file."""
+    folder = Path(scaled["run_dir"])
+    table = pd.read_parquet(scaled["path"])
+    z = table.drop(columns="track_key").to_numpy()
+    pca = model.fit_pca(z, n_components)
+    embedding = model.reduce(z, pca)
+    emb = pd.DataFrame(embedding, columns=model.component_columns(embedding.shape[1]))
+    emb.insert(0, "track_key", table["track_key"])
+    path = storage.write_parquet(emb, folder / storage.EMBEDDINGS)
+    model_path = storage.write_json(storage.read_json(scaled["model"]) | {"pca": pca}, scaled["model"])
+    explained = float(np.sum(pca["explained_variance_ratio"]))
+    log.info(
+        "reduce: %d features -> %d components (%.0f%% of the variance)", z.shape[1], embedding.shape[1], 100 * explained
+    )
+    return {
+        "run_dir": scaled["run_dir"],
+        "path": str(path),
+        "model": str(model_path),
+        "components": embedding.shape[1],
+        "explained_variance": round(explained, 4),
+    }
+
+
+@stage("build_index")
+def build_index(embedded: dict, tracks: dict, n_neighbors: int, metric: str) -> dict:
+    """Each track's nearest neighbours in the embedding; copies of the same audio are never each other's."""
+    emb = pd.read_parquet(embedded["path"])
+    hashes = pd.read_parquet(tracks["path"], columns=["track_key", "content_hash"]).set_index("track_key")
+    recs = model.nearest_neighbours(
+        emb["track_key"].tolist(),
+        emb.drop(columns="track_key").to_numpy(),
+        n_neighbors,
+        metric,
+        groups=hashes.loc[emb["track_key"], "content_hash"].tolist(),
+    )
+    path = storage.write_parquet(recs, Path(embedded["run_dir"]) / storage.RECOMMENDATIONS)
+    return {
+        "run_dir": embedded["run_dir"],
+        "path": str(path),
+        "tracks": len(emb),
+        "neighbors": int(recs.groupby("track_key").size().min()) if len(recs) else 0,
+        "metric": metric,
+    }
+
+
+def _stage_records(run: dict) -> dict:
+    """What each stage of this run kept, in pipeline order; the shards' extraction as join summed it up."""
+    records = {
+        name: storage.read_json(storage.stage_record(run["run_dir"], name)) for name in STAGES if name != "extract"
+    }
+    records["extract"] = records["join"].pop("extract")
+    return {name: records[name] for name in STAGES}
+
+
+def summarize(run: dict) -> dict:
+    """The run summary: what was indexed, extracted, reused and quarantined, and the time per stage."""
+    folder = Path(run["run_dir"])
+    stages = _stage_records(run)
+    quarantine = pd.read_parquet(folder / storage.QUARANTINE)
+    duplicates = pd.read_parquet(folder / storage.TRACKS, columns=["duplicate_of"])["duplicate_of"].notna().sum()
+    return {
+        "run_id": run["run_id"],
+        "library": run["library"],
         "tracks_indexed": stages["join"]["tracks"],
         "tracks_with_metadata": stages["join"]["with_metadata"],
         "audio_hours": stages["join"]["audio_hours"],
-        "files_found": discovered["files_found"],
+        "files_found": run["files_found"],
         "files_extracted": stages["extract"]["extracted"],
-        "files_reused": discovered["files_reused"],
+        "files_reused": run["files_reused"],
         "quarantined": quarantine[["track_key", "error"]].to_dict("records"),
         "metadata_rows_not_in_library": stages["clean_metadata"]["rows_not_in_library"],
         "feature_version": features.FEATURE_VERSION,
-        "identical_audio": int(pd.read_parquet(run / storage.TRACKS, columns=["duplicate_of"])["duplicate_of"].notna().sum()),
-        "validation_result": str(run / storage.VALIDATION),
-        "validation_data_docs": str(run / storage.DATA_DOCS / "index.html"),
-        "cleaning_report": str(run / storage.CLEANING_REPORT_MD),
-        "stages": {name: stages[name] for name in STAGES if name in stages},
-        "stage_seconds": {name: stages[name].get("seconds") for name in STAGES if name in stages},
+        "identical_audio": int(duplicates),
+        "validation_result": str(folder / storage.VALIDATION),
+        "validation_data_docs": str(folder / storage.DATA_DOCS / "index.html"),
+        "cleaning_report": str(folder / storage.CLEANING_REPORT_MD),
+        "stages": stages,
+        "stage_seconds": {name: record.get("seconds") for name, record in stages.items()},
     }
-    storage.write_json(summary, run / storage.SUMMARY)
-    storage.publish(data_dir, run)
-    log.info("publish: index of %d tracks (%.2f h of audio) is now current; %d quarantined",
-             summary["tracks_indexed"], summary["audio_hours"], len(summary["quarantined"]))
-    return {"run_dir": str(run), "tracks_indexed": summary["tracks_indexed"],
-            "quarantined": len(summary["quarantined"])}
+
+
+def publish(run: dict, index: dict) -> dict:
+    """Write the run summary, then make this run's index (`index`, from build_index) the current one."""
+    summary = summarize(run)
+    storage.write_json(summary, Path(run["run_dir"]) / storage.SUMMARY)
+    storage.publish(run["data_dir"], Path(index["run_dir"]))
+    log.info(
+        "publish: index of %d tracks (%.2f h of audio) is now current; %d extracted, %d reused, %d quarantined",
+        summary["tracks_indexed"],
+        summary["audio_hours"],
+        summary["files_extracted"],
+        summary["files_reused"],
+        len(summary["quarantined"]),
+    )
+    return {
+        "run_dir": run["run_dir"],
+        "tracks_indexed": summary["tracks_indexed"],
+        "files_extracted": summary["files_extracted"],
+        "quarantined": len(summary["quarantined"]),
+    }

@@ -2,7 +2,7 @@
 
     DATA_DIR/
       current -> runs/<run>     the last good index (a symlink, swapped atomically)
-      runs/<run>/               everything one run wrote: its tables, model, summary, shards/
+      runs/<run>/               everything one run wrote: its tables, model, summary, shards/, stages/
 
 A run writes only into its own folder; only when the whole index is built does
 `current` move to it, so a failed run leaves the last good index in place.
@@ -21,10 +21,15 @@ import pandas as pd
 
 CURRENT = "current"
 
+# Every file name of a run, in one place.
+WORKLIST = "worklist.parquet"
+TO_EXTRACT = "to_extract.parquet"
+REUSED_FEATURES = "reused_features.parquet"
 FEATURES = "features.parquet"
 QUARANTINE = "quarantine.parquet"
 METADATA_CLEAN = "metadata_clean.parquet"
 TRACKS = "tracks.parquet"
+SCALED = "scaled.parquet"
 EMBEDDINGS = "embeddings.parquet"
 RECOMMENDATIONS = "recommendations.parquet"
 MODEL = "model.json"
@@ -33,6 +38,8 @@ CLEANING_REPORT = "cleaning_report.json"
 CLEANING_REPORT_MD = "cleaning_report.md"
 VALIDATION = "validation.json"
 DATA_DOCS = "data_docs"
+SHARDS = "shards"
+STAGES = "stages"
 
 
 def safe_name(text: str) -> str:
@@ -41,9 +48,19 @@ def safe_name(text: str) -> str:
 
 
 def run_dir(data_dir: str | Path, run_id: str) -> Path:
-    path = Path(data_dir).expanduser().resolve() / "runs" / safe_name(run_id)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """The folder of run `run_id` (not created here)."""
+    return Path(data_dir).expanduser().resolve() / "runs" / safe_name(run_id)
+
+
+def shard_files(run: str | Path, index: int) -> dict[str, Path]:
+    """The work list of shard `index`, and the features and quarantine tables its extraction writes."""
+    base = Path(run) / SHARDS / f"shard-{index:04d}"
+    return {name: base.with_name(f"{base.name}.{name}.parquet") for name in ("files", "features", "quarantine")}
+
+
+def stage_record(run: str | Path, stage: str) -> Path:
+    """Where a stage keeps its summary (counts, seconds) for the run summary."""
+    return Path(run) / STAGES / f"{stage}.json"
 
 
 def current_dir(data_dir: str | Path) -> Path | None:

@@ -11,8 +11,13 @@ log = logging.getLogger("musicrec")
 
 TAG_FIELDS = ["title", "artist", "album", "genre", "year", "duration_s"]
 # mutagen's "easy" keys for each field, in order of preference.
-EASY_KEYS = {"title": ["title"], "artist": ["artist", "albumartist", "performer"], "album": ["album"],
-             "genre": ["genre"], "year": ["date", "originaldate", "year"]}
+EASY_KEYS = {
+    "title": ["title"],
+    "artist": ["artist", "albumartist", "performer"],
+    "album": ["album"],
+    "genre": ["genre"],
+    "year": ["date", "originaldate", "year"],
+}
 
 
 def read_tags(path: str | Path) -> dict:

@@ -1,6 +1,6 @@
 """Running the project's DAG once, in-process, on the embedded default (SQLite, no server).
 
-Airflow is imported only inside these functions: the rest of the library never needs it.
+Airflow is imported inside these functions, so that `musicrec` starts fast for commands that need none.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[3]
 DAG_ID = "music_recommendation"
 
 
@@ -64,7 +64,10 @@ def run_once(conf: dict, quiet_airflow: bool = True) -> tuple[str, str, list[str
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
     dag = load_dag()
     dag_run = dag.test(run_conf=conf)
-    failed = [ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else "")
-              for ti in dag_run.get_task_instances() if ti.state == "failed"]
+    failed = [
+        ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else "")
+        for ti in dag_run.get_task_instances()
+        if ti.state == "failed"
+    ]
     logging.getLogger("musicrec").debug("run %s ended %s", dag_run.run_id, dag_run.state)
     return str(dag_run.state), dag_run.run_id, failed

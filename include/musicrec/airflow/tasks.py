@@ -1,0 +1,106 @@
+"""The DAG's tasks. Each takes its inputs as arguments and returns what the next one needs: the paths of
+what it wrote and a small summary (see `musicrec.pipeline`). Airflow injects `params` and `run_id`.
+
+Every write is atomic and lands in the run's own folder, so a task can be retried; input that cannot
+work (a missing library, a malformed metadata file) fails at once instead, since a retry would fail
+the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from airflow.sdk import get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
+
+
+@contextlib.contextmanager
+def bad_input_fails_fast():
+    """Bad input fails the task without its retries: it would fail the same way again."""
+    from musicrec.errors import InputError
+
+    try:
+        yield
+    except InputError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def as_list(mapped_results) -> list:
+    """The results of a mapped task: empty when it was expanded over no shard (and so skipped)."""
+    if not mapped_results:
+        return []
+    # Indexing stops at the sequence's length; iterating it probes one item past the end.
+    return [mapped_results[i] for i in range(len(mapped_results))]
+
+
+@task
+def discover(params: dict | None = None, run_id: str | None = None) -> dict:
+    """The run: its folder, the files to extract and those reused from the last index."""
+    from musicrec import pipeline
+
+    with bad_input_fails_fast():
+        return pipeline.discover(
+            params["library_path"], params["data_dir"], run_id, params["folders"], params["full_refresh"]
+        )
+
+
+@task
+def shard(run: dict, params: dict | None = None) -> list[dict]:
+    """One descriptor a shard (its work list's path); none when every file is reused."""
+    from musicrec import pipeline
+
+    return pipeline.shard(run, params["files_per_shard"])
+
+
+@task(map_index_template="{{ shard_label }}")
+def extract_features(shard: dict, params: dict | None = None) -> dict:
+    """Features of one shard's files, with a process pool over the worker's cores."""
+    from musicrec import pipeline
+
+    get_current_context()["shard_label"] = shard["label"]  # what the UI shows for this mapped task
+    return pipeline.extract_shard(shard, params["library_path"], params["workers"] or None)
+
+
+@task
+def clean_metadata(run: dict, params: dict | None = None) -> dict:
+    from musicrec import pipeline
+
+    with bad_input_fails_fast():
+        return pipeline.clean_metadata(run, params["metadata_path"] or None)
+
+
+# none_failed: a run with nothing to extract skips the mapped task, and must still build and publish.
+@task(trigger_rule="none_failed")
+def join(run: dict, shards, meta: dict) -> dict:
+    from musicrec import pipeline
+
+    with bad_input_fails_fast():
+        return pipeline.join(run, as_list(shards), meta)
+
+
+@task
+def scale(tracks: dict, params: dict | None = None) -> dict:
+    from musicrec import pipeline
+
+    return pipeline.scale(tracks, params["metadata_weight"])
+
+
+@task
+def reduce(scaled: dict, params: dict | None = None) -> dict:
+    from musicrec import pipeline
+
+    return pipeline.reduce(scaled, params["n_components"])
+
+
+@task
+def build_index(embedded: dict, tracks: dict, params: dict | None = None) -> dict:
+    from musicrec import pipeline
+
+    return pipeline.build_index(embedded, tracks, params["n_neighbors"], params["metric"])
+
+
+@task
+def publish(run: dict, index: dict) -> dict:
+    from musicrec import pipeline
+
+    return pipeline.publish(run, index)

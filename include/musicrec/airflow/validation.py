@@ -1,0 +1,69 @@
+"""Validating the cleaned metadata with the Great Expectations provider's batch operator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from great_expectations_provider.common.errors import GXValidationFailed
+from great_expectations_provider.operators.validate_batch import GXValidateBatchOperator
+
+
+class ValidateMetadata(GXValidateBatchOperator):
+    """Validates the table that `clean_metadata` wrote against the project's suite.
+
+    `cleaned` is clean_metadata's output (resolved at run time, not when the DAG is parsed). The full
+    result and GX's data docs are saved in the run folder; a failure names each failed expectation with
+    its column and example values. Returns what `join` needs: the validated table's path.
+    """
+
+    template_fields = (*GXValidateBatchOperator.template_fields, "cleaned")
+
+    def __init__(self, *, cleaned, **kwargs):
+        super().__init__(
+            configure_batch_definition=self.batch_definition,
+            configure_expectations=self.expectation_suite,
+            result_format="SUMMARY",
+            **kwargs,
+        )
+        self.cleaned = cleaned
+        self.gx_context = None
+
+    def batch_definition(self, gx_context):
+        from musicrec import expectations
+
+        self.gx_context = gx_context  # kept for the data docs, built once the validation has run
+        return expectations.batch_definition(gx_context, self.cleaned["path"])
+
+    def expectation_suite(self, gx_context):
+        from musicrec import expectations
+
+        return expectations.suite()
+
+    def execute(self, context) -> dict:
+        from musicrec import expectations, storage
+
+        run = Path(self.cleaned["run_dir"])
+        # Airflow renders `cleaned` on the copy of the operator that runs: the callbacks must be this copy's.
+        self.configure_batch_definition = self.batch_definition
+        self.configure_expectations = self.expectation_suite
+        try:
+            super().execute(context)
+        except GXValidationFailed as failed:
+            result = context["ti"].xcom_pull(task_ids=self.task_id) or {}
+            storage.write_json(result, run / storage.VALIDATION)
+            docs = expectations.build_data_docs(self.gx_context, run / storage.DATA_DOCS)
+            lines = "\n  ".join(expectations.failures(result)) or str(failed)
+            raise GXValidationFailed(
+                message=f"cleaned metadata failed validation (full result: "
+                f"{run / storage.VALIDATION}, data docs: {docs}):\n  {lines}"
+            ) from None
+        result = context["ti"].xcom_pull(task_ids=self.task_id)
+        storage.write_json(result, run / storage.VALIDATION)
+        docs = expectations.build_data_docs(self.gx_context, run / storage.DATA_DOCS)
+        return {
+            "run_dir": str(run),
+            "path": self.cleaned["path"],
+            "validation": str(run / storage.VALIDATION),
+            "data_docs": str(docs) if docs else None,
+            "expectations": len(result.get("expectations", [])),
+        }

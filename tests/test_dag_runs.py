@@ -1,0 +1,226 @@
+"""Real runs of the DAG with dag.test() on a generated library: what they write, publish and report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from conftest import PROJECT_DIR
+from musicrec import cli, extract, features, model, storage
+
+pytestmark = pytest.mark.integration
+
+DAG_FILE = PROJECT_DIR / "dags" / "music_recommendation.py"
+K = 5
+BROKEN = "deep_drones/broken download.mp3"
+
+
+@pytest.fixture(scope="module")
+def dag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAG_FILE))
+    assert bag.import_errors == {}
+    return bag.get_dag("music_recommendation")
+
+
+def _conf(library, data_dir, **extra):
+    return {
+        "library_path": str(library),
+        "metadata_path": str(library / "metadata.csv"),
+        "data_dir": str(data_dir),
+        "files_per_shard": 7,
+        "n_neighbors": K,
+        "workers": 1,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def first_dag_run(dag, airflow_db, demo_library, tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("data")
+    dag_run = dag.test(run_conf=_conf(demo_library, data_dir))
+    assert dag_run.state == "success"
+    return data_dir, dag_run
+
+
+@pytest.fixture(scope="module")
+def first_run(first_dag_run):
+    return first_dag_run[0]
+
+
+@pytest.fixture(scope="module")
+def clean_library(demo_library, tmp_path_factory):
+    """The demo library without its broken file, modification times kept: nothing in it needs extracting again."""
+    root = tmp_path_factory.mktemp("clean-library") / "library"
+    shutil.copytree(demo_library, root, ignore=lambda folder, names: [n for n in names if n == BROKEN.split("/")[1]])
+    return root
+
+
+def _copy_of(data_dir, tmp_path):
+    """A copy of a data dir (its `current` link is relative), so a test can publish over it on its own."""
+    return shutil.copytree(data_dir, tmp_path / "data", symlinks=True)
+
+
+def test_each_shard_is_named_for_the_ui(first_dag_run):
+    labels = sorted(
+        ti.rendered_map_index for ti in first_dag_run[1].get_task_instances() if ti.task_id == "extract_features"
+    )
+    assert labels == [
+        "shard 1/3: 7 files, chip_arps … deep_drones",
+        "shard 2/3: 7 files, deep_drones … noise_beats",
+        "shard 3/3: 7 files, noise_beats … soft_keys",
+    ]
+
+
+def test_outputs_have_the_documented_columns(first_run):
+    current = storage.require_current(first_run)
+    feats = pd.read_parquet(current / storage.FEATURES)
+    assert list(feats.columns) == [
+        "track_key",
+        "folder",
+        "file",
+        "duration_s",
+        *features.feature_columns(),
+        *extract.BOOKKEEPING_COLUMNS,
+    ]
+    assert list(pd.read_parquet(current / storage.QUARANTINE).columns) == extract.QUARANTINE_COLUMNS
+    assert list(pd.read_parquet(current / storage.RECOMMENDATIONS).columns) == model.RECOMMENDATION_COLUMNS
+    for name in (storage.METADATA_CLEAN, storage.TRACKS, storage.EMBEDDINGS):
+        assert "track_key" in pd.read_parquet(current / name).columns
+    model_json = json.loads((current / storage.MODEL).read_text())
+    assert set(model_json) >= {"scaler", "pca", "feature_columns", "feature_version"}
+
+
+def test_the_mapped_task_computes_what_the_features_command_computes(first_run, demo_library):
+    from musicrec import discover
+
+    dag_features = pd.read_parquet(storage.require_current(first_run) / storage.FEATURES)
+    worklist = discover.scan(demo_library, ["chip_arps"])
+    standalone, _ = extract.extract(demo_library, worklist, workers=1)
+    mine = dag_features[dag_features["folder"] == "chip_arps"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine, standalone, rtol=1e-4, atol=1e-4)
+
+
+def test_the_run_summary_counts_everything(first_run, demo_library):
+    summary = storage.read_json(storage.require_current(first_run) / storage.SUMMARY)
+    assert summary["tracks_indexed"] == 20 and summary["files_found"] == 21
+    assert summary["stages"]["extract"]["shards"] == 3
+    assert [q["track_key"] for q in summary["quarantined"]] == ["deep_drones/broken download.mp3"]
+    assert summary["metadata_rows_not_in_library"] == 1
+    assert summary["tracks_with_metadata"] == 20
+    assert (storage.require_current(first_run) / storage.VALIDATION).exists()
+    assert (
+        "musicrec_metadata_clean" in (storage.require_current(first_run) / storage.DATA_DOCS / "index.html").read_text()
+    )
+
+
+def test_every_track_has_k_neighbours_mostly_of_its_own_style(first_run):
+    recs = pd.read_parquet(storage.require_current(first_run) / storage.RECOMMENDATIONS)
+    assert (recs.groupby("track_key").size() == K).all() and recs["track_key"].nunique() == 20
+    assert not (recs["track_key"] == recs["neighbor_key"]).any()
+    same_style = recs["track_key"].str.split("/").str[0] == recs["neighbor_key"].str.split("/").str[0]
+    # 4 styles of 5 tracks: a random neighbour shares the style 4 times in 19 (0.21).
+    assert same_style.mean() >= 0.8
+
+
+def test_recommend_and_export_commands(first_run, capsys, tmp_path):
+    assert cli.main(["recommend", "Drones no. 2", "--k", "3", "--json", "--data-dir", str(first_run)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["track"]["track_key"] == "deep_drones/Deep Drones 02.flac"
+    assert result["track"]["artist"] == "Lowland Hum" and result["track"]["genre"] == "ambient"
+    assert len(result["neighbors"]) == 3 and result["neighbors"][0]["distance"] <= result["neighbors"][2]["distance"]
+    assert cli.main(["recommend", "no such track", "--data-dir", str(first_run)]) == 1
+    out = tmp_path / "export.csv"
+    assert cli.main(["export", "--out", str(out), "--data-dir", str(first_run)]) == 0
+    exported = pd.read_csv(out)
+    assert len(exported) == 20 and {"folder", "file", "pc_01"} <= set(exported.columns)
+
+
+def test_a_rerun_with_nothing_to_extract_publishes_a_new_index(first_run, clean_library, tmp_path, capsys):
+    data_dir = _copy_of(first_run, tmp_path)
+    before = storage.require_current(data_dir)
+    args = ["run", "--library", str(clean_library), "--metadata", str(clean_library / "metadata.csv")]
+    code = cli.main([*args, "--data-dir", str(data_dir), "--n-neighbors", str(K), "--workers", "1"])
+    assert code == 0
+    current = storage.require_current(data_dir)
+    assert current != before
+    summary = storage.read_json(current / storage.SUMMARY)
+    assert summary["files_extracted"] == 0 and summary["files_reused"] == 20 and summary["tracks_indexed"] == 20
+    assert summary["stages"]["extract"]["shards"] == 0 and summary["quarantined"] == []
+    out = capsys.readouterr().out
+    assert "indexed 20 tracks" in out and "(0 extracted, 20 unchanged and reused)" in out
+    assert len(pd.read_parquet(current / storage.RECOMMENDATIONS)) == 20 * K
+
+
+def test_a_metadata_edit_alone_reaches_the_published_index(dag, first_run, clean_library, tmp_path):
+    data_dir = _copy_of(first_run, tmp_path)
+    edited = pd.read_csv(clean_library / "metadata.csv", dtype=str)
+    row = edited["File"] == "Deep Drones 02.flac"  # the dirty file names it twice
+    edited.loc[row, "Artist Name"] = "The Renamed Quartet"
+    edited.to_csv(tmp_path / "edited.csv", index=False)
+    conf = _conf(clean_library, data_dir, metadata_path=str(tmp_path / "edited.csv"))
+    dag_run = dag.test(run_conf=conf)
+    assert dag_run.state == "success"
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states["extract_features"] == "skipped" and states["publish"] == "success"
+    current = storage.require_current(data_dir)
+    assert current == storage.run_dir(data_dir, dag_run.run_id)
+    tracks = pd.read_parquet(current / storage.TRACKS).set_index("track_key")
+    assert tracks.loc["deep_drones/Deep Drones 02.flac", "artist"] == "The Renamed Quartet"
+    assert storage.read_json(current / storage.SUMMARY)["files_extracted"] == 0
+
+
+def test_bad_metadata_fails_at_once_without_retries(dag, first_run, clean_library, tmp_path):
+    data_dir = _copy_of(first_run, tmp_path)
+    before = storage.require_current(data_dir)
+    bad = tmp_path / "bad.csv"
+    bad.write_text('folder,file,artist\nchip_arps,"unterminated,x\n')
+    dag_run = dag.test(run_conf=_conf(clean_library, data_dir, metadata_path=str(bad)))
+    assert dag_run.state == "failed"
+    clean = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "clean_metadata")
+    assert clean.state == "failed" and clean.try_number == 1
+    assert storage.require_current(data_dir) == before
+
+
+def test_failed_validation_fails_the_run_and_keeps_the_last_index(dag, first_run, clean_library, tmp_path, monkeypatch):
+    from musicrec import metadata
+
+    data_dir = _copy_of(first_run, tmp_path)
+    before = storage.require_current(data_dir)
+    # Cleaning that leaves raw genre labels in place breaks the suite's vocabulary guarantee.
+    monkeypatch.setattr(metadata, "canonical_genre", lambda label: label if isinstance(label, str) else "unknown")
+    dag_run = dag.test(run_conf=_conf(clean_library, data_dir))
+    assert dag_run.state == "failed"
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states["validate_metadata"] == "failed" and states["join"] == "upstream_failed"
+    assert storage.require_current(data_dir) == before
+    failed_dir = storage.run_dir(data_dir, dag_run.run_id)
+    result = json.loads((failed_dir / storage.VALIDATION).read_text())
+    assert result["success"] is False
+    failed = [e for e in result["expectations"] if not e["success"]]
+    assert [(e["expectation_type"], e["kwargs"]["column"]) for e in failed] == [
+        ("expect_column_values_to_be_in_set", "genre")
+    ]
+    assert (failed_dir / storage.DATA_DOCS / "index.html").exists()
+
+
+def test_ui_page_and_api_serve_the_current_index(first_run, monkeypatch):
+    import importlib.util
+
+    from fastapi.testclient import TestClient
+
+    spec = importlib.util.spec_from_file_location("musicrec_plugin", PROJECT_DIR / "plugins" / "musicrec_plugin.py")
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    monkeypatch.setattr(plugin, "DATA_DIR", str(first_run))
+    client = TestClient(plugin.app)
+    assert "Tracks that sound like" in client.get("/").text
+    body = client.get("/api/recommend", params={"q": "Arps no. 3", "k": 4}).json()
+    assert body["track"]["track_key"] == "chip_arps/Chip Arps 03.wav" and len(body["neighbors"]) == 4
+    assert client.get("/api/recommend", params={"q": "zzz"}).status_code == 404
+    assert client.get("/api/summary").json()["tracks_indexed"] == 20
+    assert plugin.MusicrecPlugin.external_views[0]["href"] == "musicrec/"
