@@ -128,7 +128,7 @@ def run_mode(mode: str, files: list[str]) -> dict:
 def _audio_files(folder: Path, limit: int | None) -> list[str]:
     from musicrec import discover
 
-    worklist = discover.scan(folder)
+    worklist = discover.scan(folder).files
     files = [str(folder / k) for k in worklist["track_key"]]
     return files[:limit] if limit else files
 

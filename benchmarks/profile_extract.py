@@ -29,7 +29,7 @@ def main() -> int:
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--markdown", default=str(HERE / "PROFILE.md"))
     args = p.parse_args()
-    worklist = discover.scan(args.folder).iloc[: args.limit]
+    worklist = discover.scan(args.folder).files.iloc[: args.limit]
     extract._warm_up()
     profiler = cProfile.Profile()
     profiler.enable()

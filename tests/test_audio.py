@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -69,7 +71,18 @@ def test_unreadable_files_raise_a_decode_error_with_each_decoders_reason(tmp_pat
     path.write_bytes(content)
     with pytest.raises(audio.DecodeError) as info:
         audio.decode(path, SR)
-    assert str(info.value)
+    reason = str(info.value)
+    if content:
+        assert reason.startswith("not readable as audio (damaged, or not the format its name says)")
+        assert "soundfile: " in reason and "ffmpeg: " in reason and "pipe" not in reason
+    else:
+        assert reason == "empty file (0 bytes)"
+
+
+def test_a_fifo_is_not_reported_as_missing(tmp_path):
+    os.mkfifo(tmp_path / "x.wav")
+    with pytest.raises(audio.DecodeError, match="not a regular file"):
+        audio.decode(tmp_path / "x.wav", SR)
 
 
 def test_truncated_file_decodes_what_is_there(tmp_path):

@@ -99,7 +99,7 @@ def test_the_mapped_task_computes_what_the_features_command_computes(first_run, 
     from musicrec import discover
 
     dag_features = pd.read_parquet(storage.require_current(first_run) / storage.FEATURES)
-    worklist = discover.scan(demo_library, ["chip_arps"])
+    worklist = discover.scan(demo_library, ["chip_arps"]).files
     standalone, _ = extract.extract(demo_library, worklist, workers=1)
     mine = dag_features[dag_features["folder"] == "chip_arps"].reset_index(drop=True)
     pd.testing.assert_frame_equal(mine, standalone, rtol=1e-4, atol=1e-4)

@@ -23,7 +23,7 @@ def test_scan_finds_audio_by_extension_in_any_case_and_skips_the_rest(tmp_path):
     _touch(tmp_path / "A" / ".hidden.mp3")
     _touch(tmp_path / "B" / "deep" / "three.Opus")
     _touch(tmp_path / "root.wav")
-    df = discover.scan(tmp_path)
+    df = discover.scan(tmp_path).files
     assert df["track_key"].tolist() == ["A/one.MP3", "A/two.flac", "B/deep/three.Opus", "root.wav"]
     assert df.set_index("track_key").loc["B/deep/three.Opus", "folder"] == "B/deep"
     assert df.set_index("track_key").loc["root.wav", "folder"] == ""
@@ -37,15 +37,51 @@ def test_scan_follows_symlinked_folders_and_files(tmp_path):
     os.symlink(real, lib / "album")
     os.symlink(real / "x.ogg", lib / "linked" / "y.ogg")
     os.symlink(tmp_path / "missing.ogg", lib / "linked" / "dangling.ogg")
-    assert discover.scan(lib)["track_key"].tolist() == ["album/x.ogg", "linked/y.ogg"]
+    files, skipped = discover.scan(lib)
+    assert files["track_key"].tolist() == ["album/x.ogg", "linked/y.ogg"]
+    assert skipped["path"].tolist() == ["linked/dangling.ogg"] and "dangling" in skipped["reason"][0]
 
 
 def test_scan_selected_folders(tmp_path):
     _touch(tmp_path / "A" / "a.wav")
     _touch(tmp_path / "B" / "b.wav")
-    assert discover.scan(tmp_path, ["B"])["track_key"].tolist() == ["B/b.wav"]
+    assert discover.scan(tmp_path, ["B"]).files["track_key"].tolist() == ["B/b.wav"]
     with pytest.raises(discover.LibraryError, match="C"):
         discover.scan(tmp_path, ["C"])
+
+
+def test_only_regular_files_are_audio(tmp_path):
+    _touch(tmp_path / "A" / "real.wav")
+    os.mkfifo(tmp_path / "A" / "x.wav")
+    os.symlink("/dev/zero", tmp_path / "A" / "z.wav")
+    (tmp_path / "A" / "folder.mp3").mkdir()
+    files, skipped = discover.scan(tmp_path)
+    assert files["track_key"].tolist() == ["A/real.wav"]
+    assert dict(zip(skipped["path"], skipped["reason"], strict=True)) == {
+        "A/x.wav": "not a regular file (a FIFO)",
+        "A/z.wav": "not a regular file (a character device)",
+    }
+
+
+def test_a_link_loop_is_walked_once(tmp_path):
+    _touch(tmp_path / "album" / "song.ogg")
+    os.symlink(".", tmp_path / "album" / "a")  # album/a -> album
+    os.symlink("a", tmp_path / "album" / "b")  # album/b -> album/a -> album
+    os.symlink(tmp_path, tmp_path / "album" / "up")  # back to the library root
+    files, skipped = discover.scan(tmp_path)
+    assert files["track_key"].tolist() == ["album/song.ogg"]
+    assert skipped["path"].tolist() == ["album/a", "album/b", "album/up"]
+    assert set(skipped["reason"]) == {"folder already walked (a link loop or a second link)"}
+
+
+@pytest.mark.parametrize("folder", ["../b", "/etc", "a/../../b"])
+def test_selected_folders_stay_inside_the_library(tmp_path, folder):
+    (tmp_path / "lib" / "a").mkdir(parents=True)
+    _touch(tmp_path / "b" / "outside.wav")
+    with pytest.raises(discover.LibraryError, match="relative to the library"):
+        discover.scan(tmp_path / "lib", [folder])
+    with pytest.raises(discover.LibraryError, match="relative to the library"):
+        discover.plan(discover.scan(tmp_path / "lib").files, None, 3, folders=[folder])
 
 
 def test_wrong_library_path_names_it(tmp_path):
@@ -54,7 +90,7 @@ def test_wrong_library_path_names_it(tmp_path):
 
 
 def test_empty_folder_gives_an_empty_worklist(tmp_path):
-    df = discover.scan(tmp_path)
+    df = discover.scan(tmp_path).files
     assert df.empty and list(df.columns) == discover.WORKLIST_COLUMNS
     assert discover.split(df, 10) == []
 

@@ -20,7 +20,7 @@ def _library(root):
 
 def test_pool_extracts_good_files_and_quarantines_bad_ones(tmp_path):
     lib = _library(tmp_path / "lib")
-    worklist = discover.scan(lib)
+    worklist = discover.scan(lib).files
     feats, quarantine = extract.extract(lib, worklist, workers=2)
     assert sorted(feats["track_key"]) == ["a/t0.wav", "a/t1.wav", "a/t2.wav"]
     assert sorted(quarantine["track_key"]) == ["a/broken.mp3", "a/empty.ogg"]
@@ -39,7 +39,7 @@ def test_pool_extracts_good_files_and_quarantines_bad_ones(tmp_path):
 
 def test_a_file_removed_during_the_run_is_quarantined(tmp_path):
     lib = _library(tmp_path / "lib")
-    worklist = discover.scan(lib)
+    worklist = discover.scan(lib).files
     (lib / "a" / "t1.wav").unlink()
     feats, quarantine = extract.extract(lib, worklist, workers=1)
     assert "a/t1.wav" in set(quarantine["track_key"]) and len(feats) == 2
@@ -50,7 +50,7 @@ def test_features_command_uses_the_same_extraction(tmp_path, capsys):
     out = tmp_path / "out" / "features.parquet"
     assert cli.main(["features", "--library", str(lib), "--out", str(out), "--workers", "1"]) == 0
     written = pd.read_parquet(out)
-    expected, _ = extract.extract(lib, discover.scan(lib), workers=1)
+    expected, _ = extract.extract(lib, discover.scan(lib).files, workers=1)
     pd.testing.assert_frame_equal(written, expected)
     assert len(pd.read_parquet(out.with_name("features.quarantine.parquet"))) == 2
     assert "3 files" in capsys.readouterr().out

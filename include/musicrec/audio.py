@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -127,22 +128,39 @@ def _append(out: np.ndarray, filled: int, piece: np.ndarray) -> tuple[np.ndarray
 
 def decode(path: Path, sr: int) -> np.ndarray:
     """Mono float32 samples at `sr`, from the first decoder that reads the file."""
-    if not path.is_file():
-        raise DecodeError(f"file not found: {path}")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise DecodeError(f"file not found: {path}") from None
+    if not stat.S_ISREG(mode):
+        raise DecodeError("not a regular file (a FIFO, device or folder): nothing to decode")
     if path.stat().st_size == 0:
         raise DecodeError("empty file (0 bytes)")
-    errors = []
+    errors = {}
     first_choice = decode_soundfile if path.suffix.lower() in SOUNDFILE_FIRST else decode_ffmpeg
     for decoder in (first_choice, decode_ffmpeg if first_choice is decode_soundfile else decode_soundfile):
         try:
             y = decoder(path, sr)
         except DecodeError as exc:
-            errors.append(str(exc))
+            errors[decoder.__name__.removeprefix("decode_")] = str(exc).split(": ", 1)[-1]
             continue
         if not np.isfinite(y).all():
             np.nan_to_num(y, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         return y
-    raise DecodeError("; ".join(errors))
+    raise DecodeError(_unreadable(errors))
+
+
+def _unreadable(errors: dict[str, str]) -> str:
+    """One reason a person understands, with each decoder's own words after it.
+
+    libsndfile says "does not exist or is not a regular file (possibly a pipe?)" of any regular file whose
+    contents it does not recognise: that is reported as what it means.
+    """
+    said = dict(errors)
+    if "possibly a pipe" in said.get("soundfile", ""):
+        said["soundfile"] = "format not recognised"
+    detail = "; ".join(f"{name}: {message}" for name, message in said.items())
+    return f"not readable as audio (damaged, or not the format its name says) ({detail})"
 
 
 def peak_normalize(y: np.ndarray) -> tuple[np.ndarray, float]:

@@ -72,6 +72,9 @@ def format_summary(summary: dict, wall_s: float) -> str:
         f"quarantined: {len(summary['quarantined'])}",
     ]
     lines += [f"  {q['track_key']}: {q['error'][:240]}" for q in summary["quarantined"][:10]]
+    if summary.get("files_skipped"):
+        lines.append(f"skipped (not read): {summary['files_skipped']}")
+        lines += [f"  {s['path']}: {s['reason']}" for s in summary["skipped"][:10]]
     stage_times = ", ".join(f"{k} {v:.1f}s" for k, v in summary["stage_seconds"].items() if v is not None)
     lines.append(f"time per stage: {stage_times}")
     return "\n".join(lines)
@@ -103,7 +106,7 @@ def cmd_recommend(args) -> int:
 def cmd_features(args) -> int:
     from musicrec import discover, extract, storage
 
-    worklist = discover.scan(args.library, _folders(args.folders))
+    worklist = discover.scan(args.library, _folders(args.folders)).files
     started = time.monotonic()
     feats, quarantine = extract.extract(args.library, worklist, workers=args.workers, label="features")
     out = Path(args.out)
@@ -119,19 +122,16 @@ def cmd_features(args) -> int:
 def cmd_export(args) -> int:
     import pandas as pd
 
-    from musicrec import storage
+    from musicrec import export, storage
 
+    path, fmt = export.target(args.out, args.format)
     current = storage.require_current(args.data_dir)
     tracks = pd.read_parquet(
         current / storage.TRACKS, columns=["track_key", "folder", "file", "title", "artist", "genre", "duration_s"]
     )
     table = tracks.merge(pd.read_parquet(current / storage.EMBEDDINGS), on="track_key")
-    fmt = args.format or ("parquet" if args.out.endswith(".parquet") else "csv")
-    if fmt == "parquet":
-        storage.write_parquet(table, args.out)
-    else:
-        storage.write_text(table.to_csv(index=False), args.out)
-    print(f"{len(table)} tracks, {table.shape[1] - 7} components -> {args.out}")
+    export.write(table, path, fmt)
+    print(f"{len(table)} tracks, {table.shape[1] - 7} components -> {args.out} ({fmt})", file=sys.stderr)
     return 0
 
 
@@ -180,7 +180,7 @@ def parser() -> argparse.ArgumentParser:
     feat.set_defaults(func=cmd_features)
 
     exp = sub.add_parser("export", help="the reduced features with folder and file names, as CSV or Parquet")
-    exp.add_argument("--out", required=True)
+    exp.add_argument("--out", required=True, help="a .csv or .parquet file, or - for standard output")
     exp.add_argument("--format", choices=["csv", "parquet"])
     exp.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     exp.set_defaults(func=cmd_export)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from stat import S_ISBLK, S_ISCHR, S_ISDIR, S_ISFIFO, S_ISREG, S_ISSOCK
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -15,6 +17,7 @@ from musicrec.errors import InputError
 MAX_SHARDS = 256
 
 WORKLIST_COLUMNS = ["track_key", "folder", "file", "size_bytes", "mtime_ns"]
+SKIPPED_COLUMNS = ["path", "reason"]
 # A file's features are reused when the last index holds it with these unchanged.
 REUSE_KEYS = ["track_key", "size_bytes", "mtime_ns"]
 
@@ -23,44 +26,77 @@ class LibraryError(InputError):
     """The library path or folder selection is unusable."""
 
 
-def scan(library: str | Path, folders: list[str] | None = None) -> pd.DataFrame:
-    """Every audio file under the library (or its selected top-level folders), sorted by key.
+class Scanned(NamedTuple):
+    files: pd.DataFrame  # WORKLIST_COLUMNS, sorted by key
+    skipped: pd.DataFrame  # SKIPPED_COLUMNS: audio-named paths and folders left out, with the reason
 
-    Symlinked files and folders are followed; hidden files and non-audio files are skipped.
+
+def scan(library: str | Path, folders: list[str] | None = None) -> Scanned:
+    """Every audio file under the library (or its selected folders), and what was skipped and why.
+
+    Only regular files are audio: a FIFO, a device or a dangling link with an audio name is skipped with
+    the reason, since reading it could block or never end. Symlinked files and folders are followed, but a
+    folder reached a second time (a link loop, or a second link to it) is walked once. Hidden files and
+    folders and files without an audio extension are ignored. Each file is stat'ed once.
     """
     root = Path(library).expanduser()
     if not root.is_dir():
         raise LibraryError(f"library folder not found: {root}")
-    roots = [root]
-    if folders:
-        missing = [f for f in folders if not (root / f).is_dir()]
-        if missing:
-            raise LibraryError(f"folders not found in library {root}: {', '.join(missing)}")
-        roots = [root / f for f in folders]
-    rows = []
-    for top in roots:
+    folders = normalize_folders(folders)
+    missing = [f for f in folders if not (root / f).is_dir()]
+    if missing:
+        raise LibraryError(f"folders not found in library {root}: {', '.join(missing)}")
+    rows, skipped, walked = [], [], set()
+    for top in [root / f for f in folders] or [root]:
         for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
+            folder = Path(dirpath)
+            identity = _identity(folder)
+            if identity in walked:
+                dirnames[:] = []
+                skipped.append(
+                    (folder.relative_to(root).as_posix(), "folder already walked (a link loop or a second link)")
+                )
+                continue
+            walked.add(identity)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in filenames:
-                path = Path(dirpath) / name
+                path = folder / name
                 if name.startswith(".") or not audio.is_audio_file(path):
                     continue
+                rel = path.relative_to(root)
                 try:
                     stat = path.stat()
-                except OSError:
-                    continue  # a dangling symlink: nothing to read
-                rel = path.relative_to(root)
-                rows.append(
-                    (
-                        rel.as_posix(),
-                        rel.parent.as_posix() if rel.parent != Path(".") else "",
-                        name,
-                        stat.st_size,
-                        stat.st_mtime_ns,
-                    )
-                )
-    df = pd.DataFrame(rows, columns=WORKLIST_COLUMNS)
-    return df.sort_values("track_key", ignore_index=True)
+                except OSError as exc:
+                    skipped.append((rel.as_posix(), f"cannot be read ({exc.strerror or exc}; a dangling link?)"))
+                    continue
+                if not S_ISREG(stat.st_mode):
+                    skipped.append((rel.as_posix(), f"not a regular file ({_kind(stat.st_mode)})"))
+                    continue
+                parent = rel.parent.as_posix() if rel.parent != Path(".") else ""
+                rows.append((rel.as_posix(), parent, name, stat.st_size, stat.st_mtime_ns))
+    files = pd.DataFrame(rows, columns=WORKLIST_COLUMNS).sort_values("track_key", ignore_index=True)
+    return Scanned(files, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS).sort_values("path", ignore_index=True))
+
+
+def _identity(folder: Path) -> tuple[int, int] | str:
+    try:
+        stat = folder.stat()
+        return stat.st_dev, stat.st_ino
+    except OSError:
+        return str(folder)
+
+
+def _kind(mode: int) -> str:
+    for test, kind in (
+        (S_ISFIFO, "a FIFO"),
+        (S_ISCHR, "a character device"),
+        (S_ISBLK, "a block device"),
+        (S_ISSOCK, "a socket"),
+        (S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return kind
+    return "a special file"
 
 
 def shard_count(n_files: int, files_per_shard: int) -> int:
@@ -85,8 +121,15 @@ def shard_label(shard: pd.DataFrame, index: int, total: int) -> str:
 
 
 def normalize_folders(folders: list[str] | None) -> list[str]:
-    """Folder names relative to the library root, without leading or trailing slashes; blanks dropped."""
-    return [f.strip().strip("/") for f in (folders or []) if f.strip().strip("/")]
+    """Folder names relative to the library root, without trailing slashes; blanks dropped.
+
+    A folder must lie inside the library: an absolute path or one with `..` is refused.
+    """
+    names = [f.strip().rstrip("/") for f in (folders or []) if f.strip().rstrip("/")]
+    outside = [f for f in names if PurePosixPath(f).is_absolute() or ".." in PurePosixPath(f).parts]
+    if outside:
+        raise LibraryError(f"folders must be relative to the library, without '..': {', '.join(outside)}")
+    return [PurePosixPath(f).as_posix() for f in names]
 
 
 def in_folders(track_keys: pd.Series, folders: list[str]) -> pd.Series:

@@ -29,6 +29,8 @@ from musicrec.errors import InputError
 log = logging.getLogger("musicrec")
 
 # The stages in the order the run summary lists them.
+# Skipped paths (special files, link loops) named in the log and the summary; the rest are counted.
+SKIPPED_SHOWN = 20
 STAGES = ["discover", "extract", "clean_metadata", "join", "scale", "reduce", "build_index"]
 
 
@@ -68,7 +70,7 @@ def discover(
 ) -> dict:
     """Scan the library and choose what to reuse from the last index and what to extract."""
     run = storage.run_dir(data_dir, run_id)
-    scanned = discovery.scan(library)
+    scanned, skipped = discovery.scan(library)
     folders = discovery.normalize_folders(folders)
     todo, reused = discovery.plan(
         scanned, _previous_features(data_dir), features.FEATURE_VERSION, folders, full_refresh
@@ -78,11 +80,14 @@ def discover(
             f"no audio files found in {library}" + (f" (folders {folders})" if folders else "")
         )
     log.info(
-        "discover: %d audio files, %d to extract, %d unchanged since the last index and reused",
+        "discover: %d audio files, %d to extract, %d unchanged since the last index and reused; %d skipped",
         len(scanned),
         len(todo),
         len(reused),
+        len(skipped),
     )
+    for row in skipped.head(SKIPPED_SHOWN).itertuples():
+        log.warning("discover: skipped %s: %s", row.path, row.reason)
     return {
         "run_dir": str(run),
         "run_id": run_id,
@@ -96,6 +101,8 @@ def discover(
         "files_found": len(scanned),
         "files_to_extract": len(todo),
         "files_reused": len(reused),
+        "files_skipped": len(skipped),
+        "skipped": skipped.head(SKIPPED_SHOWN).to_dict("records"),
     }
 
 
@@ -335,6 +342,8 @@ def summarize(run: dict) -> dict:
         "files_found": run["files_found"],
         "files_extracted": stages["extract"]["extracted"],
         "files_reused": run["files_reused"],
+        "files_skipped": run["files_skipped"],
+        "skipped": run["skipped"],
         "quarantined": quarantine[["track_key", "error"]].to_dict("records"),
         "metadata_rows_not_in_library": stages["clean_metadata"]["rows_not_in_library"],
         "feature_version": features.FEATURE_VERSION,

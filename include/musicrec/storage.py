@@ -80,7 +80,8 @@ def _atomic_write(path: str | Path, write) -> Path:
     """`write(tmp)` to a unique temporary file beside `path`, then rename it over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    # Short whatever the name's length: a name near the file system's limit must still get a temporary twin.
+    tmp = path.with_name(f".{path.name[:64]}.{uuid.uuid4().hex[:16]}.tmp")
     try:
         write(tmp)
         os.replace(tmp, path)
