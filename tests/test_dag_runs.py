@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -224,3 +232,37 @@ def test_ui_page_and_api_serve_the_current_index(first_run, monkeypatch):
     assert client.get("/api/recommend", params={"q": "zzz"}).status_code == 404
     assert client.get("/api/summary").json()["tracks_indexed"] == 20
     assert plugin.MusicrecPlugin.external_views[0]["href"] == "musicrec/"
+
+
+def _processes_with(marker: str) -> list[int]:
+    """PIDs of processes whose environment holds `marker` (a run's child, its pool workers, ffmpeg)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if proc.name.isdigit() and marker.encode() in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_the_run_and_its_workers_and_publishes_nothing(first_run, demo_library, tmp_path, signum):
+    data_dir = _copy_of(first_run, tmp_path)
+    before = storage.require_current(data_dir)
+    marker = f"MUSICREC_TEST_RUN={uuid.uuid4().hex}"
+    env = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
+    cmd = [sys.executable, "-m", "musicrec.cli", "run", "--library", str(demo_library), "--data-dir", str(data_dir)]
+    cmd += ["--full-refresh", "--workers", "2", "--files-per-shard", "4"]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # wait until extraction is under way
+        if "shard:" in line:
+            break
+    time.sleep(1.0)
+    assert proc.poll() is None
+    proc.send_signal(signum)
+    sent = time.monotonic()
+    rest = proc.communicate(timeout=30)[1]
+    assert time.monotonic() - sent < 10
+    assert proc.returncode == 128 + signum
+    assert "nothing published" in rest
+    assert storage.require_current(data_dir) == before
+    assert _processes_with(marker) == []

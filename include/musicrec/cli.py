@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 DEFAULT_DATA_DIR = os.environ.get("MUSICREC_DATA_DIR", "data")
 
 
-def _progress_logging(verbose: bool) -> None:
+def progress_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     log = logging.getLogger("musicrec")
@@ -50,13 +51,24 @@ def cmd_run(args) -> int:
             conf[key] = getattr(args, key)
     started = time.monotonic()
     print(f"musicrec: indexing {library} into {data_dir}", file=sys.stderr)
-    state, run_id, failed = runner.run_once(conf, quiet_airflow=not args.verbose)
+    result = runner.run_in_child(conf, data_dir, verbose=args.verbose)
     wall = time.monotonic() - started
-    if state != "success":
-        print(f"\nrun {run_id} {state} after {wall:.0f} s; failed tasks: {', '.join(failed) or '?'}", file=sys.stderr)
+    if "interrupted" in result:
+        name = signal.Signals(result["interrupted"]).name
+        print(
+            f"\n{name}: run stopped after {wall:.0f} s; nothing published, the last good index (if any) is current",
+            file=sys.stderr,
+        )
+        return 128 + result["interrupted"]
+    if result["state"] == "refused":
+        print(f"error: {result['error']}", file=sys.stderr)
+        return 2
+    if result["state"] != "success":
+        failed = ", ".join(result["failed"]) or result.get("error", "?")
+        print(f"\nrun {result['run_id']} {result['state']} after {wall:.0f} s; failed tasks: {failed}", file=sys.stderr)
         print("the last good index (if any) is unchanged", file=sys.stderr)
         return 1
-    summary = storage.read_json(storage.run_dir(data_dir, run_id) / storage.SUMMARY)
+    summary = storage.read_json(storage.run_dir(data_dir, result["run_id"]) / storage.SUMMARY)
     print(format_summary(summary, wall))
     return 0
 
@@ -194,7 +206,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    _progress_logging(args.verbose)
+    progress_logging(args.verbose)
     try:
         return args.func(args)
     except (FileNotFoundError, ValueError) as exc:

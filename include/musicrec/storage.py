@@ -107,14 +107,31 @@ def read_json(path: str | Path):
     return json.loads(Path(path).read_text())
 
 
-def publish(data_dir: str | Path, run: Path, keep: int = 5) -> Path:
-    """Point `current` at `run` atomically, then drop all but the newest `keep` run folders."""
-    data_dir = Path(data_dir).expanduser().resolve()
+def _point_current(data_dir: Path, run: Path) -> Path:
+    """Swap `current` to `run` atomically (a new link renamed over the old one)."""
     link = data_dir / CURRENT
     tmp_link = data_dir / f".{CURRENT}.{os.getpid()}.tmp"
     tmp_link.unlink(missing_ok=True)
     tmp_link.symlink_to(Path("runs") / run.name)
     os.replace(tmp_link, link)
+    return link
+
+
+def restore_current(data_dir: str | Path, before: Path | None) -> None:
+    """Point `current` back at `before` (None: no index) if a run moved it."""
+    data_dir = Path(data_dir).expanduser().resolve()
+    if current_dir(data_dir) == before:
+        return
+    if before is None:
+        (data_dir / CURRENT).unlink(missing_ok=True)
+    else:
+        _point_current(data_dir, before)
+
+
+def publish(data_dir: str | Path, run: Path, keep: int = 5) -> Path:
+    """Point `current` at `run` atomically, then drop all but the newest `keep` run folders."""
+    data_dir = Path(data_dir).expanduser().resolve()
+    link = _point_current(data_dir, run)
     runs = sorted((p for p in (data_dir / "runs").iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
     for old in runs[:-keep]:
         if old.resolve() != run.resolve():

@@ -5,10 +5,14 @@ Airflow is imported inside these functions, so that `musicrec` starts fast for c
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -50,6 +54,22 @@ def load_dag(dags_folder: str | None = None):
     return dag
 
 
+def check_params(dag, conf: dict) -> None:
+    """Raise InputError naming the first parameter that the DAG's params refuse, before any task runs."""
+    from airflow.sdk.exceptions import ParamValidationError
+
+    from musicrec.errors import InputError
+
+    unknown = sorted(set(conf) - set(dag.params))
+    if unknown:
+        raise InputError(f"unknown parameters: {', '.join(unknown)}")
+    for key, value in conf.items():
+        try:
+            dag.params.get_param(key).resolve(value=value)
+        except ParamValidationError as exc:  # its message runs on with the whole JSON schema
+            raise InputError(f"parameter {key}: {str(exc).strip().splitlines()[0]}") from None
+
+
 def run_once(conf: dict, quiet_airflow: bool = True) -> tuple[str, str, list[str]]:
     """Run the DAG once with `conf` as its params. Returns (state, run_id, ids of the tasks that failed).
 
@@ -63,6 +83,7 @@ def run_once(conf: dict, quiet_airflow: bool = True) -> tuple[str, str, list[str
     # dag.test() serves the task API in-process through starlette's test client, which warns about its own httpx use.
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
     dag = load_dag()
+    check_params(dag, conf)
     dag_run = dag.test(run_conf=conf)
     failed = [
         ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else "")
@@ -71,3 +92,81 @@ def run_once(conf: dict, quiet_airflow: bool = True) -> tuple[str, str, list[str
     ]
     logging.getLogger("musicrec").debug("run %s ended %s", dag_run.run_id, dag_run.state)
     return str(dag_run.state), dag_run.run_id, failed
+
+
+def run_in_child(conf: dict, data_dir: Path, verbose: bool = False) -> dict:
+    """Run the DAG in a child process that Ctrl-C and SIGTERM stop, with its workers, publishing nothing.
+
+    An in-process run catches these signals in its tasks and goes on to the next task, so the run is a
+    process group of its own: on a signal it is terminated (then killed), and if the index moved in the
+    meantime it is pointed back. Returns {"state", "run_id", "failed"}, or {"interrupted": signal number}.
+    """
+    from musicrec import storage
+
+    before = storage.current_dir(data_dir)
+    with tempfile.TemporaryDirectory(prefix="musicrec-run-") as tmp:
+        result_file = Path(tmp) / "result.json"
+        cmd = [sys.executable, "-m", "musicrec.airflow.runner", "--result", str(result_file), json.dumps(conf)]
+        child = subprocess.Popen(cmd + (["--verbose"] if verbose else []), start_new_session=True)
+        received = []
+
+        def stop(signum, frame):
+            received.append(signum)
+            _stop_group(child)
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            child.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if received:
+            storage.restore_current(data_dir, before)
+            return {"interrupted": received[0]}
+        if not result_file.exists():
+            return {
+                "state": "failed",
+                "run_id": None,
+                "failed": [],
+                "error": f"the run ended with code {child.returncode}",
+            }
+        return json.loads(result_file.read_text())
+
+
+def _stop_group(child: subprocess.Popen, grace_s: float = 3.0) -> None:
+    """SIGTERM the child's process group (the run, its pool workers, ffmpeg), then SIGKILL what is left."""
+    try:
+        os.killpg(child.pid, signal.SIGTERM)
+        child.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The child process of `run_in_child`: one run, its result written as JSON."""
+    import argparse
+
+    from musicrec import cli
+    from musicrec.errors import InputError
+
+    parser = argparse.ArgumentParser(prog="python -m musicrec.airflow.runner")
+    parser.add_argument("--result", required=True)
+    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("conf")
+    args = parser.parse_args(argv)
+    cli.progress_logging(args.verbose)
+    try:
+        state, run_id, failed = run_once(json.loads(args.conf), quiet_airflow=not args.verbose)
+        result = {"state": state, "run_id": run_id, "failed": failed}
+    except InputError as exc:
+        result = {"state": "refused", "run_id": None, "failed": [], "error": str(exc)}
+    Path(args.result).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
