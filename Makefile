@@ -43,9 +43,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# On loopback unless AIRFLOW__API__HOST says otherwise: the UI and the plugin's API show the library.
 airflow: install
 	$(BIN)/airflow db migrate
-	PATH="$(CURDIR)/$(BIN):$$PATH" airflow standalone  # it starts its components as `airflow ...` commands
+	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__API__HOST=$${AIRFLOW__API__HOST:-127.0.0.1} airflow standalone  # it starts its components as `airflow ...` commands
 
 dev-corpus:
 	bash ../shared/datasets/fetch_dev_corpus.sh dev-corpus

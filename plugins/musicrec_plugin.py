@@ -2,6 +2,10 @@
 
 The page is served by a FastAPI app under /musicrec on the Airflow API server and
 shown in the UI's Browse menu. It reads the current index under MUSICREC_DATA_DIR.
+
+Airflow does not authenticate the FastAPI apps of plugins: every route here, the OpenAPI page
+included, requires read access to the music_recommendation DAG through Airflow's own security
+dependencies, which accept the UI's JWT cookie as well as a bearer token.
 """
 
 from __future__ import annotations
@@ -9,14 +13,37 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from airflow.api_fastapi.core_api.security import requires_access_dag
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
 DATA_DIR = os.environ.get("MUSICREC_DATA_DIR", str(Path(__file__).resolve().parents[1] / "data"))
 PAGE = Path(__file__).with_name("musicrec_page.html")
 
-app = FastAPI(title="musicrec", description="Tracks that sound like this one, from the current index.")
+DAG_ID = "music_recommendation"
+read_access = requires_access_dag("GET", param_dag_id=DAG_ID)
+
+app = FastAPI(
+    title="musicrec",
+    description="Tracks that sound like this one, from the current index.",
+    dependencies=[Depends(read_access)],
+    # FastAPI's own docs routes skip the app's dependencies: they are served below, behind them.
+    docs_url=None,
+    redoc_url=None,
+    openapi_url=None,
+)
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi() -> dict:
+    return app.openapi()
+
+
+@app.get("/docs", include_in_schema=False)
+def docs() -> HTMLResponse:
+    return get_swagger_ui_html(openapi_url="openapi.json", title="musicrec API")
 
 
 @app.get("/", response_class=HTMLResponse)

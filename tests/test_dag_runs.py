@@ -225,6 +225,8 @@ def test_ui_page_and_api_serve_the_current_index(first_run, monkeypatch):
     plugin = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plugin)
     monkeypatch.setattr(plugin, "DATA_DIR", str(first_run))
+    # Who may read is tested against a real API server (test_plugin_auth); here, what is read.
+    monkeypatch.setitem(plugin.app.dependency_overrides, plugin.read_access, lambda: None)
     client = TestClient(plugin.app)
     assert "Tracks that sound like" in client.get("/").text
     body = client.get("/api/recommend", params={"q": "Arps no. 3", "k": 4}).json()

@@ -1,0 +1,140 @@
+"""The plugin's page and API behind Airflow's own authentication, on a real API server on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import requests
+
+from conftest import PROJECT_DIR
+from musicrec import storage
+
+pytestmark = pytest.mark.integration
+
+ROUTES = [
+    "/musicrec/",
+    "/musicrec/api/summary",
+    "/musicrec/api/recommend?q=one",
+    "/musicrec/docs",
+    "/musicrec/openapi.json",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _index(data_dir):
+    """A small published index: two tracks, each the other's neighbour."""
+    run = storage.run_dir(data_dir, "run1")
+    tracks = pd.DataFrame(
+        {
+            "track_key": ["a/one.ogg", "a/two.ogg"],
+            "title": ["One", "Two"],
+            "artist": ["X", "Y"],
+            "genre": ["rock", "rock"],
+            "folder": ["a", "a"],
+            "file": ["one.ogg", "two.ogg"],
+            "duration_s": [1.0, 2.0],
+        }
+    )
+    storage.write_parquet(tracks, run / storage.TRACKS)
+    recs = pd.DataFrame(
+        {
+            "track_key": ["a/one.ogg", "a/two.ogg"],
+            "rank": [1, 1],
+            "neighbor_key": ["a/two.ogg", "a/one.ogg"],
+            "distance": [0.1, 0.1],
+        }
+    )
+    storage.write_parquet(recs, run / storage.RECOMMENDATIONS)
+    storage.write_json({"tracks_indexed": 2, "library": "/srv/music"}, run / storage.SUMMARY)
+    storage.publish(data_dir, run)
+
+
+@pytest.fixture(scope="module")
+def api_server(airflow_db, tmp_path_factory):
+    home = tmp_path_factory.mktemp("api-server")
+    data_dir = home / "data"
+    _index(data_dir)
+    passwords = home / "passwords.json"
+    passwords.write_text(json.dumps({"reader": "reader-pw", "nobody": "nobody-pw"}))
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MUSICREC_DATA_DIR": str(data_dir),
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        # "nobody" logs in but has no role: no access to any DAG.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "reader:viewer,nobody:",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__API_AUTH__JWT_SECRET": "a-test-secret-that-is-long-enough-for-hs512-signing-0123456789",
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    log = open(home / "api-server.log", "w")  # noqa: SIM115 - closed after the server stops
+    server = subprocess.Popen(
+        [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=PROJECT_DIR,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert server.poll() is None, (home / "api-server.log").read_text()[-3000:]
+        try:
+            if requests.get(f"{base}/api/v2/monitor/health", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(1)
+    else:
+        raise AssertionError("the API server did not start:\n" + (home / "api-server.log").read_text()[-3000:])
+    yield base
+    server.terminate()
+    server.wait(timeout=30)
+    log.close()
+
+
+def _token(base, username, password):
+    response = requests.post(f"{base}/auth/token", json={"username": username, "password": password}, timeout=10)
+    assert response.status_code in (200, 201), response.text
+    return response.json()["access_token"]
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_anonymous_callers_get_401(api_server, route):
+    response = requests.get(api_server + route, timeout=10)
+    assert response.status_code == 401
+    assert "/srv/music" not in response.text and "One" not in response.text
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_user_without_access_to_the_dag_gets_403(api_server, route):
+    token = _token(api_server, "nobody", "nobody-pw")
+    response = requests.get(api_server + route, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert response.status_code == 403
+
+
+def test_a_logged_in_reader_gets_the_data_with_a_token_or_the_ui_cookie(api_server):
+    token = _token(api_server, "reader", "reader-pw")
+    by_header = requests.get(
+        f"{api_server}/musicrec/api/summary", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert by_header.status_code == 200 and by_header.json()["tracks_indexed"] == 2
+    by_cookie = requests.get(
+        f"{api_server}/musicrec/api/recommend", params={"q": "One"}, cookies={"_token": token}, timeout=10
+    )
+    assert by_cookie.status_code == 200 and by_cookie.json()["neighbors"][0]["title"] == "Two"
+    page = requests.get(f"{api_server}/musicrec/", cookies={"_token": token}, timeout=10)
+    assert page.status_code == 200 and "Tracks that sound like" in page.text
+    spec = requests.get(f"{api_server}/musicrec/openapi.json", cookies={"_token": token}, timeout=10)
+    assert "/api/recommend" in spec.json()["paths"]
