@@ -196,3 +196,47 @@ def test_a_clean_file_passes_unchanged(tmp_path):
     assert report["artist_spellings_merged"] == {} and report["genre_labels_outside_vocabulary"] == []
     assert all(v["count"] == 0 for v in report["invalid_values_set_missing"].values())
     assert report["rows_in"] == report["rows_out"] == 2
+
+
+def test_keys_are_the_exact_paths_and_match_files_with_odd_whitespace(tmp_path):
+    path = tmp_path / "meta.csv"
+    pd.DataFrame(
+        {
+            "folder": ["a", "a", "a"],
+            "file": ["two  spaces.wav", "new\nline.wav", "caf\u00e9.wav"],  # NFC here, NFD on disk
+            "title": ["  Two   Spaces ", "New line", "Café"],
+        }
+    ).to_csv(path, index=False)
+    df, _ = metadata.clean(metadata.read_table(path))
+    assert df["track_key"].tolist() == ["a/two  spaces.wav", "a/new\nline.wav", "a/caf\u00e9.wav"]
+    assert df["title"].tolist()[0] == "Two Spaces"  # values are still cleaned
+    library = {"a/two  spaces.wav", "a/new\nline.wav", "a/cafe\u0301.wav"}
+    kept, orphans = metadata.restrict_to_library(df, library)
+    assert orphans == [] and set(kept["track_key"]) == library
+    assert kept.set_index("track_key").loc["a/cafe\u0301.wav", "file"] == "cafe\u0301.wav"
+
+
+@pytest.mark.parametrize(
+    "header, used, ignored",
+    [("Artist Name,artist", "Artist Name", "artist"), ("artist,Artist Name", "artist", "Artist Name")],
+)
+def test_columns_that_collide_are_named_and_the_first_is_used(tmp_path, header, used, ignored):
+    path = tmp_path / "meta.csv"
+    path.write_text(f"Folder,folder,File,{header}\nx,y,f.mp3,First,Second\n")
+    df, report = metadata.clean(metadata.read_table(path))
+    assert df["track_key"].tolist() == ["x/f.mp3"] and df["artist"].tolist() == ["First"]
+    assert report["column_collisions"] == {
+        "folder": {"used": "Folder", "ignored": ["folder"]},
+        "artist": {"used": used, "ignored": [ignored]},
+    }
+    assert f"artist: used `{used}`, ignored `{ignored}`" in metadata.report_markdown(report)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_unicode_text_with_a_byte_order_mark_is_read(tmp_path, encoding):
+    path = tmp_path / "meta.csv"
+    text = "folder\tfile\tartist\nrock\ta.mp3\tBeyoncé\n"
+    bom = {"utf-16": b"", "utf-16-be": "\ufeff".encode("utf-16-be"), "utf-32": b""}[encoding]
+    path.write_bytes(bom + text.encode(encoding))
+    df, _ = metadata.clean(metadata.read_table(path))
+    assert df["track_key"].tolist() == ["rock/a.mp3"] and df["artist"].tolist() == ["Beyoncé"]

@@ -4,10 +4,13 @@ Steps, in order (each a function below, each recorded in the cleaning report):
 1. `read_table`: CSV, TSV or Parquet; utf-8 (with or without BOM), else cp1252/latin-1;
    the delimiter is sniffed.
 2. `normalize_columns`: names matched case-insensitively, with synonyms
-   (`Artist Name` -> artist, `length` -> duration); unknown columns are kept.
+   (`Artist Name` -> artist, `length` -> duration); unknown columns are kept. Two columns that
+   mean the same (`Artist Name` and `artist`) collide: the left-most is used, and the report says so.
 3. `add_track_key`: `folder` + `file`, or one relative `path` column, gives `track_key`
-   (POSIX path relative to the library root). Rows with no usable key are dropped and counted.
-4. `clean_text`: unicode NFC, trimmed and collapsed whitespace; empty strings become missing.
+   (POSIX path relative to the library root), exactly as written: a file name may hold two spaces.
+   Rows with no usable key are dropped and counted.
+4. `clean_text`: values (not the paths) in unicode NFC, trimmed and collapsed whitespace; empty
+   strings become missing.
 5. `parse_numbers`: durations from seconds, m:ss or h:mm:ss; years from dates or numbers;
    impossible values (duration <= 0 or > 6 h, year outside 1900..next year) become missing,
    counted with examples in the report.
@@ -25,6 +28,7 @@ durations from the decoded audio (source `audio`); a track with audio is never d
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
@@ -76,6 +80,8 @@ GENRES = {
 UNKNOWN_GENRE = "unknown"
 SOURCED_FIELDS = ["title", "artist", "album", "genre", "year", "duration_s"]
 
+# Paths, matched exactly against the library's files: never normalised like the other values.
+KEY_COLUMNS = ("track_key", "folder", "file", "path")
 CLEAN_COLUMNS = [
     "track_key",
     "folder",
@@ -102,12 +108,25 @@ GENRE_LOOKUP = {_slug(s): g for g, synonyms in GENRES.items() for s in [g, *syno
 
 
 def _decode(raw: bytes, path: Path) -> str:
+    # A byte-order mark names UTF-16 or UTF-32 (spreadsheets export "Unicode text" so); otherwise try in turn.
+    boms = [
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ]
+    for bom, encoding in boms:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise MetadataError(f"{path}: starts as {encoding} but does not decode as it ({exc})") from None
     for encoding in ("utf-8-sig", "cp1252", "latin-1"):
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise MetadataError(f"{path}: cannot decode text as utf-8, cp1252 or latin-1")
+    raise MetadataError(f"{path}: cannot decode text as utf-8, utf-16 (with BOM), cp1252 or latin-1")
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -135,29 +154,37 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise MetadataError(f"{path}: malformed CSV ({exc})") from exc
 
 
-def normalize_columns(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
-    lookup = {
-        re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_"): canon
-        for canon, synonyms in COLUMN_SYNONYMS.items()
-        for s in synonyms
-    }
-    renamed, taken = {}, set()
-    for col in df.columns:
-        key = re.sub(r"[^a-z0-9]+", "_", str(col).strip().lower()).strip("_")
-        target = lookup.get(key, key)
-        if target in taken:
-            target = key  # a second synonym of a column already found is kept under its own name
-        renamed[col] = target
-        taken.add(target)
-    changed = {str(k): v for k, v in renamed.items() if str(k) != v}
-    return df.rename(columns=renamed), changed
+def _column_key(name) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
+
+
+def normalize_columns(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str], dict[str, dict]]:
+    """Columns under their canonical names; returns the table, the renames, and the collisions.
+
+    Columns that mean the same after case folding and synonyms (`Artist Name` and `artist`) collide:
+    the left-most is used, the others are kept as `<name>_unused_<n>`, and the collision is reported.
+    """
+    lookup = {_column_key(s): canon for canon, synonyms in COLUMN_SYNONYMS.items() for s in synonyms}
+    targets = [lookup.get(_column_key(col), _column_key(col)) for col in df.columns]
+    names, collisions = [], {}
+    for col, target in zip(df.columns, targets, strict=True):
+        if target in names:
+            collision = collisions.setdefault(target, {"used": str(df.columns[targets.index(target)]), "ignored": []})
+            collision["ignored"].append(str(col))
+            target = f"{target}_unused_{len(collision['ignored'])}"
+        names.append(target)
+    out = df.copy()
+    out.columns = names
+    changed = {str(k): v for k, v in zip(df.columns, names, strict=True) if str(k) != v}
+    return out, changed, collisions
 
 
 def clean_text(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Values in NFC with whitespace trimmed and collapsed; the key columns (exact paths) are left alone."""
     changed = 0
     out = df.copy()
     for col in out.columns:
-        if not (pd.api.types.is_string_dtype(out[col]) or out[col].dtype == object):
+        if col in KEY_COLUMNS or not (pd.api.types.is_string_dtype(out[col]) or out[col].dtype == object):
             continue
         before = out[col]
         after = before.map(_clean_cell)
@@ -178,8 +205,8 @@ def _clean_cell(value):
 def add_track_key(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     out = df.copy()
     if "folder" in out.columns and "file" in out.columns:
-        folder = out["folder"].fillna("").astype(str).str.strip("/ ")
-        file = out["file"].fillna("").astype(str).str.strip("/ ")
+        folder = out["folder"].fillna("").astype(str).str.strip("/")
+        file = out["file"].fillna("").astype(str).str.strip("/")
         key = pd.Series([f"{d}/{f}" if d else f for d, f in zip(folder, file, strict=False)], index=out.index)
         key = key.where(file != "", None)
     elif "path" in out.columns:
@@ -192,12 +219,18 @@ def add_track_key(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         )
     else:
         raise MetadataError(f"metadata needs `folder` and `file` columns, or a `path` column; found {list(df.columns)}")
-    out["track_key"] = key.map(lambda k: unicodedata.normalize("NFC", k) if isinstance(k, str) else None)
-    out = out.loc[out["track_key"].map(lambda k: isinstance(k, str) and k != "").astype(bool)]
-    parts = out["track_key"].map(PurePosixPath)
-    out["folder"] = parts.map(lambda p: p.parent.as_posix() if str(p.parent) != "." else "")
-    out["file"] = parts.map(lambda p: p.name)
+    out["track_key"] = key.map(lambda k: k if isinstance(k, str) and k.strip() else None)
+    out = _with_folder_and_file(out.loc[out["track_key"].notna()])
     return out.reset_index(drop=True), len(df) - len(out)
+
+
+def _with_folder_and_file(df: pd.DataFrame) -> pd.DataFrame:
+    """`folder` and `file` as the parts of `track_key`."""
+    parts = df["track_key"].map(PurePosixPath)
+    return df.assign(
+        folder=parts.map(lambda p: p.parent.as_posix() if str(p.parent) != "." else ""),
+        file=parts.map(lambda p: p.name),
+    )
 
 
 def parse_duration(value) -> float | None:
@@ -369,9 +402,10 @@ def clean(df: pd.DataFrame, tags: pd.DataFrame | None = None) -> tuple[pd.DataFr
     `tags` (track_key and tag fields, see `musicrec.tags`) fills what the file leaves missing.
     """
     report: dict = {"rows_in": len(df)}
-    df, report["renamed_columns"] = normalize_columns(df)
-    df, report["cells_whitespace_or_unicode_fixed"] = clean_text(df)
+    df, report["renamed_columns"], report["column_collisions"] = normalize_columns(df)
+    # Keys first, from the cells as written: a file name is matched exactly, spaces and all.
     df, report["rows_without_file_dropped"] = add_track_key(df)
+    df, report["cells_whitespace_or_unicode_fixed"] = clean_text(df)
     df, report["invalid_values_set_missing"] = parse_numbers(df)
     df, report["duplicates_removed"] = drop_duplicates(df)
     for col in CLEAN_COLUMNS:
@@ -394,9 +428,16 @@ def clean(df: pd.DataFrame, tags: pd.DataFrame | None = None) -> tuple[pd.DataFr
 
 
 def restrict_to_library(df: pd.DataFrame, library_keys: set[str]) -> tuple[pd.DataFrame, list[str]]:
-    """Rows whose audio file is in the library, and the keys of those that are not."""
-    in_library = df["track_key"].isin(library_keys)
-    return df[in_library].reset_index(drop=True), df.loc[~in_library, "track_key"].tolist()
+    """Rows whose audio file is in the library, and the keys of those that are not.
+
+    A key matches its file exactly, or as the same text in another Unicode form (a name typed in NFC for a
+    file that the file system keeps in NFD); then it takes the file's own key.
+    """
+    by_form = {unicodedata.normalize("NFC", key): key for key in library_keys}
+    keys = df["track_key"].map(lambda k: k if k in library_keys else by_form.get(unicodedata.normalize("NFC", k), k))
+    out = _with_folder_and_file(df.assign(track_key=keys)) if len(df) else df
+    in_library = out["track_key"].isin(library_keys)
+    return out[in_library].reset_index(drop=True), out.loc[~in_library, "track_key"].tolist()
 
 
 def title_from_file(file: str) -> str:
@@ -416,7 +457,13 @@ def report_markdown(report: dict) -> str:
         if key in ("rows_in", "rows_out", "metadata_file") or value in ({}, [], 0, None):
             continue
         title = key.replace("_", " ")
-        if isinstance(value, dict):
+        if key == "column_collisions":
+            lines.append(f"- {title}:")
+            lines += [
+                f"  - {name}: used `{c['used']}`, ignored {', '.join(f'`{i}`' for i in c['ignored'])}"
+                for name, c in value.items()
+            ]
+        elif isinstance(value, dict):
             lines.append(f"- {title}:")
             lines += [f"  - {k}: {v}" for k, v in list(value.items())[:20]]
         else:

@@ -153,6 +153,13 @@ def clean_metadata(run: dict, metadata_path: str | None) -> dict:
     embedded = tags.library_tags(run["library"], keys)
     raw = metadata.read_table(metadata_path) if metadata_path else pd.DataFrame(columns=["folder", "file"])
     cleaned, report = metadata.clean(raw, embedded)
+    for name, collision in report["column_collisions"].items():
+        log.warning(
+            "clean_metadata: columns %s all mean %s: using %r",
+            [collision["used"], *collision["ignored"]],
+            name,
+            collision["used"],
+        )
     cleaned, orphans = metadata.restrict_to_library(cleaned, set(keys))
     report = report | {
         "metadata_file": metadata_path,
