@@ -10,6 +10,7 @@ dependencies, which accept the UI's JWT cookie as well as a bearer token.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -58,21 +59,30 @@ def recommend(
 ) -> dict:
     from musicrec import query
 
-    try:
+    with _as_http_errors():
         return query.recommend(DATA_DIR, q, k)
-    except query.QueryError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
-    except FileNotFoundError as exc:
-        raise HTTPException(status_code=503, detail=str(exc)) from None
 
 
 @app.get("/api/summary")
 def summary() -> dict:
-    from musicrec import storage
+    from musicrec import query
+
+    with _as_http_errors():
+        return query.summary(DATA_DIR)
+
+
+@contextlib.contextmanager
+def _as_http_errors():
+    """The library's errors as HTTP answers with their message: no traceback, no 500."""
+    from musicrec import query
 
     try:
-        return storage.read_json(storage.require_current(DATA_DIR) / storage.SUMMARY)
-    except FileNotFoundError as exc:
+        yield
+    except query.InvalidQuery as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    except query.QueryError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    except (query.DamagedIndex, FileNotFoundError) as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from None
 
 

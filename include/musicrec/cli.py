@@ -23,6 +23,13 @@ def progress_logging(verbose: bool) -> None:
     log.propagate = False
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _folders(text: str | None) -> list[str]:
     return [f.strip() for f in (text or "").split(",") if f.strip()]
 
@@ -84,6 +91,7 @@ def format_summary(summary: dict, wall_s: float) -> str:
         f"quarantined: {len(summary['quarantined'])}",
     ]
     lines += [f"  {q['track_key']}: {q['error'][:240]}" for q in summary["quarantined"][:10]]
+    lines += [f"warning: {w}" for w in summary.get("warnings", [])]
     if summary.get("files_skipped"):
         lines.append(f"skipped (not read): {summary['files_skipped']}")
         lines += [f"  {s['path']}: {s['reason']}" for s in summary["skipped"][:10]]
@@ -97,7 +105,7 @@ def cmd_recommend(args) -> int:
 
     try:
         result = query.recommend(args.data_dir, args.query, args.k)
-    except (query.QueryError, FileNotFoundError) as exc:
+    except (query.QueryError, query.DamagedIndex, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.json:
@@ -179,7 +187,7 @@ def parser() -> argparse.ArgumentParser:
 
     rec = sub.add_parser("recommend", help="tracks that sound like QUERY (a track key, or text in title/artist/file)")
     rec.add_argument("query")
-    rec.add_argument("--k", type=int, default=10)
+    rec.add_argument("--k", type=_positive_int, default=10, help="how many neighbours (at least 1)")
     rec.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     rec.add_argument("--json", action="store_true")
     rec.set_defaults(func=cmd_recommend)

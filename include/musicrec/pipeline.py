@@ -58,10 +58,23 @@ def stage(name: str):
     return decorate
 
 
-def _previous_features(data_dir: str | Path) -> pd.DataFrame | None:
+def _previous_features(data_dir: str | Path) -> tuple[pd.DataFrame | None, list[str]]:
+    """The last index's features, to reuse; (None, [why]) when it has none or they cannot be trusted."""
     current = storage.current_dir(data_dir)
     path = current / storage.FEATURES if current else None
-    return pd.read_parquet(path) if path and path.exists() else None
+    if path is None or not path.exists():
+        return None, []
+    needed = [*discovery.REUSE_KEYS, "feature_version", *features.feature_columns()]
+    try:
+        table = pd.read_parquet(path)
+        missing = [c for c in needed if c not in table.columns]
+        if missing:
+            raise ValueError(f"columns missing: {', '.join(missing[:5])}")
+    except Exception as exc:  # a damaged table must not stop every later run: extract instead
+        warning = f"the last index's features table {path} is unreadable ({exc}); its files are extracted again"
+        log.warning("discover: %s", warning)
+        return None, [warning]
+    return table, []
 
 
 @stage("discover")
@@ -72,9 +85,8 @@ def discover(
     run = storage.run_dir(data_dir, run_id)
     scanned, skipped = discovery.scan(library)
     folders = discovery.normalize_folders(folders)
-    todo, reused = discovery.plan(
-        scanned, _previous_features(data_dir), features.FEATURE_VERSION, folders, full_refresh
-    )
+    previous, warnings = _previous_features(data_dir)
+    todo, reused = discovery.plan(scanned, previous, features.FEATURE_VERSION, folders, full_refresh)
     if todo.empty and reused.empty:
         raise discovery.LibraryError(
             f"no audio files found in {library}" + (f" (folders {folders})" if folders else "")
@@ -103,6 +115,7 @@ def discover(
         "files_reused": len(reused),
         "files_skipped": len(skipped),
         "skipped": skipped.head(SKIPPED_SHOWN).to_dict("records"),
+        "warnings": warnings,
     }
 
 
@@ -351,6 +364,7 @@ def summarize(run: dict) -> dict:
         "files_reused": run["files_reused"],
         "files_skipped": run["files_skipped"],
         "skipped": run["skipped"],
+        "warnings": run["warnings"],
         "quarantined": quarantine[["track_key", "error"]].to_dict("records"),
         "metadata_rows_not_in_library": stages["clean_metadata"]["rows_not_in_library"],
         "feature_version": features.FEATURE_VERSION,

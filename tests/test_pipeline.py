@@ -1,0 +1,105 @@
+"""The pipeline's stages as plain functions, without Airflow."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from conftest import tone
+from musicrec import cli, pipeline, query, storage
+
+
+@pytest.fixture
+def library(tmp_path):
+    root = tmp_path / "library"
+    (root / "a").mkdir(parents=True)
+    for i in range(3):
+        sf.write(root / "a" / f"{i}.wav", tone(220.0 * (i + 1), seconds=0.5), 22050)
+    return root
+
+
+def _last_index_with_features(data_dir, content: bytes | pd.DataFrame):
+    run = storage.run_dir(data_dir, "last")
+    run.mkdir(parents=True)
+    if isinstance(content, bytes):
+        (run / storage.FEATURES).write_bytes(content)
+    else:
+        storage.write_parquet(content, run / storage.FEATURES)
+    storage.publish(data_dir, run)
+
+
+@pytest.mark.parametrize(
+    "content, why",
+    [
+        (b"PAR1 this is not a parquet file", "features.parquet is unreadable"),
+        (pd.DataFrame({"track_key": ["a/0.wav"], "size_bytes": [1]}), "columns missing: mtime_ns"),
+    ],
+)
+def test_a_damaged_features_table_in_the_last_index_means_extracting_again(tmp_path, library, content, why):
+    data_dir = tmp_path / "data"
+    _last_index_with_features(data_dir, content)
+    run = pipeline.discover(str(library), str(data_dir), "next")
+    assert run["files_to_extract"] == 3 and run["files_reused"] == 0
+    assert len(run["warnings"]) == 1 and why in run["warnings"][0] and "extracted again" in run["warnings"][0]
+    assert storage.read_json(storage.stage_record(run["run_dir"], "discover"))["warnings"] == run["warnings"]
+
+
+def _published(data_dir, recs: bytes | pd.DataFrame):
+    run = storage.run_dir(data_dir, "r1")
+    tracks = pd.DataFrame({c: ["a/1.ogg", "a/2.ogg"] if c == "track_key" else ["x", "y"] for c in query.SHOWN}).assign(
+        duration_s=[1.0, 2.0]
+    )
+    storage.write_parquet(tracks, run / storage.TRACKS)
+    if isinstance(recs, bytes):
+        (run / storage.RECOMMENDATIONS).write_bytes(recs)
+    else:
+        storage.write_parquet(recs, run / storage.RECOMMENDATIONS)
+    storage.publish(data_dir, run)
+    return data_dir
+
+
+@pytest.mark.parametrize(
+    "recs, message",
+    [
+        (b"garbage", "recommendations.parquet: not a readable Parquet table"),
+        (pd.DataFrame({"track_key": ["a/1.ogg"], "neighbour": ["a/2.ogg"]}), "columns missing: rank, neighbor_key"),
+        (
+            pd.DataFrame(
+                {
+                    "track_key": ["a/1.ogg", "a/2.ogg"],
+                    "rank": [1, 1],
+                    "neighbor_key": ["a/2.ogg", "a/1.ogg"],
+                    "distance": [float("nan"), 0.2],
+                }
+            ),
+            "1 distances are missing or not numbers",
+        ),
+    ],
+)
+def test_a_damaged_published_index_gives_a_clear_error(tmp_path, capsys, recs, message):
+    data_dir = _published(tmp_path / "data", recs)
+    with pytest.raises(query.DamagedIndex, match=message):
+        query.recommend(data_dir, "a/1.ogg")
+    assert cli.main(["recommend", "a/1.ogg", "--data-dir", str(data_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_an_empty_query_is_refused(tmp_path, capsys, text):
+    recs = pd.DataFrame({"track_key": ["a/1.ogg"], "rank": [1], "neighbor_key": ["a/2.ogg"], "distance": [0.1]})
+    data_dir = _published(tmp_path / "data", recs)
+    assert cli.main(["recommend", text, "--data-dir", str(data_dir)]) == 2
+    assert "the query is empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("k", ["-1", "0"])
+def test_k_below_one_is_refused(tmp_path, capsys, k):
+    recs = pd.DataFrame({"track_key": ["a/1.ogg"], "rank": [1], "neighbor_key": ["a/2.ogg"], "distance": [0.1]})
+    data_dir = _published(tmp_path / "data", recs)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["recommend", "a/1.ogg", "--k", k, "--data-dir", str(data_dir)])
+    assert exited.value.code == 2 and "must be at least 1" in capsys.readouterr().err
+    with pytest.raises(query.InvalidQuery, match="k must be at least 1"):
+        query.recommend(data_dir, "a/1.ogg", int(k))
