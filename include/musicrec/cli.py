@@ -155,6 +155,17 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_rollback(args) -> int:
+    from musicrec import storage
+
+    current, previous = storage.rollback(args.data_dir)
+    print(
+        f"current index: runs/{current.name}"
+        + (f" (was runs/{previous.name}; roll back again to undo)" if previous else "")
+    )
+    return 0
+
+
 def cmd_demo_library(args) -> int:
     from musicrec import demo
 
@@ -204,6 +215,10 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=["csv", "parquet"])
     exp.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     exp.set_defaults(func=cmd_export)
+
+    back = sub.add_parser("rollback", help="make the index before the current one current again")
+    back.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    back.set_defaults(func=cmd_rollback)
 
     demo = sub.add_parser("demo-library", help="synthesize a demo library with a dirty metadata CSV")
     demo.add_argument("dest")

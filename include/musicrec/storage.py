@@ -20,6 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 CURRENT = "current"
+PREVIOUS = "previous"
+# Run folders kept (the newest, besides current and previous, which are always kept).
+KEEP_RUNS = 5
 
 # Every file name of a run, in one place.
 WORKLIST = "worklist.parquet"
@@ -107,14 +110,20 @@ def read_json(path: str | Path):
     return json.loads(Path(path).read_text())
 
 
-def _point_current(data_dir: Path, run: Path) -> Path:
-    """Swap `current` to `run` atomically (a new link renamed over the old one)."""
-    link = data_dir / CURRENT
-    tmp_link = data_dir / f".{CURRENT}.{os.getpid()}.tmp"
+def _point(data_dir: Path, name: str, run: Path) -> Path:
+    """Swap the link `name` (current, previous) to `run` atomically: a new link renamed over the old one."""
+    link = data_dir / name
+    tmp_link = data_dir / f".{name}.{os.getpid()}.tmp"
     tmp_link.unlink(missing_ok=True)
     tmp_link.symlink_to(Path("runs") / run.name)
     os.replace(tmp_link, link)
     return link
+
+
+def previous_dir(data_dir: str | Path) -> Path | None:
+    """The index that was current before the current one: the rollback target."""
+    link = Path(data_dir) / PREVIOUS
+    return link.resolve() if link.exists() else None
 
 
 def restore_current(data_dir: str | Path, before: Path | None) -> None:
@@ -125,15 +134,41 @@ def restore_current(data_dir: str | Path, before: Path | None) -> None:
     if before is None:
         (data_dir / CURRENT).unlink(missing_ok=True)
     else:
-        _point_current(data_dir, before)
+        _point(data_dir, CURRENT, before)
 
 
-def publish(data_dir: str | Path, run: Path, keep: int = 5) -> Path:
-    """Point `current` at `run` atomically, then drop all but the newest `keep` run folders."""
+def publish(data_dir: str | Path, run: Path, keep: int = KEEP_RUNS) -> Path:
+    """Make `run` the current index (the one it replaces becomes `previous`), then prune old run folders."""
     data_dir = Path(data_dir).expanduser().resolve()
-    link = _point_current(data_dir, run)
-    runs = sorted((p for p in (data_dir / "runs").iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
-    for old in runs[:-keep]:
-        if old.resolve() != run.resolve():
-            shutil.rmtree(old, ignore_errors=True)
+    before = current_dir(data_dir)
+    if before is not None and before != run.resolve():
+        _point(data_dir, PREVIOUS, before)
+    link = _point(data_dir, CURRENT, run)
+    prune(data_dir, keep)
     return link
+
+
+def prune(data_dir: str | Path, keep: int = KEEP_RUNS) -> list[Path]:
+    """Delete all but the newest `keep` run folders, failed runs' included; never `current` nor `previous`."""
+    data_dir = Path(data_dir).expanduser().resolve()
+    protected = {current_dir(data_dir), previous_dir(data_dir)}
+    runs = sorted((p for p in (data_dir / "runs").iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    removed = [old for old in runs[: max(0, len(runs) - keep)] if old.resolve() not in protected]
+    for old in removed:
+        shutil.rmtree(old, ignore_errors=True)
+    return removed
+
+
+def rollback(data_dir: str | Path) -> tuple[Path, Path]:
+    """Swap `current` and `previous`: the last index becomes current again (run it twice to undo).
+
+    Returns (new current, new previous).
+    """
+    data_dir = Path(data_dir).expanduser().resolve()
+    current, previous = current_dir(data_dir), previous_dir(data_dir)
+    if previous is None or not previous.is_dir():
+        raise FileNotFoundError(f"no earlier index to roll back to in {data_dir}")
+    _point(data_dir, CURRENT, previous)
+    if current is not None:
+        _point(data_dir, PREVIOUS, current)
+    return previous, current
