@@ -90,6 +90,13 @@ PARAMS = {
     "files_per_shard": Param(
         _env("MUSICREC_FILES_PER_SHARD", 50, int), type="integer", minimum=1, maximum=100000, title="Files per shard"
     ),
+    "max_analysis_minutes": Param(
+        _env("MUSICREC_MAX_ANALYSIS_MINUTES", 30.0, float),
+        type="number",
+        minimum=0,
+        title="Longest analysis (minutes)",
+        description="A longer track is analysed on its first minutes only, so memory stays bounded; 0: no cap.",
+    ),
     "workers": Param(
         _env("MUSICREC_WORKERS", 0, int),
         type="integer",

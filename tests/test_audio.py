@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -42,7 +44,7 @@ def test_soundfile_reads_what_ffmpeg_rejects(tmp_path, monkeypatch):
     path = tmp_path / "x.ogg"
     sf.write(path, tone(seconds=1.0, sr=44100, channels=2), 44100, subtype="VORBIS")
 
-    def reject(path, sr):
+    def reject(path, sr, max_seconds=None):
         raise audio.DecodeError("ffmpeg: Header processing failed")
 
     monkeypatch.setattr(audio, "decode_ffmpeg", reject)
@@ -110,7 +112,7 @@ def test_ffmpeg_is_the_fallback_for_formats_soundfile_reads_first(tmp_path, monk
     path = tmp_path / "x.flac"
     sf.write(path, tone(seconds=1.0, sr=44100), 44100)
 
-    def reject(path, sr):
+    def reject(path, sr, max_seconds=None):
         raise audio.DecodeError("soundfile: unsupported")
 
     monkeypatch.setattr(audio, "decode_soundfile", reject)
@@ -126,3 +128,23 @@ def test_decoders_agree(tmp_path):
     n = min(a.size, b.size)
     assert abs(a.size - b.size) <= 64
     assert np.sqrt(np.mean((a[:n] - b[:n]) ** 2)) < 0.02
+
+
+def test_the_mp3_decoders_own_notes_stay_off_stderr(tmp_path):
+    broken = tmp_path / "broken download.mp3"
+    broken.write_bytes(np.random.default_rng(7).bytes(4096))
+    code = (
+        "import sys; from pathlib import Path; from musicrec import audio\n"
+        "try:\n    audio.decode(Path(sys.argv[1]), 22050)\nexcept audio.DecodeError as e:\n    print(e)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(broken)], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("not readable as audio")
+    assert "mpg123" not in out.stderr and "Note:" not in out.stderr and "warning" not in out.stderr
+
+
+def test_a_hung_decoder_is_stopped(tmp_path, monkeypatch):
+    fifo = tmp_path / "never.wav"
+    os.mkfifo(fifo)  # ffmpeg waits for a writer that never comes
+    monkeypatch.setattr(audio, "FFMPEG_TIMEOUT_S", 1)
+    with pytest.raises(audio.DecodeError, match="still decoding after 1 s, stopped"):
+        audio.decode_ffmpeg(fifo, SR)

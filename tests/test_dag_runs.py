@@ -268,3 +268,11 @@ def test_a_signal_stops_the_run_and_its_workers_and_publishes_nothing(first_run,
     assert "nothing published" in rest
     assert storage.require_current(data_dir) == before
     assert _processes_with(marker) == []
+
+
+def test_a_refused_parameter_is_the_first_thing_said(airflow_db, demo_library, tmp_path):
+    cmd = [sys.executable, "-m", "musicrec.cli", "run", "--library", str(demo_library), "--data-dir", str(tmp_path)]
+    proc = subprocess.run([*cmd, "--n-components", "0"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[0] == "error: parameter n_components: 0 is less than the minimum of 1"
+    assert "Traceback" not in proc.stderr and not (tmp_path / "current").exists()

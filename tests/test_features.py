@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import tone
-from musicrec import features
+from conftest import ffmpeg_generate, tone
+from musicrec import audio, features
 
 SR = features.SETTINGS.sample_rate
 
@@ -102,3 +102,21 @@ def test_tempo_of_a_click_track():
     for start in range(0, y.size - 200, beat):
         y[start : start + 200] = np.hanning(200) * np.sin(np.arange(200) * 0.8)
     assert features.compute(y)["tempo_bpm"] == pytest.approx(120, rel=0.03)
+
+
+@pytest.mark.parametrize("name, extra", [("long.flac", []), ("long.m4a", ["-c:a", "aac"])])
+def test_a_track_longer_than_the_cap_is_analysed_on_its_first_minutes(tmp_path, name, extra):
+    path = ffmpeg_generate(tmp_path / name, seconds=75.0, sr=22050, channels=1, extra=extra)
+    row = features.extract_path(path, max_seconds=30.0)
+    assert row["truncated"] is True and row["analysed_s"] == pytest.approx(30.0, abs=0.05)
+    assert row["duration_s"] == pytest.approx(75.0, abs=0.2)  # from the header, not the analysed part
+    whole = features.extract_path(path, max_seconds=None)
+    assert whole["truncated"] is False and whole["analysed_s"] == pytest.approx(75.0, abs=0.2)
+    # a steady tone: the first minute sounds like the whole
+    assert row["spectral_centroid_mean"] == pytest.approx(whole["spectral_centroid_mean"], rel=0.02)
+
+
+def test_decoding_stops_at_the_cap_whatever_the_file_says(tmp_path):
+    path = ffmpeg_generate(tmp_path / "long.wav", seconds=120.0, sr=44100, channels=2)
+    for decoder in (audio.decode_soundfile, audio.decode_ffmpeg):
+        assert decoder(path, 22050, 10.0).size == pytest.approx(10 * 22050, abs=2)

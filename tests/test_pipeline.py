@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pytest
 import soundfile as sf
@@ -103,3 +105,14 @@ def test_k_below_one_is_refused(tmp_path, capsys, k):
     assert exited.value.code == 2 and "must be at least 1" in capsys.readouterr().err
     with pytest.raises(query.InvalidQuery, match="k must be at least 1"):
         query.recommend(data_dir, "a/1.ogg", int(k))
+
+
+def test_discover_counts_what_it_skipped_with_the_reason(tmp_path, library):
+    os.mkfifo(library / "a" / "pipe.wav")
+    os.symlink(library, library / "a" / "loop")
+    run = pipeline.discover(str(library), str(tmp_path / "data"), "r1")
+    assert run["files_found"] == 3 and run["files_skipped"] == 2
+    assert run["skipped"] == [
+        {"path": "a/loop", "reason": "folder already walked (a link loop or a second link)"},
+        {"path": "a/pipe.wav", "reason": "not a regular file (a FIFO)"},
+    ]

@@ -11,20 +11,28 @@ Two decoders, each the other's fallback, so a file is unreadable only when both 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger("musicrec")
 
 AUDIO_EXTENSIONS = frozenset({".mp3", ".ogg", ".oga", ".opus", ".flac", ".wav", ".m4a", ".aac", ".aif", ".aiff"})
 
 SOUNDFILE_BLOCK_FRAMES = 1 << 16
 READ_CHUNK_BYTES = 1 << 20
+# No file takes longer to decode than this (a 30-minute cap decodes in seconds): a hung decoder is stopped.
+FFMPEG_TIMEOUT_S = 600
 # Formats libsndfile decodes itself, faster than an ffmpeg process (no pipe, no process start-up);
 # the rest go to ffmpeg first. Either way the other decoder is the fallback.
 SOUNDFILE_FIRST = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"})
@@ -52,7 +60,8 @@ def is_audio_file(path: Path) -> bool:
     return path.suffix.lower() in AUDIO_EXTENSIONS
 
 
-def decode_ffmpeg(path: Path, sr: int) -> np.ndarray:
+def decode_ffmpeg(path: Path, sr: int, max_seconds: float | None = None) -> np.ndarray:
+    limit = ["-t", f"{max_seconds:.3f}"] if max_seconds else []
     cmd = [
         ffmpeg_executable(),
         "-nostdin",
@@ -61,6 +70,7 @@ def decode_ffmpeg(path: Path, sr: int) -> np.ndarray:
         "error",
         "-i",
         str(path),
+        *limit,
         "-vn",
         "-map",
         "0:a:0",
@@ -75,14 +85,20 @@ def decode_ffmpeg(path: Path, sr: int) -> np.ndarray:
     # stderr goes to a file, so a chatty decoder can never block the pipe we read.
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        watchdog = threading.Timer(FFMPEG_TIMEOUT_S, proc.kill)
+        watchdog.start()
         # One growing buffer (realloc'd in place), not a list of chunks joined at the end: half the peak memory.
         buf = bytearray()
         while chunk := proc.stdout.read(READ_CHUNK_BYTES):
             buf += chunk
         proc.stdout.close()
         returncode = proc.wait()
+        timed_out = not watchdog.is_alive() and returncode < 0
+        watchdog.cancel()
         err.seek(0)
         message = err.read()[-4000:].decode("utf-8", "replace").strip().splitlines()
+    if timed_out:
+        raise DecodeError(f"ffmpeg: still decoding after {FFMPEG_TIMEOUT_S} s, stopped")
     if returncode != 0:
         raise DecodeError(f"ffmpeg: {message[-1] if message else f'exit code {returncode}'}")
     del buf[len(buf) - len(buf) % 4 :]
@@ -91,24 +107,47 @@ def decode_ffmpeg(path: Path, sr: int) -> np.ndarray:
     return np.frombuffer(buf, dtype="<f4")
 
 
-def decode_soundfile(path: Path, sr: int) -> np.ndarray:
+@contextlib.contextmanager
+def _native_stderr_to_debug_log():
+    """Libraries' own lines on the process's stderr (mpg123's "Note: Illegal Audio-MPEG-Header", "warning:
+    Cannot read next header") go to the debug log: the decode error, if any, already says what failed."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            said = sink.read(4000).decode("utf-8", "replace").strip()
+    if said:
+        log.debug("decoder said: %s", said)
+
+
+def decode_soundfile(path: Path, sr: int, max_seconds: float | None = None) -> np.ndarray:
     import soundfile as sf
     import soxr
 
     try:
-        with sf.SoundFile(str(path)) as f:
+        with _native_stderr_to_debug_log(), sf.SoundFile(str(path)) as f:
             resampler = (
                 None if f.samplerate == sr else soxr.ResampleStream(f.samplerate, sr, 1, dtype="float32", quality="HQ")
             )
             # Written in place into one array sized from the header: no list of pieces joined at the end,
             # which would hold the track twice. (Some headers under-count: then it grows.)
-            out = np.empty(int(f.frames * sr / f.samplerate) + 1024 if f.frames > 0 else 1 << 20, dtype=np.float32)
+            wanted = int(f.frames * sr / f.samplerate) + 1024 if f.frames > 0 else 1 << 20
+            limit = int(max_seconds * sr) if max_seconds else None
+            out = np.empty(min(wanted, limit) if limit else wanted, dtype=np.float32)
             filled = 0
             # Downmix as a matrix-vector product: a mean over the short channel axis is several times slower.
             downmix = np.full(f.channels, 1.0 / f.channels, dtype=np.float32)
             for block in f.blocks(blocksize=SOUNDFILE_BLOCK_FRAMES, dtype="float32", always_2d=True):
                 mono = block @ downmix
                 out, filled = _append(out, filled, mono if resampler is None else resampler.resample_chunk(mono))
+                if limit and filled >= limit:
+                    return out[:limit]
             if resampler is not None:
                 tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
                 out, filled = _append(out, filled, tail)
@@ -126,8 +165,9 @@ def _append(out: np.ndarray, filled: int, piece: np.ndarray) -> tuple[np.ndarray
     return out, filled + piece.size
 
 
-def decode(path: Path, sr: int) -> np.ndarray:
-    """Mono float32 samples at `sr`, from the first decoder that reads the file."""
+def decode(path: Path, sr: int, max_seconds: float | None = None) -> np.ndarray:
+    """Mono float32 samples at `sr`, from the first decoder that reads the file: its first `max_seconds` only,
+    when given, so that memory stays bounded whatever the file's length."""
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
@@ -140,7 +180,7 @@ def decode(path: Path, sr: int) -> np.ndarray:
     first_choice = decode_soundfile if path.suffix.lower() in SOUNDFILE_FIRST else decode_ffmpeg
     for decoder in (first_choice, decode_ffmpeg if first_choice is decode_soundfile else decode_soundfile):
         try:
-            y = decoder(path, sr)
+            y = decoder(path, sr, max_seconds)
         except DecodeError as exc:
             errors[decoder.__name__.removeprefix("decode_")] = str(exc).split(": ", 1)[-1]
             continue
@@ -169,3 +209,20 @@ def peak_normalize(y: np.ndarray) -> tuple[np.ndarray, float]:
     if peak > 1e-9:
         y *= np.float32(1.0 / peak)
     return y, peak
+
+
+def duration_s(path: Path) -> float | None:
+    """The file's length from its header (libsndfile, else mutagen), without decoding it; None if unknown."""
+    import soundfile as sf
+
+    try:
+        return float(sf.info(str(path)).duration)
+    except Exception:  # noqa: BLE001 - not a format libsndfile reads: ask mutagen
+        pass
+    try:
+        import mutagen
+
+        tagged = mutagen.File(str(path))
+        return float(tagged.info.length) if tagged is not None and tagged.info.length else None
+    except Exception:  # noqa: BLE001 - no length in the header: unknown
+        return None

@@ -53,11 +53,18 @@ def cmd_run(args) -> int:
         "folders": _folders(args.folders),
         "full_refresh": args.full_refresh,
     }
-    for key in ("n_components", "n_neighbors", "files_per_shard", "workers", "metric", "metadata_weight"):
+    for key in (
+        "n_components",
+        "n_neighbors",
+        "files_per_shard",
+        "workers",
+        "metric",
+        "metadata_weight",
+        "max_analysis_minutes",
+    ):
         if getattr(args, key) is not None:
             conf[key] = getattr(args, key)
     started = time.monotonic()
-    print(f"musicrec: indexing {library} into {data_dir}", file=sys.stderr)
     result = runner.run_in_child(conf, data_dir, verbose=args.verbose)
     wall = time.monotonic() - started
     if "interrupted" in result:
@@ -128,7 +135,9 @@ def cmd_features(args) -> int:
 
     worklist = discover.scan(args.library, _folders(args.folders)).files
     started = time.monotonic()
-    feats, quarantine = extract.extract(args.library, worklist, workers=args.workers, label="features")
+    feats, quarantine = extract.extract(
+        args.library, worklist, workers=args.workers, label="features", max_minutes=args.max_analysis_minutes
+    )
     out = Path(args.out)
     storage.write_parquet(feats, out)
     quarantine_path = storage.write_parquet(quarantine, out.with_name(out.stem + ".quarantine.parquet"))
@@ -194,6 +203,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--metadata-weight", type=float, help="weight of metadata features beside the audio (0: none)")
     run.add_argument("--files-per-shard", type=int)
     run.add_argument("--workers", type=int, help="processes per shard (default: all cores)")
+    run.add_argument("--max-analysis-minutes", type=float, help="analyse longer tracks on their first minutes (30)")
     run.set_defaults(func=cmd_run)
 
     rec = sub.add_parser("recommend", help="tracks that sound like QUERY (a track key, or text in title/artist/file)")
@@ -208,6 +218,9 @@ def parser() -> argparse.ArgumentParser:
     feat.add_argument("--out", required=True)
     feat.add_argument("--folders")
     feat.add_argument("--workers", type=int)
+    feat.add_argument(
+        "--max-analysis-minutes", type=float, default=30.0, help="analyse longer tracks on their first minutes"
+    )
     feat.set_defaults(func=cmd_features)
 
     exp = sub.add_parser("export", help="the reduced features with folder and file names, as CSV or Parquet")

@@ -25,7 +25,18 @@ log = logging.getLogger("musicrec")
 
 QUARANTINE_COLUMNS = ["track_key", "folder", "file", "stage", "error"]
 # After the features: a silent-track flag, and what tells whether a file changed since its features were taken.
-BOOKKEEPING_COLUMNS = ["is_silent", "feature_version", "size_bytes", "mtime_ns", "content_hash"]
+BOOKKEEPING_COLUMNS = [
+    "analysed_s",
+    "truncated",
+    "is_silent",
+    "feature_version",
+    "size_bytes",
+    "mtime_ns",
+    "content_hash",
+]
+# Longer tracks are analysed on their first 30 minutes: memory stays bounded (about 160 MB of signal)
+# and half an hour says how a piece sounds; the cap is the DAG's `max_analysis_minutes` param.
+DEFAULT_MAX_MINUTES = 30.0
 PROGRESS_EVERY_S = 10.0
 
 
@@ -40,12 +51,12 @@ def _warm_up() -> None:
     features.compute(noise * 0.1)
 
 
-def extract_one(library: str, track_key: str) -> tuple[str, dict | None, str | None]:
+def extract_one(library: str, track_key: str, max_seconds: float | None = None) -> tuple[str, dict | None, str | None]:
     """(track_key, feature row, None) or (track_key, None, reason)."""
     path = Path(library) / track_key
     try:
         stat = path.stat()
-        row = features.extract_path(path)
+        row = features.extract_path(path, max_seconds=max_seconds)
     except audio.DecodeError as exc:
         return track_key, None, str(exc)
     except FileNotFoundError:
@@ -85,25 +96,33 @@ def _pool_context():
     return multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
 
 
-def _results(library: str, keys: list[str], workers: int):
+def _results(library: str, keys: list[str], workers: int, max_seconds: float | None):
     context = _pool_context()
     if workers <= 1 or context.get_start_method() == "fork":
         _warm_up()  # here it serves this process, or the forked workers inherit it; spawned ones warm up alone
     if workers <= 1:
         for key in keys:
-            yield extract_one(library, key)
+            yield extract_one(library, key, max_seconds)
         return
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
         # One file a task, taken as each finishes: every core stays busy when file lengths differ a lot.
-        futures = [pool.submit(extract_one, library, key) for key in keys]
+        futures = [pool.submit(extract_one, library, key, max_seconds) for key in keys]
         for future in cf.as_completed(futures):
             yield future.result()
 
 
 def extract(
-    library: str | Path, worklist: pd.DataFrame, workers: int | None = None, label: str = "extract"
+    library: str | Path,
+    worklist: pd.DataFrame,
+    workers: int | None = None,
+    label: str = "extract",
+    max_minutes: float | None = DEFAULT_MAX_MINUTES,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Features and quarantine tables for the files of `worklist` (columns track_key, folder, file)."""
+    """Features and quarantine tables for the files of `worklist` (columns track_key, folder, file).
+
+    A file longer than `max_minutes` is analysed on its first `max_minutes` (0 or None: no cap).
+    """
+    max_seconds = 60.0 * max_minutes if max_minutes else None
     library = str(Path(library).expanduser())
     workers = max(1, min(workers or default_workers(), len(worklist) or 1))
     meta = worklist.set_index("track_key")[["folder", "file"]]
@@ -111,7 +130,7 @@ def extract(
     started = last_report = time.monotonic()
     audio_s = 0.0
     keys = _largest_first(library, worklist["track_key"].tolist())
-    for done, (key, row, error) in enumerate(_results(library, keys, workers), start=1):
+    for done, (key, row, error) in enumerate(_results(library, keys, workers, max_seconds), start=1):
         folder, file = meta.loc[key, "folder"], meta.loc[key, "file"]
         if error is None:
             rows.append({"track_key": key, "folder": folder, "file": file, **row})
@@ -150,4 +169,5 @@ def _largest_first(library: str, keys: list[str]) -> list[str]:
 def features_frame(rows: list[dict]) -> pd.DataFrame:
     columns = ["track_key", "folder", "file", "duration_s", *features.feature_columns(), *BOOKKEEPING_COLUMNS]
     df = pd.DataFrame(rows, columns=columns).sort_values("track_key", ignore_index=True)
-    return df.astype({c: "float64" for c in features.feature_columns()} | {"duration_s": "float64"})
+    numbers = {c: "float64" for c in [*features.feature_columns(), "duration_s", "analysed_s"]}
+    return df.astype(numbers | {"truncated": "bool"})

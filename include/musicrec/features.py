@@ -247,11 +247,23 @@ def _tempo(envelope: np.ndarray, s: Settings) -> float:
     return float(np.nan_to_num(tempo[0]))
 
 
-def extract_path(path: Path, s: Settings = SETTINGS) -> dict:
-    """Decode, peak-normalize and analyse one file. Raises audio.DecodeError when no decoder reads it."""
-    y = audio.decode(path, s.sample_rate)
-    duration = y.size / s.sample_rate
+def extract_path(path: Path, s: Settings = SETTINGS, max_seconds: float | None = None) -> dict:
+    """Decode, peak-normalize and analyse one file, or its first `max_seconds` when it is longer.
+
+    Raises audio.DecodeError when no decoder reads it. `analysed_s` says how much was analysed; a longer
+    file is `truncated`, and its `duration_s` comes from its header.
+    """
+    y = audio.decode(path, s.sample_rate, max_seconds)
+    analysed = y.size / s.sample_rate
+    truncated = bool(max_seconds) and y.size >= int(max_seconds * s.sample_rate)
+    duration = (audio.duration_s(path) or analysed) if truncated else analysed
     y, peak = audio.peak_normalize(y)
-    row = {"duration_s": duration, "is_silent": peak < s.silence_peak, "feature_version": FEATURE_VERSION}
+    row = {
+        "duration_s": duration,
+        "analysed_s": analysed,
+        "truncated": truncated,
+        "is_silent": peak < s.silence_peak,
+        "feature_version": FEATURE_VERSION,
+    }
     row.update(compute(y, s))
     return row

@@ -140,9 +140,12 @@ def shard(run: dict, files_per_shard: int) -> list[dict]:
 
 
 @stage("extract")
-def extract_shard(shard: dict, library: str, workers: int | None = None) -> dict:
+def extract_shard(
+    shard: dict, library: str, workers: int | None = None, max_minutes: float | None = extract.DEFAULT_MAX_MINUTES
+) -> dict:
     worklist = pd.read_parquet(shard["worklist"])
-    feats, quarantine = extract.extract(library, worklist, workers=workers, label=shard["label"].split(":")[0])
+    label = shard["label"].split(":")[0]
+    feats, quarantine = extract.extract(library, worklist, workers=workers, label=label, max_minutes=max_minutes)
     files = storage.shard_files(shard["run_dir"], shard["index"])
     storage.write_parquet(feats, files["features"])
     storage.write_parquet(quarantine, files["quarantine"])
@@ -155,6 +158,7 @@ def extract_shard(shard: dict, library: str, workers: int | None = None) -> dict
         "extracted": len(feats),
         "quarantined": len(quarantine),
         "audio_hours": round(float(feats["duration_s"].sum()) / 3600, 4),
+        "truncated": int(feats["truncated"].sum()),
     }
 
 

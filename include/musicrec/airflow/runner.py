@@ -84,6 +84,7 @@ def run_once(conf: dict, quiet_airflow: bool = True) -> tuple[str, str, list[str
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
     dag = load_dag()
     check_params(dag, conf)
+    logging.getLogger("musicrec").info("indexing %s into %s", conf.get("library_path"), conf.get("data_dir"))
     dag_run = dag.test(run_conf=conf)
     failed = [
         ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else "")

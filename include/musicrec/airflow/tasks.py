@@ -58,7 +58,9 @@ def extract_features(shard: dict, params: dict | None = None) -> dict:
     from musicrec import pipeline
 
     get_current_context()["shard_label"] = shard["label"]  # what the UI shows for this mapped task
-    return pipeline.extract_shard(shard, params["library_path"], params["workers"] or None)
+    return pipeline.extract_shard(
+        shard, params["library_path"], params["workers"] or None, params["max_analysis_minutes"]
+    )
 
 
 @task
