@@ -31,7 +31,9 @@ def target(out: str, fmt: str | None) -> tuple[Path | None, str]:
     if fmt and by_extension and fmt != by_extension:
         raise InputError(f"--format {fmt} does not match the extension of {out}")
     if path.is_symlink():
-        raise InputError(f"refusing to replace {out}: it is a symbolic link (give the file it points to)")
+        raise InputError(
+            f"refusing to replace {out}: it is a symbolic link (give the file it points to, or - for standard output)"
+        )
     if path.exists() and not path.is_file():
         raise InputError(f"refusing to write to {out}: not a regular file (a folder or a device)")
     if not path.parent.is_dir():
