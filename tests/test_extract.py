@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import soundfile as sf
 
 from conftest import tone
-from musicrec import cli, discover, extract, features
+from musicrec import cli, discover, extract, features, limits, tags
 
 
 def _library(root):
@@ -54,3 +56,43 @@ def test_features_command_uses_the_same_extraction(tmp_path, capsys):
     pd.testing.assert_frame_equal(written, expected)
     assert len(pd.read_parquet(out.with_name("features.quarantine.parquet"))) == 2
     assert "3 files" in capsys.readouterr().out
+
+
+def test_a_file_that_takes_too_long_is_stopped_and_quarantined(tmp_path, monkeypatch):
+    path = tmp_path / "slow.wav"
+    sf.write(path, tone(seconds=0.5), 22050)
+    monkeypatch.setattr(limits, "ANALYSIS_LIMIT_S", 0.3)
+    monkeypatch.setattr(features, "extract_path", lambda *args, **kwargs: time.sleep(30))
+    started = time.monotonic()
+    key, row, reason = extract.extract_one(str(tmp_path), "slow.wav")
+    assert time.monotonic() - started < 5
+    assert row is None and reason == "decoding and analysis took longer than 0.3 s and was stopped"
+
+
+def test_tags_that_take_too_long_are_given_up(tmp_path, monkeypatch):
+    import mutagen
+
+    path = tmp_path / "slow.wav"
+    sf.write(path, tone(seconds=0.5), 22050)
+    monkeypatch.setattr(limits, "TAGS_LIMIT_S", 0.3)
+    monkeypatch.setattr(mutagen, "File", lambda *args, **kwargs: time.sleep(30))
+    started = time.monotonic()
+    assert tags.read_tags(path) == {}
+    assert time.monotonic() - started < 5
+
+
+def test_an_enclosing_timer_keeps_running_after_a_file_limit():
+    import signal
+
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(True))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.6)
+        with limits.time_limit(5, "nothing"):
+            time.sleep(0.1)
+        assert 0.3 < signal.getitimer(signal.ITIMER_REAL)[0] <= 0.5
+        time.sleep(1.0)
+        assert fired == [True]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

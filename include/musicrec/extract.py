@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicrec import audio, features
+from musicrec import audio, features, limits
 
 log = logging.getLogger("musicrec")
 
@@ -56,8 +56,9 @@ def extract_one(library: str, track_key: str, max_seconds: float | None = None) 
     path = Path(library) / track_key
     try:
         stat = path.stat()
-        row = features.extract_path(path, max_seconds=max_seconds)
-    except audio.DecodeError as exc:
+        with limits.time_limit(limits.ANALYSIS_LIMIT_S, "decoding and analysis"):
+            row = features.extract_path(path, max_seconds=max_seconds)
+    except (audio.DecodeError, limits.TimeLimitExceeded) as exc:
         return track_key, None, str(exc)
     except FileNotFoundError:
         return track_key, None, "file not found (removed during the run?)"

@@ -24,8 +24,14 @@ def read_tags(path: str | Path) -> dict:
     """The fields a file's tags give (strings, and duration in seconds); {} when it has none or is unreadable."""
     import mutagen
 
+    from musicrec import limits
+
     try:
-        tagged = mutagen.File(str(path), easy=True)
+        with limits.time_limit(limits.TAGS_LIMIT_S, "reading tags"):
+            tagged = mutagen.File(str(path), easy=True)
+    except limits.TimeLimitExceeded as exc:
+        log.warning("tags of %s not read: %s", path, exc)
+        return {}
     except Exception as exc:  # a broken tag block must not stop the run; the audio may still decode
         log.debug("no tags read from %s: %s", path, exc)
         return {}
