@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import Param, dag
+from airflow.sdk import Asset, Param, dag
 
 from musicrec.airflow import tasks
 from musicrec.airflow.validation import ValidateMetadata
@@ -35,6 +35,12 @@ def _env(name: str, default, kind=str):
     value = os.environ.get(name, "")
     return kind(value) if value else default
 
+
+# Other DAGs can be scheduled on a new index (the default data dir's; a run with another data_dir updates it too).
+INDEX = Asset(
+    name="musicrec_index",
+    uri=Path(_env("MUSICREC_DATA_DIR", str(PROJECT_DIR / "data"))).absolute().as_uri() + "/current",
+)
 
 PARAMS = {
     "library_path": Param(
@@ -57,6 +63,13 @@ PARAMS = {
         minLength=1,
         title="Data folder",
         description="Where runs, tables and the current index live.",
+    ),
+    "folder_template": Param(
+        _env("MUSICREC_FOLDER_TEMPLATE", None),
+        type=["null", "string"],
+        title="Folder of the run's date",
+        description="Optional: a folder to ingest, rendered with the run's logical date, e.g. incoming/{{ ds }}. "
+        "A backfill ingests each date's folder; a date without one is skipped.",
     ),
     "folders": Param(
         [],
@@ -130,7 +143,7 @@ def music_recommendation():
     scaled = tasks.scale(tracks)
     embedded = tasks.reduce(scaled)
     index = tasks.build_index(embedded, tracks)
-    tasks.publish(run, index)
+    tasks.publish.override(outlets=[INDEX])(run, index)
 
 
 music_recommendation()

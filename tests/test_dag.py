@@ -47,11 +47,16 @@ def test_each_task_gets_what_it_reads_from_the_task_that_wrote_it(dag):
 def test_a_run_with_no_shard_still_joins_and_publishes(dag):
     # An empty expansion skips the mapped task; join must not be skipped with it, and nothing after join
     # depends on the mapped task directly.
-    assert dag.get_task("join").trigger_rule == "none_failed"
+    assert dag.get_task("join").trigger_rule == "none_failed_min_one_success"
     downstream_of_join = dag.get_task("join").get_flat_relative_ids(upstream=False)
     assert {"scale", "reduce", "build_index", "publish"} <= downstream_of_join
     for task_id in ("scale", "reduce", "build_index", "publish"):
         assert "extract_features" not in _upstream(dag, task_id)
+
+
+def test_publishing_updates_the_index_asset(dag):
+    outlets = dag.get_task("publish").outlets
+    assert [a.name for a in outlets] == ["musicrec_index"] and outlets[0].uri.endswith("/current")
 
 
 def test_schedule_runs_and_retries(dag):

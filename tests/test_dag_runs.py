@@ -36,6 +36,8 @@ def dag(airflow_db):
 
 
 def _conf(library, data_dir, **extra):
+    # Every param the tests vary is given each time: dag.test() keeps a run's conf in the DAG's params,
+    # and the DAG object is shared by the module's tests.
     return {
         "library_path": str(library),
         "metadata_path": str(library / "metadata.csv"),
@@ -43,6 +45,9 @@ def _conf(library, data_dir, **extra):
         "files_per_shard": 7,
         "n_neighbors": K,
         "workers": 1,
+        "folders": [],
+        "folder_template": None,
+        "full_refresh": False,
         **extra,
     }
 
@@ -276,3 +281,56 @@ def test_a_refused_parameter_is_the_first_thing_said(airflow_db, demo_library, t
     assert proc.returncode == 2
     assert proc.stderr.splitlines()[0] == "error: parameter n_components: 0 is less than the minimum of 1"
     assert "Traceback" not in proc.stderr and not (tmp_path / "current").exists()
+
+
+def test_an_unchanged_broken_file_stays_in_quarantine_without_a_shard(dag, first_run, demo_library, tmp_path):
+    data_dir = _copy_of(first_run, tmp_path)
+    dag_run = dag.test(run_conf=_conf(demo_library, data_dir))
+    assert dag_run.state == "success"
+    assert {ti.task_id: ti.state for ti in dag_run.get_task_instances()}["extract_features"] == "skipped"
+    summary = storage.read_json(storage.require_current(data_dir) / storage.SUMMARY)
+    assert summary["files_extracted"] == 0 and summary["files_reused"] == 20
+    assert [q["track_key"] for q in summary["quarantined"]] == [BROKEN]
+    assert summary["quarantined"][0]["error"].startswith("not readable as audio")
+    retried = dag.test(run_conf=_conf(demo_library, data_dir, full_refresh=True, folders=["deep_drones"]))
+    summary = storage.read_json(storage.require_current(data_dir) / storage.SUMMARY)
+    assert retried.state == "success" and summary["files_extracted"] == 5  # deep_drones: 5 tracks, 1 broken
+    assert [q["track_key"] for q in summary["quarantined"]] == [BROKEN]
+
+
+@pytest.fixture(scope="module")
+def growing_library(clean_library, tmp_path_factory):
+    """The clean library, grown by a dated folder for each of two days."""
+    root = tmp_path_factory.mktemp("growing") / "library"
+    shutil.copytree(clean_library, root)
+    for day, style in (("2026-11-28", "chip_arps"), ("2026-11-29", "soft_keys")):
+        folder = root / "incoming" / day
+        folder.mkdir(parents=True)
+        for source in sorted((root / style).iterdir())[:2]:
+            shutil.copy2(source, folder / f"new {source.name}")
+    return root
+
+
+def _on(dag, day: str, conf: dict):
+    import pendulum
+
+    return dag.test(logical_date=pendulum.parse(f"{day}T02:00:00+00:00"), run_conf=conf)
+
+
+def test_dated_runs_ingest_their_own_folder_once_and_skip_dates_without_one(dag, first_run, growing_library, tmp_path):
+    data_dir = _copy_of(first_run, tmp_path)
+    conf = _conf(growing_library, data_dir, folder_template="incoming/{{ ds }}")
+    first = _on(dag, "2026-11-28", conf)
+    summary = storage.read_json(storage.require_current(data_dir) / storage.SUMMARY)
+    assert first.state == "success" and summary["files_extracted"] == 2 and summary["tracks_indexed"] == 20 + 2
+    second = _on(dag, "2026-11-29", conf)
+    summary = storage.read_json(storage.require_current(data_dir) / storage.SUMMARY)
+    assert second.state == "success" and summary["files_extracted"] == 2 and summary["tracks_indexed"] == 20 + 4
+    again = _on(dag, "2026-11-29", conf | {"n_neighbors": K})
+    summary = storage.read_json(storage.require_current(data_dir) / storage.SUMMARY)
+    assert again.state == "success" and summary["files_extracted"] == 0 and summary["tracks_indexed"] == 24
+    before = storage.require_current(data_dir)
+    empty_day = _on(dag, "2026-11-27", conf)
+    states = {ti.task_id: ti.state for ti in empty_day.get_task_instances()}
+    assert states["discover"] == "skipped" and states["publish"] == "skipped" and states["join"] == "skipped"
+    assert storage.require_current(data_dir) == before

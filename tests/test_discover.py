@@ -131,7 +131,7 @@ def _previous(scanned, version=3, **changes):
 
 
 def _plan(scanned, previous, **kwargs):
-    todo, reused = discover.plan(scanned, previous, 3, **kwargs)
+    todo, reused, _ = discover.plan(scanned, previous, 3, **kwargs)
     return todo["track_key"].tolist(), reused["track_key"].tolist()
 
 
@@ -151,7 +151,7 @@ def test_plan_reuses_unchanged_files_and_extracts_changed_new_and_outdated_ones(
 
 def test_plan_of_an_unchanged_library_extracts_nothing():
     scanned = _files("A/1.ogg", "B/2.ogg")
-    todo, reused = discover.plan(scanned, _previous(scanned), 3)
+    todo, reused, _ = discover.plan(scanned, _previous(scanned), 3)
     assert todo.empty and reused["track_key"].tolist() == ["A/1.ogg", "B/2.ogg"]
     assert reused["mfcc_01_mean"].tolist() == [0.5, 0.5]  # the features themselves come along
 
@@ -184,3 +184,36 @@ def test_plan_names_selected_folders_that_hold_no_audio():
         discover.plan(scanned, None, 3, folders=["A", "A/x", "nope"])
     # "A" selects A/1.ogg, not AB/2.ogg: folders match whole path components.
     assert _plan(scanned, None, folders=["A"]) == (["A/1.ogg"], [])
+
+
+def test_plan_leaves_an_unchanged_quarantined_file_in_quarantine_until_a_full_refresh():
+    scanned = _files("A/good.ogg", "A/broken.mp3", "A/fixed.mp3")
+    previous = _previous(scanned[scanned["track_key"] == "A/good.ogg"])
+    quarantined = scanned[scanned["track_key"] != "A/good.ogg"][discover.REUSE_KEYS].assign(error="bad")
+    quarantined.loc[quarantined["track_key"] == "A/fixed.mp3", "mtime_ns"] = 0  # replaced since
+    todo, reused, still = discover.plan(scanned, previous, 3, quarantined=quarantined)
+    assert todo["track_key"].tolist() == ["A/fixed.mp3"] and reused["track_key"].tolist() == ["A/good.ogg"]
+    assert still["track_key"].tolist() == ["A/broken.mp3"] and still["error"].tolist() == ["bad"]
+    todo, _, still = discover.plan(scanned, previous, 3, full_refresh=True, quarantined=quarantined)
+    assert sorted(todo["track_key"]) == ["A/broken.mp3", "A/fixed.mp3", "A/good.ogg"] and still.empty
+
+
+def test_a_folder_template_renders_with_the_logical_date():
+    import datetime as dt
+
+    when = dt.datetime(2026, 11, 29, 2, 0, tzinfo=dt.UTC)
+    assert discover.render_folder_template("incoming/{{ ds }}", when) == "incoming/2026-11-29"
+    assert discover.render_folder_template("{{ logical_date.year }}/{{ ds_nodash }}/", when) == "2026/20261129"
+    with pytest.raises(discover.LibraryError, match="cannot be rendered"):
+        discover.render_folder_template("incoming/{{ nope }}", when)
+    with pytest.raises(discover.LibraryError, match="relative to the library"):
+        discover.render_folder_template("../{{ ds }}", when)
+
+
+def test_a_folder_linking_out_of_the_library_is_refused(tmp_path):
+    (tmp_path / "lib" / "inside").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    os.symlink(tmp_path / "outside", tmp_path / "lib" / "escape")
+    discover.check_folders_inside(tmp_path / "lib", ["inside"])
+    with pytest.raises(discover.LibraryError, match="escape leads out of the library"):
+        discover.check_folders_inside(tmp_path / "lib", ["escape"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pandas as pd
 import pytest
@@ -116,3 +117,19 @@ def test_discover_counts_what_it_skipped_with_the_reason(tmp_path, library):
         {"path": "a/loop", "reason": "folder already walked (a link loop or a second link)"},
         {"path": "a/pipe.wav", "reason": "not a regular file (a FIFO)"},
     ]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"library": "/no/such/library"}, "library_path: folder not found: /no/such/library"),
+        ({"metadata_path": "/no/such.csv"}, "metadata_path: file not found: /no/such.csv"),
+        ({"data_dir": "/proc/musicrec"}, "data_dir: cannot write to /proc/musicrec"),
+        ({"folders": ["../elsewhere"]}, "folders must be relative to the library"),
+    ],
+)
+def test_inputs_that_cannot_work_fail_before_any_work_naming_the_parameter(tmp_path, library, change, message):
+    args = {"library": str(library), "data_dir": str(tmp_path / "data"), "run_id": "r1", **change}
+    with pytest.raises(pipeline.InputError, match=re.escape(message)):
+        pipeline.discover(**args)
+    assert not (tmp_path / "data" / "runs").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 from pathlib import Path, PurePosixPath
@@ -139,17 +140,26 @@ def in_folders(track_keys: pd.Series, folders: list[str]) -> pd.Series:
     return track_keys.map(lambda key: any(key.startswith(f"{folder}/") for folder in folders)).astype(bool)
 
 
+class Plan(NamedTuple):
+    todo: pd.DataFrame  # rows of the scan to extract
+    reused: pd.DataFrame  # rows of the last index's features to reuse
+    quarantined: pd.DataFrame  # rows of the last index's quarantine that stay there, not decoded again
+
+
 def plan(
     scanned: pd.DataFrame,
     previous: pd.DataFrame | None,
     feature_version: int,
     folders: list[str] | None = None,
     full_refresh: bool = False,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """What a run extracts and what it reuses: (rows of `scanned` to extract, rows of `previous` to reuse).
+    quarantined: pd.DataFrame | None = None,
+) -> Plan:
+    """What a run extracts, what it reuses, and which quarantined files it leaves in quarantine.
 
     - A file is reused when the last index (`previous`, its features table) holds it with the same size,
       modification time and feature version, unless it lies in the selected folders and `full_refresh` is set.
+    - A file the last index quarantined (`quarantined`) stays quarantined, with its reason, while its size
+      and modification time are unchanged; under the same exception (`full_refresh` retries it).
     - Every other file in the selected folders (all of the library when none are selected) is extracted.
     - A file outside the selected folders that the last index cannot give is left out of this run.
     """
@@ -164,5 +174,37 @@ def plan(
         reused = same_file[same_file["feature_version"] == feature_version]
         if full_refresh:
             reused = reused[~in_folders(reused["track_key"], folders)]
-    todo = scanned[selected & ~scanned["track_key"].isin(set(reused["track_key"]))]
-    return todo.reset_index(drop=True), reused.reset_index(drop=True)
+    still = pd.DataFrame(columns=REUSE_KEYS)
+    if quarantined is not None and not quarantined.empty and set(REUSE_KEYS) <= set(quarantined.columns):
+        still = quarantined.merge(scanned[REUSE_KEYS], on=REUSE_KEYS, how="inner")
+        if full_refresh:
+            still = still[~in_folders(still["track_key"], folders)]
+    settled = set(reused["track_key"]) | set(still["track_key"])
+    todo = scanned[selected & ~scanned["track_key"].isin(settled)]
+    return Plan(todo.reset_index(drop=True), reused.reset_index(drop=True), still.reset_index(drop=True))
+
+
+def render_folder_template(template: str, logical_date: dt.datetime) -> str:
+    """The folder a run ingests, from `template` and the run's logical date (Jinja: `incoming/{{ ds }}`).
+
+    Variables: `ds` (YYYY-MM-DD), `ds_nodash` (YYYYMMDD) and `logical_date` (a datetime).
+    """
+    import jinja2
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    try:
+        rendered = env.from_string(template).render(
+            ds=logical_date.strftime("%Y-%m-%d"), ds_nodash=logical_date.strftime("%Y%m%d"), logical_date=logical_date
+        )
+    except jinja2.TemplateError as exc:
+        raise LibraryError(f"folder_template {template!r} cannot be rendered: {exc}") from None
+    return normalize_folders([rendered])[0] if rendered.strip() else ""
+
+
+def check_folders_inside(library: str | Path, folders: list[str]) -> None:
+    """Refuse a selected folder that leads out of the library, through `..` or through a link."""
+    root = Path(library).expanduser().resolve()
+    for folder in normalize_folders(folders):
+        target = (root / folder).resolve()
+        if target != root and root not in target.parents:
+            raise LibraryError(f"folder {folder} leads out of the library (to {target}): refused")

@@ -23,7 +23,8 @@ from musicrec import audio, features, limits
 
 log = logging.getLogger("musicrec")
 
-QUARANTINE_COLUMNS = ["track_key", "folder", "file", "stage", "error"]
+# size and mtime tell whether a quarantined file changed since: an unchanged one is not decoded again.
+QUARANTINE_COLUMNS = ["track_key", "folder", "file", "stage", "error", "size_bytes", "mtime_ns"]
 # After the features: a silent-track flag, and what tells whether a file changed since its features were taken.
 BOOKKEEPING_COLUMNS = [
     "analysed_s",
@@ -126,7 +127,7 @@ def extract(
     max_seconds = 60.0 * max_minutes if max_minutes else None
     library = str(Path(library).expanduser())
     workers = max(1, min(workers or default_workers(), len(worklist) or 1))
-    meta = worklist.set_index("track_key")[["folder", "file"]]
+    meta = worklist.set_index("track_key")
     rows, bad = [], []
     started = last_report = time.monotonic()
     audio_s = 0.0
@@ -137,7 +138,17 @@ def extract(
             rows.append({"track_key": key, "folder": folder, "file": file, **row})
             audio_s += row["duration_s"]
         else:
-            bad.append({"track_key": key, "folder": folder, "file": file, "stage": "decode", "error": error})
+            bad.append(
+                {
+                    "track_key": key,
+                    "folder": folder,
+                    "file": file,
+                    "stage": "decode",
+                    "error": error,
+                    "size_bytes": meta.loc[key].get("size_bytes"),
+                    "mtime_ns": meta.loc[key].get("mtime_ns"),
+                }
+            )
             log.warning("%s: quarantined %s: %s", label, key, error)
         now = time.monotonic()
         if now - last_report >= PROGRESS_EVERY_S or done == len(keys):

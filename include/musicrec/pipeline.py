@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,44 +59,75 @@ def stage(name: str):
     return decorate
 
 
-def _previous_features(data_dir: str | Path) -> tuple[pd.DataFrame | None, list[str]]:
-    """The last index's features, to reuse; (None, [why]) when it has none or they cannot be trusted."""
+def _last_index_table(data_dir: str | Path, name: str, needed: list[str]) -> tuple[pd.DataFrame | None, list[str]]:
+    """A table of the last index, to reuse; (None, [why]) when there is none or it cannot be trusted."""
     current = storage.current_dir(data_dir)
-    path = current / storage.FEATURES if current else None
+    path = current / name if current else None
     if path is None or not path.exists():
         return None, []
-    needed = [*discovery.REUSE_KEYS, "feature_version", *features.feature_columns()]
     try:
         table = pd.read_parquet(path)
         missing = [c for c in needed if c not in table.columns]
         if missing:
             raise ValueError(f"columns missing: {', '.join(missing[:5])}")
     except Exception as exc:  # a damaged table must not stop every later run: extract instead
-        warning = f"the last index's features table {path} is unreadable ({exc}); its files are extracted again"
+        warning = f"the last index's table {path} is unreadable ({exc}); its files are extracted again"
         log.warning("discover: %s", warning)
         return None, [warning]
     return table, []
 
 
+def check_inputs(library: str, data_dir: str, folders: list[str], metadata_path: str | None) -> None:
+    """Fail before any work, naming the parameter, on input that cannot work."""
+    if not Path(library).expanduser().is_dir():
+        raise discovery.LibraryError(f"library_path: folder not found: {library}")
+    discovery.check_folders_inside(library, folders)
+    if metadata_path and not Path(metadata_path).expanduser().is_file():
+        raise metadata.MetadataError(f"metadata_path: file not found: {metadata_path}")
+    data = Path(data_dir).expanduser()
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=data):
+            pass
+    except OSError as exc:
+        raise InputError(f"data_dir: cannot write to {data} ({exc.strerror or exc})") from None
+
+
 @stage("discover")
 def discover(
-    library: str, data_dir: str, run_id: str, folders: list[str] | None = None, full_refresh: bool = False
+    library: str,
+    data_dir: str,
+    run_id: str,
+    folders: list[str] | None = None,
+    full_refresh: bool = False,
+    metadata_path: str | None = None,
 ) -> dict:
-    """Scan the library and choose what to reuse from the last index and what to extract."""
+    """Check the inputs, scan the library, and choose what to reuse from the last index and what to extract."""
+    folders = discovery.normalize_folders(folders)
+    check_inputs(library, data_dir, folders, metadata_path)
     run = storage.run_dir(data_dir, run_id)
     scanned, skipped = discovery.scan(library)
-    folders = discovery.normalize_folders(folders)
-    previous, warnings = _previous_features(data_dir)
-    todo, reused = discovery.plan(scanned, previous, features.FEATURE_VERSION, folders, full_refresh)
+    previous, warnings = _last_index_table(
+        data_dir, storage.FEATURES, [*discovery.REUSE_KEYS, "feature_version", *features.feature_columns()]
+    )
+    # An older quarantine table without sizes and times is simply not reused: its files are tried again.
+    quarantined, more = _last_index_table(data_dir, storage.QUARANTINE, [])
+    if quarantined is not None and not set(discovery.REUSE_KEYS) <= set(quarantined.columns):
+        quarantined = None
+    todo, reused, still = discovery.plan(
+        scanned, previous, features.FEATURE_VERSION, folders, full_refresh, quarantined=quarantined
+    )
     if todo.empty and reused.empty:
         raise discovery.LibraryError(
             f"no audio files found in {library}" + (f" (folders {folders})" if folders else "")
         )
     log.info(
-        "discover: %d audio files, %d to extract, %d unchanged since the last index and reused; %d skipped",
+        "discover: %d audio files, %d to extract, %d unchanged since the last index and reused, "
+        "%d unchanged and still quarantined; %d skipped",
         len(scanned),
         len(todo),
         len(reused),
+        len(still),
         len(skipped),
     )
     for row in skipped.head(SKIPPED_SHOWN).itertuples():
@@ -110,12 +142,14 @@ def discover(
         "worklist": str(storage.write_parquet(scanned, run / storage.WORKLIST)),
         "to_extract": str(storage.write_parquet(todo, run / storage.TO_EXTRACT)),
         "reused_features": str(storage.write_parquet(reused, run / storage.REUSED_FEATURES)),
+        "still_quarantined": str(storage.write_parquet(still, run / storage.STILL_QUARANTINED)),
         "files_found": len(scanned),
         "files_to_extract": len(todo),
         "files_reused": len(reused),
+        "files_still_quarantined": len(still),
         "files_skipped": len(skipped),
         "skipped": skipped.head(SKIPPED_SHOWN).to_dict("records"),
-        "warnings": warnings,
+        "warnings": warnings + more,
     }
 
 
@@ -213,7 +247,8 @@ def join(run: dict, shard_results: list[dict], meta: dict) -> dict:
     feats = pd.concat(parts, ignore_index=True) if parts else extract.features_frame([])
     feats = feats.sort_values("track_key", ignore_index=True)
     quarantine = pd.concat(
-        [pd.read_parquet(r["quarantine"]) for r in shard_results] or [pd.DataFrame(columns=extract.QUARANTINE_COLUMNS)],
+        [pd.read_parquet(run["still_quarantined"]).reindex(columns=extract.QUARANTINE_COLUMNS)]
+        + [pd.read_parquet(r["quarantine"]) for r in shard_results],
         ignore_index=True,
     )
     features_path = storage.write_parquet(feats, folder / storage.FEATURES)

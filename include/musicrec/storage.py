@@ -28,6 +28,7 @@ KEEP_RUNS = 5
 WORKLIST = "worklist.parquet"
 TO_EXTRACT = "to_extract.parquet"
 REUSED_FEATURES = "reused_features.parquet"
+STILL_QUARANTINED = "still_quarantined.parquet"
 FEATURES = "features.parquet"
 QUARANTINE = "quarantine.parquet"
 METADATA_CLEAN = "metadata_clean.parquet"

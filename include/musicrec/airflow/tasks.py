@@ -9,9 +9,10 @@ the same way.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 from airflow.sdk import get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 
 @contextlib.contextmanager
@@ -33,14 +34,38 @@ def as_list(mapped_results) -> list:
     return [mapped_results[i] for i in range(len(mapped_results))]
 
 
+def folders_of_run(params: dict, logical_date) -> list[str]:
+    """`folders`, plus the folder `folder_template` names for the run's logical date (backfills ingest so)."""
+    from musicrec import discover
+
+    folders = list(params["folders"] or [])
+    template = params.get("folder_template")
+    if template:
+        folder = discover.render_folder_template(template, logical_date)
+        if not (Path(params["library_path"]) / folder).is_dir():
+            raise AirflowSkipException(
+                f"nothing to ingest for {logical_date:%Y-%m-%d}: no folder {folder} in the library"
+            )
+        folders.append(folder)
+    return folders
+
+
 @task
-def discover(params: dict | None = None, run_id: str | None = None) -> dict:
+def discover(params: dict | None = None, run_id: str | None = None, dag_run=None) -> dict:
     """The run: its folder, the files to extract and those reused from the last index."""
     from musicrec import pipeline
 
+    # A manual run may have no logical date: it is then the moment it was triggered.
+    when = dag_run.logical_date or dag_run.run_after
     with bad_input_fails_fast():
+        folders = folders_of_run(params, when)
         return pipeline.discover(
-            params["library_path"], params["data_dir"], run_id, params["folders"], params["full_refresh"]
+            params["library_path"],
+            params["data_dir"],
+            run_id,
+            folders,
+            params["full_refresh"],
+            params["metadata_path"] or None,
         )
 
 
@@ -71,8 +96,9 @@ def clean_metadata(run: dict, params: dict | None = None) -> dict:
         return pipeline.clean_metadata(run, params["metadata_path"] or None)
 
 
-# none_failed: a run with nothing to extract skips the mapped task, and must still build and publish.
-@task(trigger_rule="none_failed")
+# A run with nothing to extract skips the mapped task, and must still build and publish; a run whose
+# date has no folder to ingest skips everything.
+@task(trigger_rule="none_failed_min_one_success")
 def join(run: dict, shards, meta: dict) -> dict:
     from musicrec import pipeline
 
