@@ -110,6 +110,13 @@ PARAMS = {
         title="Longest analysis (minutes)",
         description="A longer track is analysed on its first minutes only, so memory stays bounded; 0: no cap.",
     ),
+    "lock_wait_minutes": Param(
+        _env("MUSICREC_LOCK_WAIT_MINUTES", 10.0, float),
+        type="number",
+        minimum=0,
+        title="Wait for the data folder (minutes)",
+        description="How long a run waits while another run holds the data folder, before it fails naming it.",
+    ),
     "workers": Param(
         _env("MUSICREC_WORKERS", 0, int),
         type="integer",
@@ -134,7 +141,9 @@ PARAMS = {
     default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=30)},
 )
 def music_recommendation():
+    lock = tasks.take_lock()
     run = tasks.discover()
+    lock >> run
     shards = tasks.extract_features.expand(shard=tasks.shard(run))
     cleaned = tasks.clean_metadata(run)
     # A table fails validation the same way on every try: no retries.
@@ -143,7 +152,8 @@ def music_recommendation():
     scaled = tasks.scale(tracks)
     embedded = tasks.reduce(scaled)
     index = tasks.build_index(embedded, tracks)
-    tasks.publish.override(outlets=[INDEX])(run, index)
+    published = tasks.publish.override(outlets=[INDEX])(run, index)
+    published >> tasks.release_lock().as_teardown(setups=lock)
 
 
 music_recommendation()

@@ -33,6 +33,7 @@ def test_each_task_gets_what_it_reads_from_the_task_that_wrote_it(dag):
 
     assert dag.get_task("extract_features").is_mapped
     assert isinstance(dag.get_task("validate_metadata"), ValidateMetadata)
+    assert _upstream(dag, "discover") == {"take_lock"}
     assert _upstream(dag, "shard") == {"discover"}
     assert _upstream(dag, "extract_features") == {"shard"}
     assert _upstream(dag, "clean_metadata") == {"discover"}
@@ -42,6 +43,9 @@ def test_each_task_gets_what_it_reads_from_the_task_that_wrote_it(dag):
     assert _upstream(dag, "reduce") == {"scale"}
     assert _upstream(dag, "build_index") == {"reduce", "join"}
     assert _upstream(dag, "publish") == {"discover", "build_index"}
+    release = dag.get_task("release_lock")
+    assert dag.get_task("take_lock").is_setup
+    assert release.is_teardown and _upstream(dag, "release_lock") == {"take_lock", "publish"}
 
 
 def test_a_run_with_no_shard_still_joins_and_publishes(dag):

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from conftest import PROJECT_DIR
-from musicrec import cli, extract, features, model, storage
+from musicrec import cli, extract, features, lock, model, storage
 
 pytestmark = pytest.mark.integration
 
@@ -211,6 +211,7 @@ def test_failed_validation_fails_the_run_and_keeps_the_last_index(dag, first_run
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert states["validate_metadata"] == "failed" and states["join"] == "upstream_failed"
     assert storage.require_current(data_dir) == before
+    assert lock.holder(data_dir) is None  # the teardown gave the lock back
     failed_dir = storage.run_dir(data_dir, dag_run.run_id)
     result = json.loads((failed_dir / storage.VALIDATION).read_text())
     assert result["success"] is False
@@ -333,4 +334,23 @@ def test_dated_runs_ingest_their_own_folder_once_and_skip_dates_without_one(dag,
     empty_day = _on(dag, "2026-11-27", conf)
     states = {ti.task_id: ti.state for ti in empty_day.get_task_instances()}
     assert states["discover"] == "skipped" and states["publish"] == "skipped" and states["join"] == "skipped"
+    assert storage.require_current(data_dir) == before
+
+
+def test_a_run_is_published_and_gives_the_lock_back(first_dag_run):
+    data_dir, dag_run = first_dag_run
+    assert lock.holder(data_dir) is None
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states["release_lock"] == "success" and states["publish"] == "success"
+
+
+def test_a_run_finding_the_data_dir_busy_fails_naming_the_holder(dag, first_run, clean_library, tmp_path):
+    data_dir = _copy_of(first_run, tmp_path)
+    before = storage.require_current(data_dir)
+    lock.acquire(data_dir, "nightly-run-elsewhere")
+    dag_run = dag.test(run_conf=_conf(clean_library, data_dir, lock_wait_minutes=0))
+    assert dag_run.state == "failed"
+    take = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "take_lock")
+    assert take.state == "failed" and take.try_number == 1
+    assert lock.holder(data_dir)["holder"] == "nightly-run-elsewhere"  # not taken, not released by the loser
     assert storage.require_current(data_dir) == before

@@ -54,6 +54,7 @@ def cmd_run(args) -> int:
         "full_refresh": args.full_refresh,
     }
     for key in (
+        "lock_wait_minutes",
         "n_components",
         "n_neighbors",
         "files_per_shard",
@@ -203,6 +204,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--metadata-weight", type=float, help="weight of metadata features beside the audio (0: none)")
     run.add_argument("--files-per-shard", type=int)
     run.add_argument("--workers", type=int, help="processes per shard (default: all cores)")
+    run.add_argument("--lock-wait-minutes", type=float, help="wait this long for a data dir another run holds (10)")
     run.add_argument("--max-analysis-minutes", type=float, help="analyse longer tracks on their first minutes (30)")
     run.set_defaults(func=cmd_run)
 

@@ -14,6 +14,7 @@ in XCom, and keeps the same dict in the run folder (`stages/`) for the run summa
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import tempfile
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from musicrec import discover as discovery
-from musicrec import encode, extract, features, metadata, model, storage, tags
+from musicrec import encode, extract, features, lock, metadata, model, storage, tags
 from musicrec.errors import InputError
 
 log = logging.getLogger("musicrec")
@@ -49,7 +50,8 @@ def stage(name: str):
         @functools.wraps(fn)
         def timed(*args, **kwargs) -> dict:
             started = time.monotonic()
-            result = {**fn(*args, **kwargs), "seconds": round(time.monotonic() - started, 2)}
+            with _holding_lock(args):
+                result = {**fn(*args, **kwargs), "seconds": round(time.monotonic() - started, 2)}
             record = f"{name}-{result['shard']:04d}" if "shard" in result else name
             storage.write_json(result, storage.stage_record(result["run_dir"], record))
             return result
@@ -57,6 +59,14 @@ def stage(name: str):
         return timed
 
     return decorate
+
+
+def _holding_lock(args) -> contextlib.AbstractContextManager:
+    """The data dir's lock kept alive while a stage works on a run (named by its first argument's run_dir)."""
+    run_dir = next((a["run_dir"] for a in args if isinstance(a, dict) and "run_dir" in a), None)
+    if run_dir is None:
+        return contextlib.nullcontext()
+    return lock.heartbeat(Path(run_dir).parents[1], Path(run_dir).name)
 
 
 def _last_index_table(data_dir: str | Path, name: str, needed: list[str]) -> tuple[pd.DataFrame | None, list[str]]:
@@ -421,6 +431,7 @@ def publish(run: dict, index: dict) -> dict:
     summary = summarize(run)
     storage.write_json(summary, Path(run["run_dir"]) / storage.SUMMARY)
     storage.publish(run["data_dir"], Path(index["run_dir"]))
+    lock.release(run["data_dir"], Path(run["run_dir"]).name)
     log.info(
         "publish: index of %d tracks (%.2f h of audio) is now current; %d extracted, %d reused, %d quarantined",
         summary["tracks_indexed"],
@@ -435,3 +446,22 @@ def publish(run: dict, index: dict) -> dict:
         "files_extracted": summary["files_extracted"],
         "quarantined": len(summary["quarantined"]),
     }
+
+
+def take_lock(data_dir: str, run_id: str, wait_minutes: float = 0.0, pid_holds_run: bool = False) -> dict:
+    """The data dir for this run alone until it publishes or fails (`musicrec.lock`); waits for another run.
+
+    `pid_holds_run`: this process runs the whole run (`musicrec run`), so its death frees the lock at once.
+    """
+    try:
+        Path(data_dir).expanduser().mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"data_dir: cannot create {data_dir} ({exc.strerror or exc})") from None
+    holder = storage.run_dir(data_dir, run_id).name
+    info = lock.acquire(data_dir, holder, wait_s=60.0 * wait_minutes, pid_holds_run=pid_holds_run)
+    return {"data_dir": str(Path(data_dir).expanduser().resolve()), "holder": holder, "since": info["acquired_at"]}
+
+
+def release(data_dir: str, run_id: str) -> bool:
+    """Give back the data dir's lock if run `run_id` still holds it (a run that failed or was skipped)."""
+    return lock.release(data_dir, storage.run_dir(data_dir, run_id).name)

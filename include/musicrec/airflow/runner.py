@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from musicrec import cli
+    from musicrec.airflow import tasks
     from musicrec.errors import InputError
 
     parser = argparse.ArgumentParser(prog="python -m musicrec.airflow.runner")
@@ -160,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("conf")
     args = parser.parse_args(argv)
     cli.progress_logging(args.verbose)
+    os.environ[tasks.IN_PROCESS] = "1"
     try:
         state, run_id, failed = run_once(json.loads(args.conf), quiet_airflow=not args.verbose)
         result = {"state": state, "run_id": run_id, "failed": failed}

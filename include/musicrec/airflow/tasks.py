@@ -9,20 +9,26 @@ the same way.
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 from airflow.sdk import get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+# Set by the in-process runner behind `musicrec run`: its one process runs every task of the run.
+IN_PROCESS = "MUSICREC_IN_PROCESS"
+
 
 @contextlib.contextmanager
 def bad_input_fails_fast():
-    """Bad input fails the task without its retries: it would fail the same way again."""
+    """Bad input fails the task without its retries: it would fail the same way again. So does a data dir
+    that stayed busy for the whole `lock_wait_minutes`: the wait was the retry."""
     from musicrec.errors import InputError
+    from musicrec.lock import DataDirBusy
 
     try:
         yield
-    except InputError as exc:
+    except (InputError, DataDirBusy) as exc:
         raise AirflowFailException(str(exc)) from exc
 
 
@@ -48,6 +54,16 @@ def folders_of_run(params: dict, logical_date) -> list[str]:
             )
         folders.append(folder)
     return folders
+
+
+@task
+def take_lock(params: dict | None = None, run_id: str | None = None) -> dict:
+    """The data dir for this run alone (waiting up to `lock_wait_minutes` for another run to finish)."""
+    from musicrec import pipeline
+
+    with bad_input_fails_fast():
+        in_process = os.environ.get(IN_PROCESS) == "1"
+        return pipeline.take_lock(params["data_dir"], run_id, params["lock_wait_minutes"], pid_holds_run=in_process)
 
 
 @task
@@ -125,6 +141,15 @@ def build_index(embedded: dict, tracks: dict, params: dict | None = None) -> dic
     from musicrec import pipeline
 
     return pipeline.build_index(embedded, tracks, params["n_neighbors"], params["metric"])
+
+
+@task
+def release_lock(params: dict | None = None, run_id: str | None = None) -> bool:
+    """The data dir's lock, given back whatever happened to the run (a teardown of take_lock: it runs after
+    a failure too, and its own result does not decide the run's)."""
+    from musicrec import pipeline
+
+    return pipeline.release(params["data_dir"], run_id)
 
 
 @task
