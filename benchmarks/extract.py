@@ -107,7 +107,7 @@ def run_mode(mode: str, files: list[str]) -> dict:
         worklist = pd.DataFrame(
             {"track_key": keys, "folder": [str(Path(k).parent) for k in keys], "file": [p.name for p in paths]}
         )
-        extract._warm_up()
+        extract.warm_up()
         started = time.perf_counter()
         feats, quarantine = extract.extract(root, worklist, workers=processes)
         audio_s = float(feats["duration_s"].sum())

@@ -30,7 +30,7 @@ def main() -> int:
     p.add_argument("--markdown", default=str(HERE / "PROFILE.md"))
     args = p.parse_args()
     worklist = discover.scan(args.folder).files.iloc[: args.limit]
-    extract._warm_up()
+    extract.warm_up()
     profiler = cProfile.Profile()
     profiler.enable()
     feats, _ = extract.extract(args.folder, worklist, workers=1)

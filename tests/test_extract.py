@@ -8,7 +8,7 @@ import pandas as pd
 import soundfile as sf
 
 from conftest import tone
-from musicrec import cli, discover, extract, features, limits, tags
+from musicrec import cli, cores, discover, extract, features, limits, tags
 
 
 def _library(root):
@@ -96,3 +96,49 @@ def test_an_enclosing_timer_keeps_running_after_a_file_limit():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_shards_running_together_share_the_cores(tmp_path):
+    with cores.claim(3, total=4, folder=tmp_path) as first:
+        assert first == 3
+        with cores.claim(3, total=4, folder=tmp_path) as second:
+            assert second == 1  # what the first left
+    with cores.claim(3, total=4, folder=tmp_path) as again:
+        assert again == 3  # given back
+
+
+def test_a_shard_waits_for_a_core_when_every_one_is_taken(tmp_path):
+    import threading
+
+    got = []
+
+    def second_shard():
+        with cores.claim(2, total=2, folder=tmp_path) as granted:
+            got.append(granted)
+
+    with cores.claim(2, total=2, folder=tmp_path):
+        waiter = threading.Thread(target=second_shard)
+        waiter.start()
+        time.sleep(0.3)
+        assert got == []  # still waiting
+    waiter.join(timeout=5)
+    assert got == [1]
+
+
+def test_a_pool_started_from_a_threaded_process_forks_from_a_warm_server(tmp_path):
+    import threading
+
+    lib = tmp_path / "lib"
+    (lib / "a").mkdir(parents=True)
+    for i in range(3):
+        sf.write(lib / "a" / f"{i}.wav", tone(300.0 + 100 * i, seconds=0.5), 22050)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)  # as in an Airflow task: not the only thread
+    other.start()
+    try:
+        assert extract._pool_context().get_start_method() == "forkserver"
+        feats, quarantine = extract.extract(lib, discover.scan(lib).files, workers=2)
+    finally:
+        stop.set()
+        other.join()
+    assert len(feats) == 3 and quarantine.empty

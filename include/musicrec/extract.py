@@ -8,6 +8,7 @@ run goes on.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import logging
 import multiprocessing
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicrec import audio, features, limits
+from musicrec import audio, cores, features, limits
 
 log = logging.getLogger("musicrec")
 
@@ -41,11 +42,7 @@ DEFAULT_MAX_MINUTES = 30.0
 PROGRESS_EVERY_S = 10.0
 
 
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def _warm_up() -> None:
+def warm_up() -> None:
     """Compile librosa's jitted functions once per process, before the first real file."""
     os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "musicrec" / "numba"))
     noise = np.random.default_rng(0).standard_normal(features.SETTINGS.sample_rate).astype(np.float32)
@@ -85,23 +82,28 @@ def _worker_init() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)
-    _warm_up()
+    warm_up()
 
 
 def _pool_context():
-    """fork when this process runs no other thread, spawn otherwise.
+    """fork when this process runs no other thread; else a fork server that warmed up once.
 
-    A forked worker starts at once with the analysis code already imported and compiled (spawn
-    costs every worker seconds of imports), but forking a process that has other threads can
-    copy a lock that one of them holds: an in-process Airflow run has such threads.
+    A forked worker starts at once with the analysis code already imported and compiled, but forking a
+    process that has other threads (an Airflow task, an in-process run) can copy a lock one of them
+    holds. The fork server is started clean, imports and compiles the analysis code once (`musicrec.warm`),
+    and forks the workers from itself: the same warm start, without the threads.
     """
-    return multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
+    if threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["musicrec.warm"])
+    return context
 
 
 def _results(library: str, keys: list[str], workers: int, max_seconds: float | None):
     context = _pool_context()
     if workers <= 1 or context.get_start_method() == "fork":
-        _warm_up()  # here it serves this process, or the forked workers inherit it; spawned ones warm up alone
+        warm_up()  # here it serves this process, or the forked workers inherit it
     if workers <= 1:
         for key in keys:
             yield extract_one(library, key, max_seconds)
@@ -122,11 +124,22 @@ def extract(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Features and quarantine tables for the files of `worklist` (columns track_key, folder, file).
 
-    A file longer than `max_minutes` is analysed on its first `max_minutes` (0 or None: no cap).
+    `workers` processes, or by default one per core that no other shard on this machine holds (see
+    `musicrec.cores`). A file longer than `max_minutes` is analysed on its first `max_minutes` (0 or None:
+    no cap).
     """
     max_seconds = 60.0 * max_minutes if max_minutes else None
     library = str(Path(library).expanduser())
-    workers = max(1, min(workers or default_workers(), len(worklist) or 1))
+    wanted = max(1, min(workers or cores.machine_cores(), len(worklist) or 1))
+    with cores.claim(wanted) if not workers else contextlib.nullcontext(wanted) as granted:
+        if granted < wanted:
+            log.info("%s: %d of %d cores free (other shards run here): %d processes", label, granted, wanted, granted)
+        return _extract_all(library, worklist, granted, label, max_seconds)
+
+
+def _extract_all(
+    library: str, worklist: pd.DataFrame, workers: int, label: str, max_seconds: float | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     meta = worklist.set_index("track_key")
     rows, bad = [], []
     started = last_report = time.monotonic()

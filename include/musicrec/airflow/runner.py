@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -70,11 +71,14 @@ def check_params(dag, conf: dict) -> None:
             raise InputError(f"parameter {key}: {str(exc).strip().splitlines()[0]}") from None
 
 
-def run_once(conf: dict, quiet_airflow: bool = True) -> tuple[str, str, list[str]]:
-    """Run the DAG once with `conf` as its params. Returns (state, run_id, ids of the tasks that failed).
+def run_once(conf: dict, quiet_airflow: bool = True) -> dict:
+    """Run the DAG once with `conf` as its params.
 
-    Tasks left undone because an upstream one failed are not listed: the failed ones are the cause.
+    Returns {"state", "run_id", "failed": the tasks that failed, "task_seconds": each task's duration,
+    "setup_seconds": Airflow's start-up before the first task}. Tasks left undone because an upstream one
+    failed are not listed: the failed ones are the cause.
     """
+    started = time.monotonic()
     home = configure()
     if quiet_airflow:
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
@@ -85,14 +89,23 @@ def run_once(conf: dict, quiet_airflow: bool = True) -> tuple[str, str, list[str
     dag = load_dag()
     check_params(dag, conf)
     logging.getLogger("musicrec").info("indexing %s into %s", conf.get("library_path"), conf.get("data_dir"))
+    setup_s = time.monotonic() - started
     dag_run = dag.test(run_conf=conf)
-    failed = [
-        ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else "")
-        for ti in dag_run.get_task_instances()
-        if ti.state == "failed"
-    ]
+    instances = dag_run.get_task_instances()
+    failed = [_name(ti) for ti in instances if ti.state == "failed"]
+    seconds = {_name(ti): round(ti.duration, 2) for ti in instances if ti.duration is not None}
     logging.getLogger("musicrec").debug("run %s ended %s", dag_run.run_id, dag_run.state)
-    return str(dag_run.state), dag_run.run_id, failed
+    return {
+        "state": str(dag_run.state),
+        "run_id": dag_run.run_id,
+        "failed": failed,
+        "task_seconds": seconds,
+        "setup_seconds": round(setup_s, 2),
+    }
+
+
+def _name(ti) -> str:
+    return ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else "")
 
 
 def run_in_child(conf: dict, data_dir: Path, verbose: bool = False) -> dict:
@@ -163,8 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.progress_logging(args.verbose)
     os.environ[tasks.IN_PROCESS] = "1"
     try:
-        state, run_id, failed = run_once(json.loads(args.conf), quiet_airflow=not args.verbose)
-        result = {"state": state, "run_id": run_id, "failed": failed}
+        result = run_once(json.loads(args.conf), quiet_airflow=not args.verbose)
     except InputError as exc:
         result = {"state": "refused", "run_id": None, "failed": [], "error": str(exc)}
     Path(args.result).write_text(json.dumps(result))
