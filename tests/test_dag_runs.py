@@ -167,6 +167,9 @@ def test_a_rerun_with_nothing_to_extract_publishes_a_new_index(first_run, clean_
     out = capsys.readouterr().out
     assert "indexed 20 tracks" in out and "(0 extracted, 20 unchanged and reused)" in out
     assert len(pd.read_parquet(current / storage.RECOMMENDATIONS)) == 20 * K
+    # The same cleaned table passed the same suite last time: that result is reused, not validated again.
+    assert (current / storage.VALIDATION).read_text() == (before / storage.VALIDATION).read_text()
+    assert (current / storage.DATA_DOCS / "index.html").exists()
 
 
 def test_a_metadata_edit_alone_reaches_the_published_index(dag, first_run, clean_library, tmp_path):
@@ -184,6 +187,8 @@ def test_a_metadata_edit_alone_reaches_the_published_index(dag, first_run, clean
     assert current == storage.run_dir(data_dir, dag_run.run_id)
     tracks = pd.read_parquet(current / storage.TRACKS).set_index("track_key")
     assert tracks.loc["deep_drones/Deep Drones 02.flac", "artist"] == "The Renamed Quartet"
+    last = storage.read_json(storage.require_current(first_run) / storage.VALIDATION)
+    assert storage.read_json(current / storage.VALIDATION)["musicrec_fingerprint"] != last["musicrec_fingerprint"]
     assert storage.read_json(current / storage.SUMMARY)["files_extracted"] == 0
 
 

@@ -43,6 +43,10 @@ class ValidateMetadata(GXValidateBatchOperator):
         from musicrec import expectations, storage
 
         run = Path(self.cleaned["run_dir"])
+        fingerprint = expectations.fingerprint(self.cleaned["path"])
+        reused = self._reuse_last_result(run, fingerprint)
+        if reused is not None:
+            return reused
         # Airflow renders `cleaned` on the copy of the operator that runs: the callbacks must be this copy's.
         self.configure_batch_definition = self.batch_definition
         self.configure_expectations = self.expectation_suite
@@ -58,7 +62,7 @@ class ValidateMetadata(GXValidateBatchOperator):
                 f"{run / storage.VALIDATION}, data docs: {docs}):\n  {lines}"
             ) from None
         result = context["ti"].xcom_pull(task_ids=self.task_id)
-        storage.write_json(result, run / storage.VALIDATION)
+        storage.write_json(result | {"musicrec_fingerprint": fingerprint}, run / storage.VALIDATION)
         docs = expectations.build_data_docs(self.gx_context, run / storage.DATA_DOCS)
         return {
             "run_dir": str(run),
@@ -66,4 +70,35 @@ class ValidateMetadata(GXValidateBatchOperator):
             "validation": str(run / storage.VALIDATION),
             "data_docs": str(docs) if docs else None,
             "expectations": len(result.get("expectations", [])),
+        }
+
+    def _reuse_last_result(self, run: Path, fingerprint: str) -> dict | None:
+        """The last index's passing result, copied into this run, when it validated the very same table with
+        the same suite: a nightly run over an unchanged library does not start Great Expectations."""
+        import logging
+        import shutil
+
+        from musicrec import storage
+
+        last = storage.current_dir(run.parents[1])
+        try:
+            result = storage.read_json(last / storage.VALIDATION) if last else None
+        except (OSError, ValueError):
+            result = None
+        if not result or not result.get("success") or result.get("musicrec_fingerprint") != fingerprint:
+            return None
+        storage.write_json(result, run / storage.VALIDATION)
+        if (last / storage.DATA_DOCS).is_dir():
+            shutil.copytree(last / storage.DATA_DOCS, run / storage.DATA_DOCS, dirs_exist_ok=True)
+        logging.getLogger("musicrec").info(
+            "validate_metadata: the same table passed the same suite in run %s: its result is reused", last.name
+        )
+        docs = run / storage.DATA_DOCS / "index.html"
+        return {
+            "run_dir": str(run),
+            "path": self.cleaned["path"],
+            "validation": str(run / storage.VALIDATION),
+            "data_docs": str(docs) if docs.exists() else None,
+            "expectations": len(result.get("expectations", [])),
+            "reused_from": last.name,
         }
