@@ -100,8 +100,15 @@ PARAMS = {
         description="Weight of metadata features (genre, artist, decade, duration) beside the "
         "audio; 0 keeps the index audio-only.",
     ),
+    # A shard's fixed cost under the scheduler is about 5 s (benchmarks/SHARDS.md); 100 files of a few minutes
+    # take a core about a minute, so the fixed cost stays under a tenth.
     "files_per_shard": Param(
-        _env("MUSICREC_FILES_PER_SHARD", 50, int), type="integer", minimum=1, maximum=100000, title="Files per shard"
+        _env("MUSICREC_FILES_PER_SHARD", 100, int),
+        type="integer",
+        minimum=1,
+        maximum=100000,
+        title="Files per shard",
+        description="More shards spread over more workers; each costs a few seconds to start.",
     ),
     "max_analysis_minutes": Param(
         _env("MUSICREC_MAX_ANALYSIS_MINUTES", 30.0, float),
