@@ -279,6 +279,10 @@ def test_a_signal_stops_the_run_and_its_workers_and_publishes_nothing(first_run,
     assert "nothing published" in rest
     assert storage.require_current(data_dir) == before
     assert _processes_with(marker) == []
+    # The next run needs no cleanup: the stopped run's lock is broken at once, its files are not reused.
+    again = subprocess.run(cmd[:-5], env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert storage.require_current(data_dir) != before and lock.holder(data_dir) is None
 
 
 def test_a_refused_parameter_is_the_first_thing_said(airflow_db, demo_library, tmp_path):
