@@ -153,7 +153,7 @@ def test_recommend_and_export_commands(first_run, capsys, tmp_path):
     assert len(exported) == 20 and {"folder", "file", "pc_01"} <= set(exported.columns)
 
 
-def test_a_rerun_with_nothing_to_extract_publishes_a_new_index(first_run, clean_library, tmp_path, capsys):
+def test_a_rerun_with_nothing_to_extract_publishes_a_new_index(first_run, clean_library, tmp_path, capfd):
     data_dir = _copy_of(first_run, tmp_path)
     before = storage.require_current(data_dir)
     args = ["run", "--library", str(clean_library), "--metadata", str(clean_library / "metadata.csv")]
@@ -164,8 +164,9 @@ def test_a_rerun_with_nothing_to_extract_publishes_a_new_index(first_run, clean_
     summary = storage.read_json(current / storage.SUMMARY)
     assert summary["files_extracted"] == 0 and summary["files_reused"] == 20 and summary["tracks_indexed"] == 20
     assert summary["stages"]["extract"]["shards"] == 0 and summary["quarantined"] == []
-    out = capsys.readouterr().out
+    out, err = capfd.readouterr()
     assert "indexed 20 tracks" in out and "(0 extracted, 20 unchanged and reused)" in out
+    assert "publish: index of 20 tracks" in err and "[DAG TEST]" not in err  # progress, not Airflow's chatter
     assert len(pd.read_parquet(current / storage.RECOMMENDATIONS)) == 20 * K
     # The same cleaned table passed the same suite last time: that result is reused, not validated again.
     assert (current / storage.VALIDATION).read_text() == (before / storage.VALIDATION).read_text()

@@ -19,6 +19,8 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[3]
 DAG_ID = "music_recommendation"
+# Set in the child process of `musicrec run`: its one process runs every task of the run.
+IN_PROCESS = "MUSICREC_IN_PROCESS"
 
 
 def configure(project_dir: Path = PROJECT_DIR) -> Path:
@@ -165,7 +167,6 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from musicrec import cli
-    from musicrec.airflow import tasks
     from musicrec.errors import InputError
 
     parser = argparse.ArgumentParser(prog="python -m musicrec.airflow.runner")
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("conf")
     args = parser.parse_args(argv)
     cli.progress_logging(args.verbose)
-    os.environ[tasks.IN_PROCESS] = "1"
+    os.environ[IN_PROCESS] = "1"
     try:
         result = run_once(json.loads(args.conf), quiet_airflow=not args.verbose)
     except InputError as exc:

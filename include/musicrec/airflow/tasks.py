@@ -15,8 +15,7 @@ from pathlib import Path
 from airflow.sdk import get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-# Set by the in-process runner behind `musicrec run`: its one process runs every task of the run.
-IN_PROCESS = "MUSICREC_IN_PROCESS"
+from musicrec.airflow.runner import IN_PROCESS
 
 
 @contextlib.contextmanager
