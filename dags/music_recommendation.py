@@ -3,14 +3,17 @@
 
 Content-based recommendations over a music library: for every track, the tracks that sound most like it.
 
-1. **discover** lists the library's audio files and reuses the features of files unchanged since the last
-   index; **shard** splits the rest into shards;
+0. **take_lock** takes the data folder for this run alone; **release_lock** (a teardown) gives it back,
+   after a failure too;
+1. **discover** lists the library's audio files (and the folder that `folder_template` names for the run's
+   date) and reuses the features of files unchanged since the last index; **shard** splits the rest;
 2. **extract_features** runs once per shard (dynamic task mapping), with a process pool over the worker's
    cores; files that no decoder reads are quarantined with the reason;
 3. **clean_metadata** cleans the optional metadata file; **validate_metadata** checks it with
    Great Expectations;
 4. **join** → **scale** (StandardScaler) → **reduce** (PCA) → **build_index** (nearest neighbours);
-5. **publish** makes the new index current. A failed run leaves the last good index in place.
+5. **publish** makes the new index current (the `musicrec_index` Asset). A failed run leaves the last good
+   index in place.
 
 Tasks exchange Parquet files in the run's folder under `data_dir`; XCom carries only paths and small
 summaries. Defaults come from `MUSICREC_LIBRARY`, `MUSICREC_METADATA` and `MUSICREC_DATA_DIR`.
