@@ -240,3 +240,17 @@ def test_unicode_text_with_a_byte_order_mark_is_read(tmp_path, encoding):
     path.write_bytes(bom + text.encode(encoding))
     df, _ = metadata.clean(metadata.read_table(path))
     assert df["track_key"].tolist() == ["rock/a.mp3"] and df["artist"].tolist() == ["Beyoncé"]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("folder,file,artist\nalbum,a.ogg,A,extra\n", "line 2 has more fields than the header"),
+        ("folder,file,artist\nalbum,a.ogg,A\nalbum,b.ogg,B,extra\n", "Expected 3 fields in line 3, saw 4"),
+    ],
+)
+def test_a_row_with_more_fields_than_the_header_is_named_not_shifted(tmp_path, text, message):
+    path = tmp_path / "meta.csv"
+    path.write_text(text)
+    with pytest.raises(metadata.MetadataError, match=message):
+        metadata.read_table(path)

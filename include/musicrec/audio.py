@@ -169,12 +169,12 @@ def decode(path: Path, sr: int, max_seconds: float | None = None) -> np.ndarray:
     """Mono float32 samples at `sr`, from the first decoder that reads the file: its first `max_seconds` only,
     when given, so that memory stays bounded whatever the file's length."""
     try:
-        mode = path.stat().st_mode
+        info = path.stat()
     except FileNotFoundError:
         raise DecodeError(f"file not found: {path}") from None
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(info.st_mode):
         raise DecodeError("not a regular file (a FIFO, device or folder): nothing to decode")
-    if path.stat().st_size == 0:
+    if info.st_size == 0:
         raise DecodeError("empty file (0 bytes)")
     errors = {}
     first_choice = decode_soundfile if path.suffix.lower() in SOUNDFILE_FIRST else decode_ffmpeg

@@ -34,6 +34,7 @@ import datetime as dt
 import io
 import re
 import unicodedata
+import warnings
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
@@ -146,12 +147,30 @@ def read_table(path: str | Path) -> pd.DataFrame:
     except csv.Error:
         delimiter = ","
     try:
-        # The C parser's errors name the row ("Expected 3 fields in line 3, saw 4").
-        return pd.read_csv(
-            io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, on_bad_lines="error", engine="c"
-        )
+        # The C parser's errors name the row ("Expected 3 fields in line 3, saw 4"). index_col=False: rows
+        # that all have one field more than the header must not silently turn the first column into an index.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(
+                io.StringIO(text),
+                sep=delimiter,
+                dtype=str,
+                keep_default_na=False,
+                on_bad_lines="error",
+                engine="c",
+                index_col=False,
+            )
+    except pd.errors.ParserWarning:
+        line = _first_row_longer_than_header(text, delimiter)
+        raise MetadataError(f"{path}: malformed CSV (line {line} has more fields than the header)") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise MetadataError(f"{path}: malformed CSV ({exc})") from exc
+
+
+def _first_row_longer_than_header(text: str, delimiter: str) -> int | str:
+    rows = csv.reader(io.StringIO(text), delimiter=delimiter)
+    width = len(next(rows))
+    return next((rows.line_num for row in rows if len(row) > width), "?")
 
 
 def _column_key(name) -> str:

@@ -94,6 +94,10 @@ def check_inputs(library: str, data_dir: str, folders: list[str], metadata_path:
     discovery.check_folders_inside(library, folders)
     if metadata_path and not Path(metadata_path).expanduser().is_file():
         raise metadata.MetadataError(f"metadata_path: file not found: {metadata_path}")
+    _check_writable(data_dir)
+
+
+def _check_writable(data_dir: str) -> None:
     data = Path(data_dir).expanduser()
     try:
         data.mkdir(parents=True, exist_ok=True)
@@ -453,10 +457,7 @@ def take_lock(data_dir: str, run_id: str, wait_minutes: float = 0.0, pid_holds_r
 
     `pid_holds_run`: this process runs the whole run (`musicrec run`), so its death frees the lock at once.
     """
-    try:
-        Path(data_dir).expanduser().mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"data_dir: cannot create {data_dir} ({exc.strerror or exc})") from None
+    _check_writable(data_dir)
     holder = storage.run_dir(data_dir, run_id).name
     info = lock.acquire(data_dir, holder, wait_s=60.0 * wait_minutes, pid_holds_run=pid_holds_run)
     return {"data_dir": str(Path(data_dir).expanduser().resolve()), "holder": holder, "since": info["acquired_at"]}

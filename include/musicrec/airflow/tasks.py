@@ -9,6 +9,7 @@ the same way.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from pathlib import Path
 
@@ -28,6 +29,7 @@ def bad_input_fails_fast():
     try:
         yield
     except (InputError, DataDirBusy) as exc:
+        logging.getLogger("musicrec").error("%s", exc)  # musicrec run shows it beside "failed tasks"
         raise AirflowFailException(str(exc)) from exc
 
 
