@@ -22,80 +22,74 @@ summaries. Defaults come from `MUSICREC_LIBRARY`, `MUSICREC_METADATA` and `MUSIC
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pendulum
 from airflow.sdk import Asset, Param, dag
 
+from musicrec import settings
 from musicrec.airflow import tasks
 from musicrec.airflow.validation import ValidateMetadata
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-
-
-def _env(name: str, default, kind=str):
-    value = os.environ.get(name, "")
-    return kind(value) if value else default
-
+DEFAULTS = settings.defaults(Path(__file__).resolve().parents[1])
 
 # Other DAGs can be scheduled on a new index (the default data dir's; a run with another data_dir updates it too).
 INDEX = Asset(
     name="musicrec_index",
-    uri=Path(_env("MUSICREC_DATA_DIR", str(PROJECT_DIR / "data"))).absolute().as_uri() + "/current",
+    uri=Path(DEFAULTS["data_dir"]).absolute().as_uri() + "/current",
 )
 
 PARAMS = {
     "library_path": Param(
-        _env("MUSICREC_LIBRARY", str(PROJECT_DIR / "library")),
+        DEFAULTS["library_path"],
         type="string",
         minLength=1,
         title="Music library",
         description="Folder of audio files, one subfolder per album or collection.",
     ),
     "metadata_path": Param(
-        _env("MUSICREC_METADATA", None),
+        DEFAULTS["metadata_path"],
         type=["null", "string"],
         title="Metadata file",
         description="Optional CSV, TSV or Parquet naming each track by `folder` and `file`; "
         "leave empty to use the files' embedded tags only.",
     ),
     "data_dir": Param(
-        _env("MUSICREC_DATA_DIR", str(PROJECT_DIR / "data")),
+        DEFAULTS["data_dir"],
         type="string",
         minLength=1,
         title="Data folder",
         description="Where runs, tables and the current index live.",
     ),
     "folder_template": Param(
-        _env("MUSICREC_FOLDER_TEMPLATE", None),
+        DEFAULTS["folder_template"],
         type=["null", "string"],
         title="Folder of the run's date",
         description="Optional: a folder to ingest, rendered with the run's logical date, e.g. incoming/{{ ds }}. "
         "A backfill ingests each date's folder; a date without one is skipped.",
     ),
     "folders": Param(
-        [],
+        DEFAULTS["folders"],
         type="array",
         items={"type": "string"},
         title="Folders",
         description="Library folders to (re)process, relative to the library; empty takes them all.",
     ),
     "full_refresh": Param(
-        False,
+        DEFAULTS["full_refresh"],
         type="boolean",
         title="Full refresh",
         description="Extract every file again instead of reusing unchanged ones.",
     ),
     "n_components": Param(
-        _env("MUSICREC_N_COMPONENTS", 24, int), type="integer", minimum=1, maximum=512, title="PCA components"
+        DEFAULTS["n_components"], type="integer", minimum=1, maximum=512, title="PCA components"
     ),
     "n_neighbors": Param(
-        _env("MUSICREC_N_NEIGHBORS", 10, int), type="integer", minimum=1, maximum=200, title="Neighbours per track"
+        DEFAULTS["n_neighbors"], type="integer", minimum=1, maximum=200, title="Neighbours per track"
     ),
-    "metric": Param("cosine", type="string", enum=["cosine", "euclidean"], title="Distance"),
+    "metric": Param(DEFAULTS["metric"], type="string", enum=["cosine", "euclidean"], title="Distance"),
     "metadata_weight": Param(
-        _env("MUSICREC_METADATA_WEIGHT", 0.0, float),
+        DEFAULTS["metadata_weight"],
         type="number",
         minimum=0,
         maximum=10,
@@ -106,7 +100,7 @@ PARAMS = {
     # A shard's fixed cost under the scheduler is about 5 s (benchmarks/SHARDS.md); 100 files of a few minutes
     # take a core about a minute, so the fixed cost stays under a tenth.
     "files_per_shard": Param(
-        _env("MUSICREC_FILES_PER_SHARD", 100, int),
+        DEFAULTS["files_per_shard"],
         type="integer",
         minimum=1,
         maximum=100000,
@@ -114,21 +108,21 @@ PARAMS = {
         description="More shards spread over more workers; each costs a few seconds to start.",
     ),
     "max_analysis_minutes": Param(
-        _env("MUSICREC_MAX_ANALYSIS_MINUTES", 30.0, float),
+        DEFAULTS["max_analysis_minutes"],
         type="number",
         minimum=0,
         title="Longest analysis (minutes)",
         description="A longer track is analysed on its first minutes only, so memory stays bounded; 0: no cap.",
     ),
     "lock_wait_minutes": Param(
-        _env("MUSICREC_LOCK_WAIT_MINUTES", 10.0, float),
+        DEFAULTS["lock_wait_minutes"],
         type="number",
         minimum=0,
         title="Wait for the data folder (minutes)",
         description="How long a run waits while another run holds the data folder, before it fails naming it.",
     ),
     "workers": Param(
-        _env("MUSICREC_WORKERS", 0, int),
+        DEFAULTS["workers"],
         type="integer",
         minimum=0,
         maximum=256,

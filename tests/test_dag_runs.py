@@ -171,6 +171,13 @@ def test_a_rerun_with_nothing_to_extract_publishes_a_new_index(first_run, clean_
     # The same cleaned table passed the same suite last time: that result is reused, not validated again.
     assert (current / storage.VALIDATION).read_text() == (before / storage.VALIDATION).read_text()
     assert (current / storage.DATA_DOCS / "index.html").exists()
+    # The same command again: nothing would change, so no run starts and the index stays.
+    runs = sorted((data_dir / "runs").iterdir())
+    assert cli.main([*args, "--data-dir", str(data_dir), "--n-neighbors", str(K), "--workers", "1"]) == 0
+    out, err = capfd.readouterr()
+    assert "nothing changed since the current index" in out and "20 files unchanged" in out
+    assert storage.require_current(data_dir) == current and sorted((data_dir / "runs").iterdir()) == runs
+    assert "publish:" not in err
 
 
 def test_a_metadata_edit_alone_reaches_the_published_index(dag, first_run, clean_library, tmp_path):

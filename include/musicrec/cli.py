@@ -66,6 +66,15 @@ def cmd_run(args) -> int:
         if getattr(args, key) is not None:
             conf[key] = getattr(args, key)
     started = time.monotonic()
+    unchanged = _unchanged(conf, args.full_refresh)
+    if unchanged:
+        print(
+            f"nothing changed since the current index (run {unchanged['run_id']}): "
+            f"{unchanged['files_found']} files unchanged ({len(unchanged['quarantined'])} of them quarantined), "
+            f"the same metadata, parameters and code; it stays current "
+            f"(checked in {time.monotonic() - started:.1f} s; --full-refresh extracts every file again)"
+        )
+        return 0
     result = runner.run_in_child(conf, data_dir, verbose=args.verbose)
     wall = time.monotonic() - started
     if "interrupted" in result:
@@ -86,6 +95,20 @@ def cmd_run(args) -> int:
     summary = storage.read_json(storage.run_dir(data_dir, result["run_id"]) / storage.SUMMARY)
     print(format_summary(summary, wall))
     return 0
+
+
+def _unchanged(conf: dict, full_refresh: bool) -> dict | None:
+    """The current index's summary when a run would change nothing; a run with a folder template never is
+    (its date picks the folder)."""
+    from musicrec import pipeline, settings
+    from musicrec.airflow import runner
+
+    params = settings.defaults(runner.PROJECT_DIR) | conf
+    if full_refresh or params["folder_template"]:
+        return None
+    return pipeline.unchanged_since_current(
+        params["library_path"], params["data_dir"], params["folders"], params["metadata_path"], params
+    )
 
 
 def format_summary(summary: dict, wall_s: float) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import logging
 import tempfile
 import time
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from musicrec import discover as discovery
-from musicrec import encode, extract, features, lock, metadata, model, storage, tags
+from musicrec import encode, extract, features, lock, metadata, model, reuse, settings, storage, tags
 from musicrec.errors import InputError
 
 log = logging.getLogger("musicrec")
@@ -107,19 +108,8 @@ def _check_writable(data_dir: str) -> None:
         raise InputError(f"data_dir: cannot write to {data} ({exc.strerror or exc})") from None
 
 
-@stage("discover")
-def discover(
-    library: str,
-    data_dir: str,
-    run_id: str,
-    folders: list[str] | None = None,
-    full_refresh: bool = False,
-    metadata_path: str | None = None,
-) -> dict:
-    """Check the inputs, scan the library, and choose what to reuse from the last index and what to extract."""
-    folders = discovery.normalize_folders(folders)
-    check_inputs(library, data_dir, folders, metadata_path)
-    run = storage.run_dir(data_dir, run_id)
+def _plan(library: str, data_dir: str, folders: list[str], full_refresh: bool) -> dict:
+    """The library scanned and planned against the current index: what to extract, reuse, leave quarantined."""
     scanned, skipped = discovery.scan(library)
     previous, warnings = _last_index_table(
         data_dir, storage.FEATURES, [*discovery.REUSE_KEYS, "feature_version", *features.feature_columns()]
@@ -131,6 +121,69 @@ def discover(
     todo, reused, still = discovery.plan(
         scanned, previous, features.FEATURE_VERSION, folders, full_refresh, quarantined=quarantined
     )
+    return {
+        "scanned": scanned,
+        "skipped": skipped,
+        "todo": todo,
+        "reused": reused,
+        "still": still,
+        "previous": previous,
+        "quarantined": quarantined,
+        "warnings": warnings + more,
+    }
+
+
+def index_inputs(library: str, metadata_path: str | None, index_params: dict) -> dict:
+    """What an index depends on beside its files: the metadata file's bytes, the parameters that shape the
+    index, and the code. Recorded by discover; equal inputs and unchanged files rebuild the same index."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(source.read_bytes())
+    return {
+        "library": str(Path(library).expanduser().resolve()),
+        "metadata_path": str(Path(metadata_path).expanduser().resolve()) if metadata_path else None,
+        "metadata_sha256": hashlib.sha256(Path(metadata_path).read_bytes()).hexdigest() if metadata_path else None,
+        "params": {name: index_params[name] for name in settings.INDEX_PARAMS},
+        "code_sha256": digest.hexdigest(),
+    }
+
+
+def unchanged_since_current(
+    library: str, data_dir: str, folders: list[str], metadata_path: str | None, index_params: dict
+) -> dict | None:
+    """The current index's summary if a run with these inputs would find nothing to change (no file added,
+    changed or removed, the same metadata, parameters and code), else None."""
+    current = storage.current_dir(data_dir)
+    summary_path = current / storage.SUMMARY if current else None
+    if summary_path is None or not summary_path.exists():
+        return None
+    summary = storage.read_json(summary_path)
+    if summary.get("inputs") != index_inputs(library, metadata_path, index_params):
+        return None
+    plan = _plan(library, data_dir, discovery.normalize_folders(folders), full_refresh=False)
+    if plan["previous"] is None or not plan["todo"].empty or plan["warnings"]:
+        return None
+    kept = len(plan["reused"]) + len(plan["still"])
+    indexed = len(plan["previous"]) + (len(plan["quarantined"]) if plan["quarantined"] is not None else 0)
+    return summary if kept == indexed else None
+
+
+@stage("discover")
+def discover(
+    library: str,
+    data_dir: str,
+    run_id: str,
+    folders: list[str] | None = None,
+    full_refresh: bool = False,
+    metadata_path: str | None = None,
+    index_params: dict | None = None,
+) -> dict:
+    """Check the inputs, scan the library, and choose what to reuse from the last index and what to extract."""
+    folders = discovery.normalize_folders(folders)
+    check_inputs(library, data_dir, folders, metadata_path)
+    run = storage.run_dir(data_dir, run_id)
+    plan = _plan(library, data_dir, folders, full_refresh)
+    scanned, skipped, todo, reused, still = (plan[k] for k in ("scanned", "skipped", "todo", "reused", "still"))
     if todo.empty and reused.empty:
         raise discovery.LibraryError(
             f"no audio files found in {library}" + (f" (folders {folders})" if folders else "")
@@ -153,6 +206,7 @@ def discover(
         "library": str(Path(library).expanduser().resolve()),
         "folders": folders,
         "full_refresh": full_refresh,
+        "inputs": index_inputs(library, metadata_path, index_params or settings.defaults(".")),
         "worklist": str(storage.write_parquet(scanned, run / storage.WORKLIST)),
         "to_extract": str(storage.write_parquet(todo, run / storage.TO_EXTRACT)),
         "reused_features": str(storage.write_parquet(reused, run / storage.REUSED_FEATURES)),
@@ -163,7 +217,7 @@ def discover(
         "files_still_quarantined": len(still),
         "files_skipped": len(skipped),
         "skipped": skipped.head(SKIPPED_SHOWN).to_dict("records"),
-        "warnings": warnings + more,
+        "warnings": plan["warnings"],
     }
 
 
@@ -308,6 +362,10 @@ def _extraction(shard_results: list[dict]) -> dict:
 @stage("scale")
 def scale(tracks: dict, metadata_weight: float = 0.0) -> dict:
     """Standardized audio features, and metadata features weighted by `metadata_weight` (0: audio only)."""
+    key = reuse.key([tracks["path"]], {"metadata_weight": metadata_weight}, [model, encode, features])
+    reused = reuse.from_current_index("scale", key, tracks["run_dir"], [storage.SCALED, storage.MODEL])
+    if reused:
+        return reused
     folder = Path(tracks["run_dir"])
     table = pd.read_parquet(tracks["path"])
     columns = features.feature_columns()
@@ -341,12 +399,17 @@ def scale(tracks: dict, metadata_weight: float = 0.0) -> dict:
         "model": str(model_path),
         "columns": scaled.shape[1] - 1,
         "metadata_weight": metadata_weight,
+        "reuse_key": key,
     }
 
 
 @stage("reduce")
 def reduce(scaled: dict, n_components: int) -> dict:
     """The PCA embedding of the scaled features; the fitted PCA joins the scaler in the model file."""
+    key = reuse.key([scaled["path"]], {"n_components": n_components}, [model])
+    reused = reuse.from_current_index("reduce", key, scaled["run_dir"], [storage.EMBEDDINGS, storage.MODEL])
+    if reused:
+        return reused
     folder = Path(scaled["run_dir"])
     table = pd.read_parquet(scaled["path"])
     z = table.drop(columns="track_key").to_numpy()
@@ -366,12 +429,21 @@ def reduce(scaled: dict, n_components: int) -> dict:
         "model": str(model_path),
         "components": embedding.shape[1],
         "explained_variance": round(explained, 4),
+        "reuse_key": key,
     }
 
 
 @stage("build_index")
 def build_index(embedded: dict, tracks: dict, n_neighbors: int, metric: str) -> dict:
     """Each track's nearest neighbours in the embedding; copies of the same audio are never each other's."""
+    key = reuse.key(
+        [embedded["path"], (tracks["path"], ["track_key", "content_hash"])],
+        {"n_neighbors": n_neighbors, "metric": metric},
+        [model],
+    )
+    reused = reuse.from_current_index("build_index", key, embedded["run_dir"], [storage.RECOMMENDATIONS])
+    if reused:
+        return reused
     emb = pd.read_parquet(embedded["path"])
     hashes = pd.read_parquet(tracks["path"], columns=["track_key", "content_hash"]).set_index("track_key")
     recs = model.nearest_neighbours(
@@ -388,6 +460,7 @@ def build_index(embedded: dict, tracks: dict, n_neighbors: int, metric: str) -> 
         "tracks": len(emb),
         "neighbors": int(recs.groupby("track_key").size().min()) if len(recs) else 0,
         "metric": metric,
+        "reuse_key": key,
     }
 
 
@@ -418,6 +491,7 @@ def summarize(run: dict) -> dict:
         "files_skipped": run["files_skipped"],
         "skipped": run["skipped"],
         "warnings": run["warnings"],
+        "inputs": run["inputs"],
         "quarantined": quarantine[["track_key", "error"]].to_dict("records"),
         "metadata_rows_not_in_library": stages["clean_metadata"]["rows_not_in_library"],
         "feature_version": features.FEATURE_VERSION,

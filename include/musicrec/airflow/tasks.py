@@ -83,6 +83,7 @@ def discover(params: dict | None = None, run_id: str | None = None, dag_run=None
             folders,
             params["full_refresh"],
             params["metadata_path"] or None,
+            index_params=params,
         )
 
 

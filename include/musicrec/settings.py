@@ -1,0 +1,38 @@
+"""The run parameters' defaults, read from the environment (`MUSICREC_*`) where it sets them.
+
+The DAG's params and `musicrec run` both take their defaults from here, so that the two agree on what
+a run without options means.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# The parameters that shape the index built from a given set of features.
+INDEX_PARAMS = ("n_components", "n_neighbors", "metric", "metadata_weight")
+
+
+def _env(name: str, default, kind=str):
+    value = os.environ.get(name, "")
+    return kind(value) if value else default
+
+
+def defaults(project_dir: str | Path) -> dict:
+    project_dir = Path(project_dir)
+    return {
+        "library_path": _env("MUSICREC_LIBRARY", str(project_dir / "library")),
+        "metadata_path": _env("MUSICREC_METADATA", None),
+        "data_dir": _env("MUSICREC_DATA_DIR", str(project_dir / "data")),
+        "folder_template": _env("MUSICREC_FOLDER_TEMPLATE", None),
+        "folders": [],
+        "full_refresh": False,
+        "n_components": _env("MUSICREC_N_COMPONENTS", 24, int),
+        "n_neighbors": _env("MUSICREC_N_NEIGHBORS", 10, int),
+        "metric": "cosine",
+        "metadata_weight": _env("MUSICREC_METADATA_WEIGHT", 0.0, float),
+        "files_per_shard": _env("MUSICREC_FILES_PER_SHARD", 100, int),
+        "max_analysis_minutes": _env("MUSICREC_MAX_ANALYSIS_MINUTES", 30.0, float),
+        "lock_wait_minutes": _env("MUSICREC_LOCK_WAIT_MINUTES", 10.0, float),
+        "workers": _env("MUSICREC_WORKERS", 0, int),
+    }

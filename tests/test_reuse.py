@@ -1,0 +1,133 @@
+"""A run with nothing changed: the index stages reuse the current index's files, and `musicrec run` can tell
+beforehand that a run would change nothing. The stages run as plain functions on real audio, without Airflow."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from conftest import tone
+from musicrec import pipeline, settings, storage
+
+PARAMS = settings.defaults(".") | {"n_neighbors": 2, "n_components": 3}
+
+
+@pytest.fixture
+def library(tmp_path):
+    root = tmp_path / "library"
+    for folder, base in (("a", 220.0), ("b", 330.0)):
+        (root / folder).mkdir(parents=True)
+        for i in range(3):
+            sf.write(root / folder / f"{i}.wav", tone(base * (i + 1), seconds=0.5), 22050)
+    (root / "metadata.csv").write_text("folder,file,artist\na,0.wav,Someone\n")
+    return root
+
+
+def _run(library, data_dir, run_id: str, **changes) -> dict:
+    """Every stage of a run, in order, as the DAG chains them; returns each stage's record."""
+    params = PARAMS | changes
+    metadata = str(library / "metadata.csv")
+    run = pipeline.discover(str(library), str(data_dir), run_id, [], False, metadata, index_params=params)
+    shards = [pipeline.extract_shard(s, str(library), workers=1) for s in pipeline.shard(run, 100)]
+    tracks = pipeline.join(run, shards, pipeline.clean_metadata(run, metadata))
+    scaled = pipeline.scale(tracks, params["metadata_weight"])
+    embedded = pipeline.reduce(scaled, params["n_components"])
+    index = pipeline.build_index(embedded, tracks, params["n_neighbors"], params["metric"])
+    pipeline.publish(run, index)
+    return {"run": run, "scale": scaled, "reduce": embedded, "build_index": index}
+
+
+def _reused(stages: dict) -> dict:
+    return {name: stages[name].get("reused", False) for name in ("scale", "reduce", "build_index")}
+
+
+def test_a_run_with_nothing_changed_reuses_the_index_stages_of_the_current_index(tmp_path, library):
+    data_dir = tmp_path / "data"
+    first = _run(library, data_dir, "first")
+    assert first["run"]["files_to_extract"] == 6 and _reused(first) == dict.fromkeys(_reused(first), False)
+    second = _run(library, data_dir, "second")
+    assert second["run"]["files_reused"] == 6
+    assert _reused(second) == {"scale": True, "reduce": True, "build_index": True}
+    for name in (storage.RECOMMENDATIONS, storage.EMBEDDINGS, storage.MODEL):
+        assert (storage.run_dir(data_dir, "second") / name).read_bytes() == (
+            storage.run_dir(data_dir, "first") / name
+        ).read_bytes()
+    # The records name the new run's files, which stay when the first run's folder goes.
+    assert second["build_index"]["path"] == str(storage.run_dir(data_dir, "second") / storage.RECOMMENDATIONS)
+    summary = storage.read_json(storage.require_current(data_dir) / storage.SUMMARY)
+    assert summary["stages"]["build_index"]["reused"] is True
+
+
+@pytest.mark.parametrize(
+    "change, recomputed",
+    [
+        ({"n_neighbors": 3}, {"build_index"}),
+        ({"n_components": 2}, {"reduce", "build_index"}),
+        ({"metadata_weight": 1.0}, {"scale", "reduce", "build_index"}),
+    ],
+)
+def test_a_changed_parameter_recomputes_its_stage_and_those_after_it(tmp_path, library, change, recomputed):
+    data_dir = tmp_path / "data"
+    _run(library, data_dir, "first")
+    second = _run(library, data_dir, "second", **change)
+    assert {name for name, reused in _reused(second).items() if not reused} == recomputed
+    recs = pd.read_parquet(storage.run_dir(data_dir, "second") / storage.RECOMMENDATIONS)
+    assert recs.groupby("track_key").size().max() == second["build_index"]["neighbors"]
+
+
+def test_a_changed_file_recomputes_every_index_stage(tmp_path, library):
+    data_dir = tmp_path / "data"
+    _run(library, data_dir, "first")
+    sf.write(library / "a" / "1.wav", tone(880.0, seconds=0.7), 22050)
+    second = _run(library, data_dir, "second")
+    assert second["run"]["files_to_extract"] == 1
+    assert _reused(second) == {"scale": False, "reduce": False, "build_index": False}
+
+
+def _unchanged(library, data_dir, **changes):
+    params = PARAMS | changes
+    return pipeline.unchanged_since_current(str(library), str(data_dir), [], str(library / "metadata.csv"), params)
+
+
+def _touch(path):
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda lib: _touch(lib / "a" / "0.wav"), id="a file modified"),
+        pytest.param(lambda lib: sf.write(lib / "b" / "new.wav", tone(500.0), 22050), id="a file added"),
+        pytest.param(lambda lib: (lib / "b" / "2.wav").unlink(), id="a file removed"),
+        pytest.param(lambda lib: (lib / "b" / "2.wav").write_bytes(b"not audio"), id="a file broken"),
+        pytest.param(lambda lib: (lib / "metadata.csv").write_text("folder,file,artist\na,0.wav,Other\n"), id="metadata"),
+    ],
+)
+def test_a_run_would_change_the_index_when_any_input_changed(tmp_path, library, change):
+    data_dir = tmp_path / "data"
+    assert _unchanged(library, data_dir) is None  # no index yet
+    _run(library, data_dir, "first")
+    summary = _unchanged(library, data_dir)
+    assert summary is not None and summary["run_id"] == "first"
+    change(library)
+    assert _unchanged(library, data_dir) is None
+
+
+@pytest.mark.parametrize("name, value", [("n_neighbors", 4), ("n_components", 2), ("metric", "euclidean")])
+def test_a_run_would_change_the_index_with_other_index_parameters(tmp_path, library, name, value):
+    data_dir = tmp_path / "data"
+    _run(library, data_dir, "first")
+    assert _unchanged(library, data_dir, **{name: PARAMS[name]}) is not None
+    assert _unchanged(library, data_dir, **{name: value}) is None
+
+
+def test_an_unchanged_quarantined_file_does_not_make_a_run_necessary(tmp_path, library):
+    data_dir = tmp_path / "data"
+    (library / "b" / "broken.wav").write_bytes(b"RIFF but not audio")
+    _run(library, data_dir, "first")
+    summary = _unchanged(library, data_dir)
+    assert summary is not None and [q["track_key"] for q in summary["quarantined"]] == ["b/broken.wav"]
