@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicrec import encode, features, model, storage
+from musicrec import encode, features, model, neighbours, storage
 
 HERE = Path(__file__).resolve().parent
 
@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 def precision_at_k(tracks: pd.DataFrame, x: np.ndarray, k: int, n_components: int, metric: str) -> float:
     z = model.scale(x, model.fit_scaler(x))
     embedding = model.reduce(z, model.fit_pca(z, n_components))
-    recs = model.nearest_neighbours(tracks["track_key"].tolist(), embedding, k, metric)
+    recs = neighbours.nearest_neighbours(tracks["track_key"].tolist(), embedding, k, metric)
     label = dict(zip(tracks["track_key"], tracks["track_key"].str.split("/").str[0], strict=False))
     return float((recs["track_key"].map(label) == recs["neighbor_key"].map(label)).mean())
 

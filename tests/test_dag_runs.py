@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from conftest import PROJECT_DIR
-from musicrec import cli, extract, features, lock, model, storage
+from musicrec import cli, extract, features, lock, neighbours, storage
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +101,7 @@ def test_outputs_have_the_documented_columns(first_run):
         *extract.BOOKKEEPING_COLUMNS,
     ]
     assert list(pd.read_parquet(current / storage.QUARANTINE).columns) == extract.QUARANTINE_COLUMNS
-    assert list(pd.read_parquet(current / storage.RECOMMENDATIONS).columns) == model.RECOMMENDATION_COLUMNS
+    assert list(pd.read_parquet(current / storage.RECOMMENDATIONS).columns) == neighbours.RECOMMENDATION_COLUMNS
     for name in (storage.METADATA_CLEAN, storage.TRACKS, storage.EMBEDDINGS):
         assert "track_key" in pd.read_parquet(current / name).columns
     model_json = json.loads((current / storage.MODEL).read_text())

@@ -10,7 +10,7 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
-from musicrec import model
+from musicrec import model, neighbours
 
 
 def test_stored_parameters_reproduce_scikit_learn():
@@ -28,14 +28,14 @@ def test_pca_components_are_capped_by_the_data():
     assert len(model.fit_pca(z, 50)["components"]) == 4
 
 
-@pytest.mark.parametrize("metric", model.METRICS)
+@pytest.mark.parametrize("metric", neighbours.METRICS)
 def test_every_track_gets_k_neighbours_and_never_itself(metric):
     rng = np.random.default_rng(2)
     emb = np.vstack([rng.normal(0, 0.1, (5, 3)) + [5, 0, 0], rng.normal(0, 0.1, (5, 3)) + [0, 5, 0]])
     emb[1] = emb[0]  # an exact duplicate must still not be its own neighbour
     keys = [f"t{i}" for i in range(10)]
-    recs = model.nearest_neighbours(keys, emb, 4, metric)
-    assert list(recs.columns) == model.RECOMMENDATION_COLUMNS
+    recs = neighbours.nearest_neighbours(keys, emb, 4, metric)
+    assert list(recs.columns) == neighbours.RECOMMENDATION_COLUMNS
     assert (recs.groupby("track_key").size() == 4).all()
     assert not (recs["track_key"] == recs["neighbor_key"]).any()
     assert (recs.groupby("track_key")["rank"].apply(list) == pd.Series([[1, 2, 3, 4]] * 10, index=keys)).all()
@@ -45,16 +45,16 @@ def test_every_track_gets_k_neighbours_and_never_itself(metric):
 
 
 def test_k_is_capped_and_bad_metric_is_named():
-    recs = model.nearest_neighbours(["a", "b", "c"], np.eye(3), 10, "euclidean")
+    recs = neighbours.nearest_neighbours(["a", "b", "c"], np.eye(3), 10, "euclidean")
     assert (recs.groupby("track_key").size() == 2).all()
     with pytest.raises(ValueError, match="manhattan"):
-        model.nearest_neighbours(["a", "b"], np.eye(2), 1, "manhattan")
+        neighbours.nearest_neighbours(["a", "b"], np.eye(2), 1, "manhattan")
 
 
 def test_copies_of_the_same_audio_are_never_each_others_neighbours():
     emb = np.array([[0.0, 1.0], [0.0, 1.0], [0.1, 1.0], [1.0, 0.0], [1.0, 0.1]])
     keys = ["a", "a copy", "b", "c", "d"]
-    recs = model.nearest_neighbours(keys, emb, 3, "euclidean", groups=["h1", "h1", "h2", "h3", "h4"])
+    recs = neighbours.nearest_neighbours(keys, emb, 3, "euclidean", groups=["h1", "h1", "h2", "h3", "h4"])
     by_key = recs.groupby("track_key")["neighbor_key"].apply(list)
     assert "a copy" not in by_key["a"] and "a" not in by_key["a copy"]
     assert by_key["a"][0] == "b" and (recs.groupby("track_key").size() == 3).all()

@@ -104,7 +104,9 @@ def _touch(path):
         pytest.param(lambda lib: sf.write(lib / "b" / "new.wav", tone(500.0), 22050), id="a file added"),
         pytest.param(lambda lib: (lib / "b" / "2.wav").unlink(), id="a file removed"),
         pytest.param(lambda lib: (lib / "b" / "2.wav").write_bytes(b"not audio"), id="a file broken"),
-        pytest.param(lambda lib: (lib / "metadata.csv").write_text("folder,file,artist\na,0.wav,Other\n"), id="metadata"),
+        pytest.param(
+            lambda lib: (lib / "metadata.csv").write_text("folder,file,artist\na,0.wav,Other\n"), id="metadata"
+        ),
     ],
 )
 def test_a_run_would_change_the_index_when_any_input_changed(tmp_path, library, change):

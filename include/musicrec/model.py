@@ -11,9 +11,6 @@ import pandas as pd
 
 from musicrec import features, metadata
 
-METRICS = ("cosine", "euclidean")
-RECOMMENDATION_COLUMNS = ["track_key", "rank", "neighbor_key", "distance"]
-
 
 def join(feats: pd.DataFrame, meta: pd.DataFrame | None) -> pd.DataFrame:
     """One row per track with audio; metadata where a row names it, the file name as title otherwise."""
@@ -77,30 +74,3 @@ def reduce(z: np.ndarray, pca: dict) -> np.ndarray:
 
 def component_columns(n: int) -> list[str]:
     return [f"pc_{i:02d}" for i in range(1, n + 1)]
-
-
-def nearest_neighbours(
-    keys: list[str], embedding: np.ndarray, k: int, metric: str, groups: list | None = None
-) -> pd.DataFrame:
-    """k neighbours per track, nearest first, never the track itself nor a track of its group.
-
-    `groups` (e.g. content hashes) marks copies of the same audio, which are never each other's neighbours.
-    """
-    from sklearn.neighbors import NearestNeighbors
-
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
-    groups = list(range(len(keys))) if groups is None else list(groups)
-    largest_group = pd.Series(groups).value_counts().max() if groups else 1
-    k = min(k, len(keys) - largest_group)
-    if k < 1:
-        return pd.DataFrame(columns=RECOMMENDATION_COLUMNS)
-    nn = NearestNeighbors(n_neighbors=min(len(keys), k + largest_group), metric=metric, algorithm="brute")
-    distances, indices = nn.fit(embedding).kneighbors(embedding)
-    rows = []
-    for i, key in enumerate(keys):
-        # Drop the query and its copies, wherever ties put them.
-        neighbours = [(j, d) for j, d in zip(indices[i], distances[i], strict=False) if groups[j] != groups[i]][:k]
-        rows.extend((key, rank, keys[j], float(d)) for rank, (j, d) in enumerate(neighbours, start=1))
-    recs = pd.DataFrame(rows, columns=RECOMMENDATION_COLUMNS)
-    return recs.astype({"rank": "int32", "distance": "float64"})

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from musicrec import discover as discovery
-from musicrec import encode, extract, features, lock, metadata, model, reuse, settings, storage, tags
+from musicrec import encode, extract, features, lock, metadata, model, neighbours, reuse, settings, storage, tags
 from musicrec.errors import InputError
 
 log = logging.getLogger("musicrec")
@@ -446,7 +446,7 @@ def build_index(embedded: dict, tracks: dict, n_neighbors: int, metric: str) -> 
         return reused
     emb = pd.read_parquet(embedded["path"])
     hashes = pd.read_parquet(tracks["path"], columns=["track_key", "content_hash"]).set_index("track_key")
-    recs = model.nearest_neighbours(
+    recs = neighbours.nearest_neighbours(
         emb["track_key"].tolist(),
         emb.drop(columns="track_key").to_numpy(),
         n_neighbors,

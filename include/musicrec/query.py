@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicrec import model, storage
+from musicrec import neighbours, storage
 from musicrec.errors import InputError
 
 SHOWN = ["track_key", "title", "artist", "genre", "folder", "file", "duration_s"]
@@ -39,7 +39,7 @@ def _read(path: Path, columns: list[str]) -> pd.DataFrame:
 def load(data_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     current = storage.require_current(data_dir)
     tracks = _read(current / storage.TRACKS, SHOWN)
-    recs = _read(current / storage.RECOMMENDATIONS, model.RECOMMENDATION_COLUMNS)
+    recs = _read(current / storage.RECOMMENDATIONS, neighbours.RECOMMENDATION_COLUMNS)
     distances = pd.to_numeric(recs["distance"], errors="coerce")
     bad = int((~np.isfinite(distances.to_numpy(dtype="float64", na_value=np.nan))).sum())
     if bad:
