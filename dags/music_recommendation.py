@@ -11,7 +11,9 @@ Content-based recommendations over a music library: for every track, the tracks 
    cores; files that no decoder reads are quarantined with the reason;
 3. **clean_metadata** cleans the optional metadata file; **validate_metadata** checks it with
    Great Expectations;
-4. **join** → **scale** (StandardScaler) → **reduce** (PCA) → **build_index** (nearest neighbours);
+4. **join** → **scale** (StandardScaler) → **reduce** (PCA) → **build_index** (nearest neighbours, with
+   optional hubness reduction) → **evaluate** (precision by folder, genre, album, artist; coverage;
+   hubness; plots);
 5. **publish** makes the new index current (the `musicrec_index` Asset). A failed run leaves the last good
    index in place.
 
@@ -84,6 +86,14 @@ PARAMS = {
     "n_components": Param(DEFAULTS["n_components"], type="integer", minimum=1, maximum=512, title="PCA components"),
     "n_neighbors": Param(DEFAULTS["n_neighbors"], type="integer", minimum=1, maximum=200, title="Neighbours per track"),
     "metric": Param(DEFAULTS["metric"], type="string", enum=["cosine", "euclidean"], title="Distance"),
+    "hubness": Param(
+        DEFAULTS["hubness"],
+        type="string",
+        enum=["none", "mutual_proximity"],
+        title="Hubness reduction",
+        description="mutual_proximity re-ranks neighbours so that a few tracks are not everyone's neighbour; "
+        "each run's evaluation.md shows both.",
+    ),
     "metadata_weight": Param(
         DEFAULTS["metadata_weight"],
         type="number",
@@ -152,7 +162,8 @@ def music_recommendation():
     scaled = tasks.scale(tracks)
     embedded = tasks.reduce(scaled)
     index = tasks.build_index(embedded, tracks)
-    published = tasks.publish.override(outlets=[INDEX])(run, index)
+    evaluated = tasks.evaluate(embedded, tracks, index)
+    published = tasks.publish.override(outlets=[INDEX])(run, evaluated)
     published >> tasks.release_lock().as_teardown(setups=lock)
 
 

@@ -35,13 +35,14 @@ def _run(library, data_dir, run_id: str, **changes) -> dict:
     tracks = pipeline.join(run, shards, pipeline.clean_metadata(run, metadata))
     scaled = pipeline.scale(tracks, params["metadata_weight"])
     embedded = pipeline.reduce(scaled, params["n_components"])
-    index = pipeline.build_index(embedded, tracks, params["n_neighbors"], params["metric"])
-    pipeline.publish(run, index)
-    return {"run": run, "scale": scaled, "reduce": embedded, "build_index": index}
+    index = pipeline.build_index(embedded, tracks, params["n_neighbors"], params["metric"], params["hubness"])
+    evaluated = pipeline.evaluate(embedded, tracks, index)
+    pipeline.publish(run, evaluated)
+    return {"run": run, "scale": scaled, "reduce": embedded, "build_index": index, "evaluate": evaluated}
 
 
 def _reused(stages: dict) -> dict:
-    return {name: stages[name].get("reused", False) for name in ("scale", "reduce", "build_index")}
+    return {name: stages[name].get("reused", False) for name in ("scale", "reduce", "build_index", "evaluate")}
 
 
 def test_a_run_with_nothing_changed_reuses_the_index_stages_of_the_current_index(tmp_path, library):
@@ -50,7 +51,7 @@ def test_a_run_with_nothing_changed_reuses_the_index_stages_of_the_current_index
     assert first["run"]["files_to_extract"] == 6 and _reused(first) == dict.fromkeys(_reused(first), False)
     second = _run(library, data_dir, "second")
     assert second["run"]["files_reused"] == 6
-    assert _reused(second) == {"scale": True, "reduce": True, "build_index": True}
+    assert _reused(second) == {"scale": True, "reduce": True, "build_index": True, "evaluate": True}
     for name in (storage.RECOMMENDATIONS, storage.EMBEDDINGS, storage.MODEL):
         assert (storage.run_dir(data_dir, "second") / name).read_bytes() == (
             storage.run_dir(data_dir, "first") / name
@@ -65,8 +66,9 @@ def test_a_run_with_nothing_changed_reuses_the_index_stages_of_the_current_index
     "change, recomputed",
     [
         ({"n_neighbors": 3}, {"build_index"}),
-        ({"n_components": 2}, {"reduce", "build_index"}),
-        ({"metadata_weight": 1.0}, {"scale", "reduce", "build_index"}),
+        ({"hubness": "mutual_proximity"}, {"build_index", "evaluate"}),
+        ({"n_components": 2}, {"reduce", "build_index", "evaluate"}),
+        ({"metadata_weight": 1.0}, {"scale", "reduce", "build_index", "evaluate"}),
     ],
 )
 def test_a_changed_parameter_recomputes_its_stage_and_those_after_it(tmp_path, library, change, recomputed):
@@ -84,7 +86,7 @@ def test_a_changed_file_recomputes_every_index_stage(tmp_path, library):
     sf.write(library / "a" / "1.wav", tone(880.0, seconds=0.7), 22050)
     second = _run(library, data_dir, "second")
     assert second["run"]["files_to_extract"] == 1
-    assert _reused(second) == {"scale": False, "reduce": False, "build_index": False}
+    assert not any(_reused(second).values())
 
 
 def _unchanged(library, data_dir, **changes):
@@ -119,7 +121,9 @@ def test_a_run_would_change_the_index_when_any_input_changed(tmp_path, library, 
     assert _unchanged(library, data_dir) is None
 
 
-@pytest.mark.parametrize("name, value", [("n_neighbors", 4), ("n_components", 2), ("metric", "euclidean")])
+@pytest.mark.parametrize(
+    "name, value", [("n_neighbors", 4), ("n_components", 2), ("metric", "euclidean"), ("hubness", "mutual_proximity")]
+)
 def test_a_run_would_change_the_index_with_other_index_parameters(tmp_path, library, name, value):
     data_dir = tmp_path / "data"
     _run(library, data_dir, "first")

@@ -60,6 +60,7 @@ def cmd_run(args) -> int:
         "files_per_shard",
         "workers",
         "metric",
+        "hubness",
         "metadata_weight",
         "max_analysis_minutes",
     ):
@@ -224,6 +225,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--n-components", type=int)
     run.add_argument("--n-neighbors", type=int)
     run.add_argument("--metric", choices=["cosine", "euclidean"])
+    run.add_argument(
+        "--hubness",
+        choices=["none", "mutual_proximity"],
+        help="re-rank neighbours so that a few tracks are not everyone's",
+    )
     run.add_argument("--metadata-weight", type=float, help="weight of metadata features beside the audio (0: none)")
     run.add_argument("--files-per-shard", type=int)
     run.add_argument("--workers", type=int, help="processes per shard (default: all cores)")

@@ -26,7 +26,21 @@ import numpy as np
 import pandas as pd
 
 from musicrec import discover as discovery
-from musicrec import encode, extract, features, lock, metadata, model, neighbours, reuse, settings, storage, tags
+from musicrec import (
+    encode,
+    evaluation,
+    extract,
+    features,
+    lock,
+    metadata,
+    model,
+    neighbours,
+    plots,
+    reuse,
+    settings,
+    storage,
+    tags,
+)
 from musicrec.errors import InputError
 
 log = logging.getLogger("musicrec")
@@ -34,7 +48,7 @@ log = logging.getLogger("musicrec")
 # The stages in the order the run summary lists them.
 # Skipped paths (special files, link loops) named in the log and the summary; the rest are counted.
 SKIPPED_SHOWN = 20
-STAGES = ["discover", "extract", "clean_metadata", "join", "scale", "reduce", "build_index"]
+STAGES = ["discover", "extract", "clean_metadata", "join", "scale", "reduce", "build_index", "evaluate"]
 
 
 class TooFewTracks(InputError):
@@ -434,12 +448,12 @@ def reduce(scaled: dict, n_components: int) -> dict:
 
 
 @stage("build_index")
-def build_index(embedded: dict, tracks: dict, n_neighbors: int, metric: str) -> dict:
+def build_index(embedded: dict, tracks: dict, n_neighbors: int, metric: str, hubness: str = "none") -> dict:
     """Each track's nearest neighbours in the embedding; copies of the same audio are never each other's."""
     key = reuse.key(
         [embedded["path"], (tracks["path"], ["track_key", "content_hash"])],
-        {"n_neighbors": n_neighbors, "metric": metric},
-        [model],
+        {"n_neighbors": n_neighbors, "metric": metric, "hubness": hubness},
+        [neighbours],
     )
     reused = reuse.from_current_index("build_index", key, embedded["run_dir"], [storage.RECOMMENDATIONS])
     if reused:
@@ -452,6 +466,7 @@ def build_index(embedded: dict, tracks: dict, n_neighbors: int, metric: str) -> 
         n_neighbors,
         metric,
         groups=hashes.loc[emb["track_key"], "content_hash"].tolist(),
+        hubness=hubness,
     )
     path = storage.write_parquet(recs, Path(embedded["run_dir"]) / storage.RECOMMENDATIONS)
     return {
@@ -460,8 +475,60 @@ def build_index(embedded: dict, tracks: dict, n_neighbors: int, metric: str) -> 
         "tracks": len(emb),
         "neighbors": int(recs.groupby("track_key").size().min()) if len(recs) else 0,
         "metric": metric,
+        "hubness": hubness,
         "reuse_key": key,
     }
+
+
+EVALUATION_FILES = [
+    storage.EVALUATION,
+    storage.EVALUATION_MD,
+    storage.PLOT_VARIANCE,
+    storage.PLOT_MAP,
+    storage.PLOT_K_OCCURRENCE,
+]
+
+
+@stage("evaluate")
+def evaluate(embedded: dict, tracks: dict, index: dict) -> dict:
+    """Precision by label, coverage and hubness of the index, for each hubness setting, with plots."""
+    key = reuse.key(
+        [embedded["path"], tracks["path"]],
+        {"metric": index["metric"], "hubness": index["hubness"]},
+        [evaluation, plots],
+    )
+    reused = reuse.from_current_index("evaluate", key, index["run_dir"], EVALUATION_FILES)
+    if reused:
+        return reused
+    folder = Path(index["run_dir"])
+    emb = pd.read_parquet(embedded["path"])
+    table = pd.read_parquet(tracks["path"]).set_index("track_key").loc[emb["track_key"]].reset_index()
+    embedding = emb.drop(columns="track_key").to_numpy()
+    report = evaluation.evaluate(table, embedding, index["metric"], index["hubness"])
+    explained = storage.read_json(embedded["model"])["pca"]["explained_variance_ratio"]
+    labels = evaluation.labels(table)
+    colour = "genre" if "genre" in labels else "folder"
+    plots.explained_variance(explained, folder / storage.PLOT_VARIANCE)
+    plots.library_map(embedding[:, :2], labels[colour], f"the library by {colour}", folder / storage.PLOT_MAP)
+    occurrence = {method: m.pop("k_occurrence") for method, m in report["methods"].items()}
+    plots.k_occurrence(occurrence, evaluation.K[0], folder / storage.PLOT_K_OCCURRENCE)
+    shown = {
+        "explained variance": storage.PLOT_VARIANCE,
+        "map": storage.PLOT_MAP,
+        "k-occurrence": storage.PLOT_K_OCCURRENCE,
+    }
+    report |= {"explained_variance": explained}
+    storage.write_json(report, folder / storage.EVALUATION)
+    storage.write_text(evaluation.markdown(report, explained, shown), folder / storage.EVALUATION_MD)
+    figures = evaluation.headline(report)
+    log.info(
+        "evaluate: precision@5 by folder %.3f (macro %.3f), coverage %.2f, k-occurrence skewness %.2f",
+        figures["precision_folder_at_5"],
+        figures["precision_folder_at_5_macro"],
+        figures["coverage_at_5"],
+        figures["k_occurrence_skewness"],
+    )
+    return {"run_dir": index["run_dir"], "path": str(folder / storage.EVALUATION), **figures, "reuse_key": key}
 
 
 def _stage_records(run: dict) -> dict:
@@ -499,16 +566,23 @@ def summarize(run: dict) -> dict:
         "validation_result": str(folder / storage.VALIDATION),
         "validation_data_docs": str(folder / storage.DATA_DOCS / "index.html"),
         "cleaning_report": str(folder / storage.CLEANING_REPORT_MD),
+        "evaluation": {
+            **{k: v for k, v in stages["evaluate"].items() if k not in ("run_dir", "path", "reuse_key", "seconds")},
+            "report": str(folder / storage.EVALUATION_MD),
+            "plots": [
+                str(folder / name) for name in (storage.PLOT_VARIANCE, storage.PLOT_MAP, storage.PLOT_K_OCCURRENCE)
+            ],
+        },
         "stages": stages,
         "stage_seconds": {name: record.get("seconds") for name, record in stages.items()},
     }
 
 
-def publish(run: dict, index: dict) -> dict:
-    """Write the run summary, then make this run's index (`index`, from build_index) the current one."""
+def publish(run: dict, evaluated: dict) -> dict:
+    """Write the run summary, then make this run's index (evaluated by `evaluate`) the current one."""
     summary = summarize(run)
     storage.write_json(summary, Path(run["run_dir"]) / storage.SUMMARY)
-    storage.publish(run["data_dir"], Path(index["run_dir"]))
+    storage.publish(run["data_dir"], Path(evaluated["run_dir"]))
     lock.release(run["data_dir"], Path(run["run_dir"]).name)
     log.info(
         "publish: index of %d tracks (%.2f h of audio) is now current; %d extracted, %d reused, %d quarantined",

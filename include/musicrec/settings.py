@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 # The parameters that shape the index built from a given set of features.
-INDEX_PARAMS = ("n_components", "n_neighbors", "metric", "metadata_weight")
+INDEX_PARAMS = ("n_components", "n_neighbors", "metric", "metadata_weight", "hubness")
 
 
 def _env(name: str, default, kind=str):
@@ -30,6 +30,7 @@ def defaults(project_dir: str | Path) -> dict:
         "n_components": _env("MUSICREC_N_COMPONENTS", 24, int),
         "n_neighbors": _env("MUSICREC_N_NEIGHBORS", 10, int),
         "metric": "cosine",
+        "hubness": _env("MUSICREC_HUBNESS", "none"),
         "metadata_weight": _env("MUSICREC_METADATA_WEIGHT", 0.0, float),
         "files_per_shard": _env("MUSICREC_FILES_PER_SHARD", 100, int),
         "max_analysis_minutes": _env("MUSICREC_MAX_ANALYSIS_MINUTES", 30.0, float),

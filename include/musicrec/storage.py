@@ -41,6 +41,11 @@ SUMMARY = "summary.json"
 CLEANING_REPORT = "cleaning_report.json"
 CLEANING_REPORT_MD = "cleaning_report.md"
 VALIDATION = "validation.json"
+EVALUATION = "evaluation.json"
+EVALUATION_MD = "evaluation.md"
+PLOT_VARIANCE = "explained_variance.png"
+PLOT_MAP = "map.png"
+PLOT_K_OCCURRENCE = "k_occurrence.png"
 DATA_DOCS = "data_docs"
 SHARDS = "shards"
 STAGES = "stages"
@@ -80,7 +85,7 @@ def require_current(data_dir: str | Path) -> Path:
     return current
 
 
-def _atomic_write(path: str | Path, write) -> Path:
+def atomic_write(path: str | Path, write) -> Path:
     """`write(tmp)` to a unique temporary file beside `path`, then rename it over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,16 +100,16 @@ def _atomic_write(path: str | Path, write) -> Path:
 
 
 def write_parquet(df: pd.DataFrame, path: str | Path) -> Path:
-    return _atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
+    return atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
 def write_json(obj, path: str | Path) -> Path:
     text = json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n"
-    return _atomic_write(path, lambda tmp: tmp.write_text(text))
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def write_text(text: str, path: str | Path) -> Path:
-    return _atomic_write(path, lambda tmp: tmp.write_text(text))
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def read_json(path: str | Path):

@@ -142,7 +142,15 @@ def reduce(scaled: dict, params: dict | None = None) -> dict:
 def build_index(embedded: dict, tracks: dict, params: dict | None = None) -> dict:
     from musicrec import pipeline
 
-    return pipeline.build_index(embedded, tracks, params["n_neighbors"], params["metric"])
+    return pipeline.build_index(embedded, tracks, params["n_neighbors"], params["metric"], params["hubness"])
+
+
+@task
+def evaluate(embedded: dict, tracks: dict, index: dict) -> dict:
+    """Precision, coverage and hubness of the index (evaluation.json, evaluation.md and plots in the run)."""
+    from musicrec import pipeline
+
+    return pipeline.evaluate(embedded, tracks, index)
 
 
 @task
@@ -155,7 +163,7 @@ def release_lock(params: dict | None = None, run_id: str | None = None) -> bool:
 
 
 @task
-def publish(run: dict, index: dict) -> dict:
+def publish(run: dict, evaluated: dict) -> dict:
     from musicrec import pipeline
 
-    return pipeline.publish(run, index)
+    return pipeline.publish(run, evaluated)

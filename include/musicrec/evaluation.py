@@ -1,0 +1,174 @@
+"""How good an index is, measured on the library itself.
+
+- precision@k: the share of a track's k nearest neighbours that share its label, where the label is the
+  top-level folder (an album, a soundtrack, a collection), or the genre, album or artist where the
+  metadata gives them. With the artist filter, neighbours by the track's own artist are left out first,
+  as music-similarity evaluations do (otherwise the same artist's other tracks make any index look good).
+  Micro (over tracks) and macro (over labels), beside what chance would give.
+- coverage: the share of tracks that appear in someone's top k; hubness: the skewness of the
+  k-occurrence distribution (how often each track is someone's neighbour), and the tracks most often so.
+
+Every figure is computed for each hubness setting (see `musicrec.neighbours`), whichever the index uses,
+so the report shows what the other would change.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from musicrec import metadata, neighbours
+
+K = (5, 10)
+HUBS_SHOWN = 5
+MAX_DEPTH = 200  # neighbours looked at per track, enough to fill k once the same artist's are left out
+
+
+def labels(tracks: pd.DataFrame) -> dict[str, pd.Series]:
+    """Each label the library has, as a Series over the tracks (missing where a track has none)."""
+    found = {"folder": tracks["track_key"].str.split("/").str[0]}
+    genre = tracks["genre"].where(tracks["genre"] != metadata.UNKNOWN_GENRE)
+    for name, values in (("genre", genre), ("album", tracks["album"]), ("artist", tracks["artist"])):
+        values = values.astype(object).where(values.notna(), None)
+        if values.notna().sum() >= 2 and values.nunique() >= 2:
+            found[name] = values
+    return found
+
+
+def chance(values: pd.Series) -> float:
+    """Precision of a random neighbour: the probability that another track shares a track's label."""
+    counts = values.dropna().value_counts()
+    n = counts.sum()
+    return float((counts * (counts - 1)).sum() / (n * (n - 1))) if n > 1 else 0.0
+
+
+def precision(lists: np.ndarray, values: pd.Series, k: int, exclude: pd.Series | None = None) -> dict[str, float | int]:
+    """precision@k over the tracks that have a label, counting only labelled neighbours.
+
+    `lists`: (tracks, depth) neighbour indices, nearest first, -1 past the end. `exclude`: a label whose
+    sharers are left out of a track's neighbours (the artist filter).
+    """
+    label = values.to_numpy(dtype=object)
+    barred = exclude.to_numpy(dtype=object) if exclude is not None else None
+    per_track, classes = [], []
+    for i in np.flatnonzero(pd.notna(label)):
+        row = lists[i][lists[i] >= 0]
+        row = row[pd.notna(label[row])]
+        if barred is not None and barred[i] is not None:
+            row = row[barred[row] != barred[i]]
+        row = row[:k]
+        if len(row):
+            per_track.append(float(np.mean(label[row] == label[i])))
+            classes.append(label[i])
+    if not per_track:
+        return {"micro": None, "macro": None, "tracks": 0}
+    scores = pd.Series(per_track)
+    return {
+        "micro": round(float(scores.mean()), 4),
+        "macro": round(float(scores.groupby(np.asarray(classes)).mean().mean()), 4),
+        "tracks": len(scores),
+    }
+
+
+def hubness(lists: np.ndarray, k: int, keys: list[str]) -> dict:
+    """Coverage, k-occurrence skewness and the most over-recommended tracks of the top-k lists."""
+    from scipy.stats import skew
+
+    top = lists[:, :k]
+    occurrence = np.bincount(top[top >= 0], minlength=len(keys))
+    hubs = np.argsort(-occurrence, kind="stable")[:HUBS_SHOWN]
+    return {
+        "coverage": round(float(np.mean(occurrence > 0)), 4),
+        "k_occurrence_skewness": round(float(skew(occurrence)), 3) if occurrence.std() > 0 else 0.0,
+        "hubs": [{"track_key": keys[i], "k_occurrence": int(occurrence[i])} for i in hubs],
+        "k_occurrence": occurrence.tolist(),
+    }
+
+
+def neighbour_lists(embedding: np.ndarray, groups: list, metric: str, hubness_reduction: str, depth: int) -> np.ndarray:
+    """(tracks, depth) neighbour indices, nearest first, -1 where a track has fewer."""
+    keys = [str(i) for i in range(len(embedding))]
+    recs = neighbours.nearest_neighbours(keys, embedding, depth, metric, groups, hubness_reduction)
+    lists = np.full((len(keys), depth), -1, dtype=np.int64)
+    rows = recs["track_key"].astype(int).to_numpy()
+    lists[rows, recs["rank"].to_numpy() - 1] = recs["neighbor_key"].astype(int).to_numpy()
+    return lists
+
+
+def evaluate(tracks: pd.DataFrame, embedding: np.ndarray, metric: str, index_hubness: str) -> dict:
+    """Every figure for each hubness setting; `tracks` in the embedding's row order."""
+    found = labels(tracks)
+    artist = found.get("artist")
+    most_by_one_artist = int(artist.value_counts().max()) if artist is not None else 0
+    depth = max(1, min(len(tracks) - 1, max(K) + most_by_one_artist, MAX_DEPTH))
+    keys = tracks["track_key"].tolist()
+    methods = {}
+    for method in neighbours.HUBNESS:
+        lists = neighbour_lists(embedding, tracks["content_hash"].tolist(), metric, method, depth)
+        figures = {}
+        for name, values in found.items():
+            for k in K:
+                figures[f"{name}@{k}"] = precision(lists, values, k)
+            if artist is not None and name != "artist":
+                figures[f"{name}@{K[0]} (artist filter)"] = precision(lists, values, K[0], exclude=artist)
+        methods[method] = {"precision": figures, **hubness(lists, K[0], keys)}
+    return {
+        "tracks": len(tracks),
+        "metric": metric,
+        "index_hubness": index_hubness,
+        "labels": {
+            name: {"values": int(v.nunique()), "tracks": int(v.notna().sum()), "chance": round(chance(v), 4)}
+            for name, v in found.items()
+        },
+        "methods": methods,
+    }
+
+
+def headline(report: dict) -> dict:
+    """The figures of the index as built, for the run summary and the UI."""
+    used = report["methods"][report["index_hubness"]]
+    return {
+        "precision_folder_at_5": used["precision"]["folder@5"]["micro"],
+        "precision_folder_at_5_macro": used["precision"]["folder@5"]["macro"],
+        "coverage_at_5": used["coverage"],
+        "k_occurrence_skewness": used["k_occurrence_skewness"],
+        "hubness": report["index_hubness"],
+    }
+
+
+def markdown(report: dict, explained: list[float], plots: dict[str, str]) -> str:
+    lines = [
+        "# Evaluation of the index",
+        "",
+        f"{report['tracks']} tracks, {report['metric']} distance; the index uses hubness reduction "
+        f"`{report['index_hubness']}`. PCA keeps {len(explained)} components, "
+        f"{100 * sum(explained):.1f}% of the variance.",
+        "",
+        "Labels: "
+        + ", ".join(
+            f"{name} ({v['values']} values over {v['tracks']} tracks, chance {v['chance']:.3f})"
+            for name, v in report["labels"].items()
+        ),
+        "",
+        "| figure | " + " | ".join(f"`{m}`" for m in report["methods"]) + " |",
+        "|---|" + "---|" * len(report["methods"]),
+    ]
+    figures = next(iter(report["methods"].values()))["precision"]
+    for name in figures:
+        cells = []
+        for method in report["methods"].values():
+            p = method["precision"][name]
+            cells.append("n/a" if p["micro"] is None else f"{p['micro']:.3f} (macro {p['macro']:.3f})")
+        lines.append(f"| precision {name} | " + " | ".join(cells) + " |")
+    for figure in ("coverage", "k_occurrence_skewness"):
+        lines.append(
+            f"| {figure.replace('_', ' ')} @{K[0]} | "
+            + " | ".join(str(m[figure]) for m in report["methods"].values())
+            + " |"
+        )
+    lines += ["", "Most often someone's neighbour (top 5 lists):", ""]
+    for method, m in report["methods"].items():
+        hubs = ", ".join(f"{h['track_key']} ({h['k_occurrence']})" for h in m["hubs"])
+        lines.append(f"- `{method}`: {hubs}")
+    lines += [""] + [f"![{title}]({name})" for title, name in plots.items()]
+    return "\n".join(lines) + "\n"
