@@ -132,26 +132,68 @@ def format_summary(summary: dict, wall_s: float) -> str:
     return "\n".join(lines)
 
 
-def cmd_recommend(args) -> int:
+def _line(t: dict) -> str:
+    return f"{t['title']} — {t['artist'] or 'unknown artist'} [{t['genre']}]  ({t['track_key']})"
+
+
+def _print_tracks(rows: list[dict], score: str) -> None:
+    for i, n in enumerate(rows, start=1):
+        print(f"  {i:2d}. {n[score]:.3f}  {_line(n)}")
+
+
+def _answer(ask, args) -> int:
+    """Print what `ask()` answers (as JSON with --json); an index or file that cannot answer is an error."""
     from musicrec import query
 
     try:
-        result = query.recommend(args.data_dir, args.query, args.k)
+        result = ask()
     except (query.QueryError, query.DamagedIndex, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(result, indent=2, default=str, ensure_ascii=False))
         return 0
-    t = result["track"]
-    print(f"{t['title']} — {t['artist'] or 'unknown artist'} [{t['genre']}]  ({t['track_key']})")
+    return result
+
+
+def cmd_recommend(args) -> int:
+    from musicrec import query
+
+    exclude = tuple(_folders(args.exclude_same))
+    result = _answer(lambda: query.recommend(args.data_dir, args.query, args.k, exclude, args.genre), args)
+    if isinstance(result, int):
+        return result
+    print(_line(result["track"]))
     if result["matches"] > 1:
         print(f"  ({result['matches']} tracks match; also: {', '.join(result['other_matches'])})")
-    for i, n in enumerate(result["neighbors"], start=1):
-        print(
-            f"  {i:2d}. {n['distance']:.3f}  {n['title']} — {n['artist'] or 'unknown artist'} "
-            f"[{n['genre']}]  ({n['track_key']})"
-        )
+    _print_tracks(result["neighbors"], "distance")
+    return 0
+
+
+def cmd_similar(args) -> int:
+    from musicrec import similar
+
+    result = _answer(lambda: similar.similar_to_file(args.data_dir, args.file, args.k), args)
+    if isinstance(result, int):
+        return result
+    print(f"{args.file} ({result['duration_s']:.0f} s) sounds like:")
+    _print_tracks(result["neighbors"], "distance")
+    return 0
+
+
+def cmd_playlist(args) -> int:
+    from musicrec import playlist, storage
+
+    spread = tuple(_folders(args.no_repeat)) if args.window else ()
+    result = _answer(lambda: playlist.playlist(args.data_dir, args.seed, args.length, args.window, spread), args)
+    if isinstance(result, int):
+        return result
+    _print_tracks(result["tracks"], "step_distance")
+    if result["note"]:
+        print(f"  ({result['note']})")
+    if args.out:
+        storage.write_text(playlist.m3u(result["tracks"]), args.out)
+        print(f"-> {args.out} (paths relative to the library's root)")
     return 0
 
 
@@ -241,8 +283,27 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("query")
     rec.add_argument("--k", type=_positive_int, default=10, help="how many neighbours (at least 1)")
     rec.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    rec.add_argument("--exclude-same", help="leave out neighbours by the same artist, album or both: artist,album")
+    rec.add_argument("--genre", help="only neighbours of this genre")
     rec.add_argument("--json", action="store_true")
     rec.set_defaults(func=cmd_recommend)
+
+    sim = sub.add_parser("similar", help="tracks of the index that sound like FILE (which need not be in it)")
+    sim.add_argument("file")
+    sim.add_argument("--k", type=_positive_int, default=10)
+    sim.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    sim.add_argument("--json", action="store_true")
+    sim.set_defaults(func=cmd_similar)
+
+    pl = sub.add_parser("playlist", help="a playlist that flows from SEED through near neighbours")
+    pl.add_argument("seed", help="a track key, or text in title, artist or file name")
+    pl.add_argument("--length", type=_positive_int, default=20)
+    pl.add_argument("--window", type=int, default=0, help="no artist or album repeats within this many tracks")
+    pl.add_argument("--no-repeat", default="artist,album", help="what --window keeps apart (artist,album)")
+    pl.add_argument("--out", help="write an M3U file, paths relative to the library's root")
+    pl.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_playlist)
 
     feat = sub.add_parser("features", help="extract audio features of a folder to Parquet (no Airflow)")
     feat.add_argument("--library", required=True)

@@ -42,9 +42,15 @@ DEFAULT_MAX_MINUTES = 30.0
 PROGRESS_EVERY_S = 10.0
 
 
+def use_numba_cache() -> None:
+    """Keep librosa's compiled functions on disk, so that a process compiles them only once per machine.
+    Before librosa is first imported."""
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "musicrec" / "numba"))
+
+
 def warm_up() -> None:
     """Compile librosa's jitted functions once per process, before the first real file."""
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "musicrec" / "numba"))
+    use_numba_cache()
     noise = np.random.default_rng(0).standard_normal(features.SETTINGS.sample_rate).astype(np.float32)
     features.compute(noise * 0.1)
 

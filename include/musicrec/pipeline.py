@@ -15,6 +15,7 @@ in XCom, and keeps the same dict in the run folder (`stages/`) for the run summa
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import hashlib
 import logging
@@ -548,6 +549,7 @@ def summarize(run: dict) -> dict:
     duplicates = pd.read_parquet(folder / storage.TRACKS, columns=["duplicate_of"])["duplicate_of"].notna().sum()
     return {
         "run_id": run["run_id"],
+        "built_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "library": run["library"],
         "tracks_indexed": stages["join"]["tracks"],
         "tracks_with_metadata": stages["join"]["with_metadata"],

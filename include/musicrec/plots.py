@@ -41,8 +41,9 @@ def explained_variance(ratios: list[float], path: Path) -> Path:
 def library_map(coords: np.ndarray, labels: pd.Series, title: str, path: Path) -> Path:
     """The tracks on the embedding's first two components, coloured by label."""
     plt = _pyplot()
+    labels = labels.fillna("(none)")
     common = labels.value_counts().index[: MAX_COLOURS - 1]
-    shown = labels.where(labels.isin(common), "other").fillna("other")
+    shown = labels.where(labels.isin(common), "other")
     fig, ax = plt.subplots(figsize=(7, 5.5))
     colours = plt.get_cmap("tab20")
     for i, (name, rows) in enumerate(shown.groupby(shown).groups.items()):

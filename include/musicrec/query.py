@@ -1,7 +1,13 @@
-"""Reading the current index: finding a track and its neighbours."""
+"""Reading the current index: finding tracks, their neighbours, the library's map.
+
+`load(data_dir)` gives the published index as an `Index`, read once per published version and shared
+(the API serves every request from it); a newly published index is read on the next call.
+"""
 
 from __future__ import annotations
 
+import threading
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +17,9 @@ from musicrec import neighbours, storage
 from musicrec.errors import InputError
 
 SHOWN = ["track_key", "title", "artist", "genre", "folder", "file", "duration_s"]
+OPTIONAL = ["album", "content_hash"]
+EXCLUDABLE = ("artist", "album")
+PAGE_SIZE = 20
 
 
 class QueryError(LookupError):
@@ -25,7 +34,7 @@ class DamagedIndex(Exception):
     """A published table cannot be read or does not hold what the index promises; the message names it."""
 
 
-def _read(path: Path, columns: list[str]) -> pd.DataFrame:
+def _read(path: Path, columns: list[str], optional: tuple | list = ()) -> pd.DataFrame:
     try:
         table = pd.read_parquet(path)
     except Exception as exc:  # garbage, truncated or missing: name the file either way
@@ -33,61 +42,195 @@ def _read(path: Path, columns: list[str]) -> pd.DataFrame:
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise DamagedIndex(f"{path}: columns missing: {', '.join(missing)}")
-    return table[columns]
+    return table[columns + [c for c in optional if c in table.columns]]
 
 
-def load(data_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    current = storage.require_current(data_dir)
-    tracks = _read(current / storage.TRACKS, SHOWN)
-    recs = _read(current / storage.RECOMMENDATIONS, neighbours.RECOMMENDATION_COLUMNS)
-    distances = pd.to_numeric(recs["distance"], errors="coerce")
-    bad = int((~np.isfinite(distances.to_numpy(dtype="float64", na_value=np.nan))).sum())
-    if bad:
-        raise DamagedIndex(f"{current / storage.RECOMMENDATIONS}: {bad} distances are missing or not numbers")
-    return tracks, recs.assign(distance=distances)
-
-
-def find_tracks(tracks: pd.DataFrame, query: str) -> pd.DataFrame:
-    """The track whose key is `query`, else those whose title, artist or key contains it (any case)."""
-    exact = tracks[tracks["track_key"] == query]
-    if not exact.empty:
-        return exact
-    needle = query.casefold()
-    hay = tracks[["track_key", "title", "artist"]].fillna("").astype(str)
-    mask = hay.apply(lambda col: col.str.casefold().str.contains(needle, regex=False)).any(axis=1)
-    return tracks[mask]
-
-
-def recommend(data_dir: str | Path, query: str, k: int = 10) -> dict:
-    """{'track': ..., 'matches': n, 'neighbors': [...]} for the first track matching `query`."""
-    if not query.strip():
-        raise InvalidQuery("the query is empty: give a track key, or text in a title, artist or file name")
-    if k < 1:
-        raise InvalidQuery(f"k must be at least 1, not {k}")
-    tracks, recs = load(data_dir)
-    matches = find_tracks(tracks, query)
-    if matches.empty:
-        raise QueryError(f"no track matches {query!r} (tried track key, title, artist and file name)")
-    track = matches.iloc[0]
-    mine = recs[recs["track_key"] == track["track_key"]].sort_values("rank").head(k)
-    neighbors = mine.merge(tracks, left_on="neighbor_key", right_on="track_key", suffixes=("", "_n"))
-    neighbors = neighbors.drop(columns=["track_key", "track_key_n"]).rename(columns={"neighbor_key": "track_key"})
-    return {
-        "track": _records(track.to_frame().T)[0],
-        "matches": len(matches),
-        "other_matches": matches["track_key"].iloc[1:6].tolist(),
-        "neighbors": _records(neighbors),
-    }
-
-
-def _records(df: pd.DataFrame) -> list[dict]:
+def records(df: pd.DataFrame) -> list[dict]:
     return [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in df.to_dict("records")]
 
 
-def summary(data_dir: str | Path) -> dict:
-    """The current index's run summary."""
-    path = storage.require_current(data_dir) / storage.SUMMARY
+class Index:
+    """One published index: its tracks and stored neighbours at once, the rest when first needed."""
+
+    def __init__(self, run: Path):
+        self.run = run
+        self.tracks = _read(run / storage.TRACKS, SHOWN, OPTIONAL).reset_index(drop=True)
+        for column in OPTIONAL:
+            if column not in self.tracks:
+                self.tracks[column] = None
+        recs = _read(run / storage.RECOMMENDATIONS, neighbours.RECOMMENDATION_COLUMNS)
+        distances = pd.to_numeric(recs["distance"], errors="coerce")
+        bad = int((~np.isfinite(distances.to_numpy(dtype="float64", na_value=np.nan))).sum())
+        if bad:
+            raise DamagedIndex(f"{run / storage.RECOMMENDATIONS}: {bad} distances are missing or not numbers")
+        self.recs = recs.assign(distance=distances)
+        self.row = pd.Series(np.arange(len(self.tracks)), index=self.tracks["track_key"])
+        self.stored_k = int(self.recs.groupby("track_key").size().max()) if len(self.recs) else 0
+
+    @cached_property
+    def summary(self) -> dict:
+        return _summary(self.run)
+
+    @cached_property
+    def model(self) -> dict:
+        return storage.read_json(self.run / storage.MODEL)
+
+    @cached_property
+    def embedding(self) -> np.ndarray:
+        """The embedding's rows in the order of `tracks`."""
+        emb = pd.read_parquet(self.run / storage.EMBEDDINGS).set_index("track_key")
+        return emb.loc[self.tracks["track_key"]].to_numpy(dtype=np.float64)
+
+    @cached_property
+    def built_with(self) -> dict:
+        """The metric and hubness setting the stored neighbours were computed with."""
+        record = storage.read_json(storage.stage_record(self.run, "build_index"))
+        return {"metric": record["metric"], "hubness": record.get("hubness", "none")}
+
+    @cached_property
+    def spread(self) -> np.ndarray | None:
+        if self.built_with["hubness"] != "mutual_proximity":
+            return None
+        return neighbours.spread(self.embedding, self.built_with["metric"])
+
+    @cached_property
+    def explainer(self):
+        from musicrec import explain
+
+        return explain.Explainer(self.run)
+
+    def why(self, key: str, other: str) -> list[dict]:
+        """The feature groups that bring `other` closest to `key`."""
+        self.track(key), self.track(other)
+        return self.explainer.why(key, other)
+
+    def find(self, text: str) -> pd.DataFrame:
+        """The track whose key is `text`, else those whose title, artist or key contains it (any case)."""
+        if not text.strip():
+            raise InvalidQuery("the query is empty: give a track key, or text in a title, artist or file name")
+        exact = self.tracks[self.tracks["track_key"] == text]
+        if not exact.empty:
+            return exact
+        needle = text.casefold()
+        hay = self.tracks[["track_key", "title", "artist"]].fillna("").astype(str)
+        mask = hay.apply(lambda col: col.str.casefold().str.contains(needle, regex=False)).any(axis=1)
+        return self.tracks[mask]
+
+    def search(self, text: str, page: int = 1, size: int = PAGE_SIZE) -> dict:
+        matches = self.find(text)
+        start = (page - 1) * size
+        return {
+            "total": len(matches),
+            "page": page,
+            "size": size,
+            "items": records(matches.iloc[start : start + size]),
+        }
+
+    def track(self, key: str) -> dict:
+        if key not in self.row.index:
+            raise QueryError(f"no track {key!r} in the index")
+        return records(self.tracks.iloc[[self.row[key]]])[0]
+
+    def neighbours(self, key: str, k: int, exclude_same: tuple[str, ...] = (), genre: str | None = None) -> list[dict]:
+        """k nearest tracks, as the index ranks them; beyond the stored k, or filtered, computed from the
+        embedding with the index's own metric and hubness setting."""
+        if k < 1:
+            raise InvalidQuery(f"k must be at least 1, not {k}")
+        unknown = set(exclude_same) - set(EXCLUDABLE)
+        if unknown:
+            raise InvalidQuery(f"exclude_same takes {' or '.join(EXCLUDABLE)}, not {', '.join(sorted(unknown))}")
+        self.track(key)
+        if k <= self.stored_k and not exclude_same and genre is None:
+            mine = self.recs[self.recs["track_key"] == key].sort_values("rank").head(k)
+            rows, distances = self.row[mine["neighbor_key"]].to_numpy(), mine["distance"].to_numpy()
+        else:
+            rows, distances = self._ranked(self.row[key], k, exclude_same, genre)
+        found = self.tracks.iloc[rows].assign(rank=np.arange(1, len(rows) + 1), distance=distances)
+        return records(found)
+
+    def _ranked(self, i: int, k: int, exclude_same: tuple[str, ...], genre: str | None):
+        rows = np.array([i])
+        metric, hubness = self.built_with["metric"], self.built_with["hubness"]
+        d = neighbours.scored(self.embedding, rows, metric, hubness, self.spread)
+        groups = pd.factorize(self.tracks["content_hash"].fillna(self.tracks["track_key"]))[0]
+        d = neighbours.excluded(d, rows, groups)[0]
+        for field in exclude_same:
+            value = self.tracks.at[i, field]
+            if pd.notna(value):
+                d[(self.tracks[field] == value).to_numpy()] = np.inf
+        if genre is not None:
+            d[(self.tracks["genre"] != genre).to_numpy()] = np.inf
+        order = neighbours.top(d[None, :], k)[0]
+        order = order[np.isfinite(d[order])]
+        return order, d[order].astype(float)
+
+    def map_points(self) -> list[dict]:
+        """Every track on the embedding's first two components."""
+        xy = (
+            self.embedding[:, :2]
+            if self.embedding.shape[1] >= 2
+            else np.c_[self.embedding[:, :1], np.zeros(len(self.tracks))]
+        )
+        points = self.tracks[["track_key", "title", "folder", "genre"]].assign(x=xy[:, 0], y=xy[:, 1])
+        return records(points)
+
+    def info(self) -> dict:
+        s = self.summary
+        return {
+            "run_id": s["run_id"],
+            "built_at": s.get("built_at"),
+            "tracks": s["tracks_indexed"],
+            "audio_hours": s["audio_hours"],
+            "feature_version": s["feature_version"],
+            "neighbours_stored": self.stored_k,
+            **self.built_with,
+            "evaluation": {k: v for k, v in s.get("evaluation", {}).items() if k not in ("report", "plots")},
+        }
+
+
+_loaded: dict[str, Index] = {}
+_loading = threading.Lock()
+
+
+def load(data_dir: str | Path) -> Index:
+    """The current index of `data_dir`, read again only when another one has been published."""
+    run = storage.require_current(data_dir).resolve()
+    with _loading:
+        cached = _loaded.get(str(data_dir))
+        if cached is None or cached.run != run:
+            cached = _loaded[str(data_dir)] = Index(run)
+        return cached
+
+
+def recommend(
+    data_dir: str | Path, text: str, k: int = 10, exclude_same: tuple[str, ...] = (), genre: str | None = None
+) -> dict:
+    """{'track': ..., 'matches': n, 'other_matches': [...], 'neighbors': [...]} for the first track matching."""
+    if not text.strip():
+        raise InvalidQuery("the query is empty: give a track key, or text in a title, artist or file name")
+    if k < 1:
+        raise InvalidQuery(f"k must be at least 1, not {k}")
+    index = load(data_dir)
+    matches = index.find(text)
+    if matches.empty:
+        raise QueryError(f"no track matches {text!r} (tried track key, title, artist and file name)")
+    key = matches["track_key"].iloc[0]
+    return {
+        "track": index.track(key),
+        "matches": len(matches),
+        "other_matches": matches["track_key"].iloc[1:6].tolist(),
+        "neighbors": index.neighbours(key, k, exclude_same, genre),
+    }
+
+
+def _summary(run: Path) -> dict:
+    path = run / storage.SUMMARY
     try:
         return storage.read_json(path)
     except (OSError, ValueError) as exc:
         raise DamagedIndex(f"{path}: not a readable summary ({exc})") from None
+
+
+def summary(data_dir: str | Path) -> dict:
+    """The current index's run summary."""
+    return _summary(storage.require_current(data_dir))

@@ -1,0 +1,57 @@
+"""Playlists that flow from a seed track through near neighbours.
+
+Each next track is the nearest (as the index ranks them) to the current one that is not yet in the
+playlist, is no copy of a track in it (`content_hash`: identical audio never appears twice), and, by
+option, shares no artist or album with the last `window` tracks. When no track qualifies the playlist
+ends early, and says why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from musicrec import neighbours, query
+
+
+def playlist(
+    data_dir: str | Path, seed: str, length: int, window: int = 0, spread_over: tuple[str, ...] = ("artist", "album")
+) -> dict:
+    """{'seed', 'tracks': [...], 'note'}: `length` tracks from the seed; `window` > 0 keeps the fields of
+    `spread_over` from repeating within that many tracks."""
+    if length < 1:
+        raise query.InvalidQuery(f"length must be at least 1, not {length}")
+    index = query.load(data_dir)
+    matches = index.find(seed)
+    if matches.empty:
+        raise query.QueryError(f"no track matches {seed!r} (tried track key, title, artist and file name)")
+    current = int(index.row[matches["track_key"].iloc[0]])
+    chosen, distances = [current], [0.0]
+    hashes = index.tracks["content_hash"].fillna(index.tracks["track_key"]).to_numpy(dtype=object)
+    metric, hubness = index.built_with["metric"], index.built_with["hubness"]
+    note = None
+    while len(chosen) < length:
+        d = neighbours.scored(index.embedding, np.array([current]), metric, hubness, index.spread)[0].astype(float)
+        d[np.isin(hashes, hashes[chosen])] = np.inf
+        for field in spread_over if window > 0 else ():
+            recent = index.tracks[field].iloc[chosen[-window:]].dropna()
+            d[index.tracks[field].isin(recent).to_numpy()] = np.inf
+        nxt = int(np.argmin(d))
+        if not np.isfinite(d[nxt]):
+            note = f"ended after {len(chosen)} tracks: no other track qualifies"
+            break
+        chosen.append(nxt)
+        distances.append(float(d[nxt]))
+        current = nxt
+    tracks = index.tracks.iloc[chosen].assign(position=np.arange(1, len(chosen) + 1), step_distance=distances)
+    return {"seed": index.tracks.at[chosen[0], "track_key"], "tracks": query.records(tracks), "note": note}
+
+
+def m3u(tracks: list[dict]) -> str:
+    """An extended M3U playlist; paths are the track keys, relative to the library's root."""
+    lines = ["#EXTM3U"]
+    for t in tracks:
+        who = f"{t['artist']} - " if t.get("artist") else ""
+        lines += [f"#EXTINF:{round(t['duration_s'] or -1)},{who}{t['title']}", t["track_key"]]
+    return "\n".join(lines) + "\n"

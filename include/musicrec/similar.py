@@ -1,0 +1,64 @@
+"""Tracks of the index that sound like a file that need not be in it.
+
+The file is analysed with the same code and settings as the library's files, standardized and projected
+with the published model (`model.json`), and compared with every track of the index as the index ranks
+them (its metric, its hubness setting). Copies of the file's audio in the library are left out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from musicrec import encode, extract, features, metadata, model, neighbours, query
+from musicrec.errors import InputError
+
+
+class FeatureVersionMismatch(InputError):
+    """The index was built from features that this code no longer computes."""
+
+
+def embed(row: dict, published: dict) -> np.ndarray:
+    """The embedding of one analysed file, as `scale` and `reduce` built the index's."""
+    columns = published["feature_columns"]
+    z = model.scale(np.asarray([[row[c] for c in columns]], dtype=np.float64), published["scaler"])
+    meta = published["metadata"]
+    if meta["weight"] > 0:
+        described = pd.DataFrame(
+            {"artist": [None], "year": [pd.NA], "genre": [metadata.UNKNOWN_GENRE], "duration_s": [row["duration_s"]]}
+        )
+        m = encode.transform(described, meta["encoder"])[meta["columns"]].to_numpy(dtype=np.float64)
+        z = np.hstack([z, model.scale(m, meta["scaler"]) * meta["weight"]])
+    return model.reduce(z, published["pca"])
+
+
+def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10) -> dict:
+    """{'file', 'duration_s', 'neighbors': [...]} for an audio file; InputError when it cannot be compared."""
+    if k < 1:
+        raise query.InvalidQuery(f"k must be at least 1, not {k}")
+    index = query.load(data_dir)
+    published = index.model
+    if published.get("feature_version") != features.FEATURE_VERSION:
+        raise FeatureVersionMismatch(
+            f"the index was built with feature version {published.get('feature_version')}, this musicrec computes "
+            f"{features.FEATURE_VERSION}: run `musicrec run --full-refresh` to rebuild it first"
+        )
+    path = Path(path)
+    extract.use_numba_cache()
+    key, row, error = extract.extract_one(str(path.parent), path.name, max_seconds=extract.DEFAULT_MAX_MINUTES * 60)
+    if row is None:
+        raise InputError(f"{path}: {error}")
+    point = embed(row, published)
+    metric, hubness = index.built_with["metric"], index.built_with["hubness"]
+    d = neighbours.distances(point, index.embedding, metric)
+    if hubness == "mutual_proximity":
+        own = np.array([[d.mean()], [max(float(d.std()), 1e-12)]])
+        d = neighbours.mutual_proximity(d, own, index.spread)
+    d = d[0].astype(np.float64)
+    d[(index.tracks["content_hash"] == row["content_hash"]).to_numpy()] = np.inf
+    order = neighbours.top(d[None, :], k)[0]
+    order = order[np.isfinite(d[order])]
+    found = index.tracks.iloc[order].assign(rank=np.arange(1, len(order) + 1), distance=d[order])
+    return {"file": str(path), "duration_s": row["duration_s"], "neighbors": query.records(found)}
