@@ -12,16 +12,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
+from typing import Annotated, Literal
 
 from airflow.api_fastapi.core_api.security import requires_access_dag
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+
+from musicrec.schemas import IndexInfo, MapPoint, Neighbours, Playlist, SimilarToFile, TrackPage
 
 DATA_DIR = os.environ.get("MUSICREC_DATA_DIR", str(Path(__file__).resolve().parents[1] / "data"))
 PAGE = Path(__file__).with_name("musicrec_page.html")
+MAX_UPLOAD_BYTES = int(float(os.environ.get("MUSICREC_MAX_UPLOAD_MB", "100")) * 2**20)
+MAX_K = 500
 
 DAG_ID = "music_recommendation"
 read_access = requires_access_dag("GET", param_dag_id=DAG_ID)
@@ -47,41 +54,124 @@ def docs() -> HTMLResponse:
     return get_swagger_ui_html(openapi_url="openapi.json", title="musicrec API")
 
 
-@app.get("/", response_class=HTMLResponse)
+@app.get("/", response_class=HTMLResponse, include_in_schema=False)
 def page() -> str:
     return PAGE.read_text(encoding="utf-8")
 
 
-@app.get("/api/recommend")
-def recommend(
+@app.exception_handler(RequestValidationError)
+def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A parameter out of range, as one readable sentence rather than FastAPI's list of objects."""
+    detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}" for e in exc.errors())
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+def _index():
+    from musicrec import query
+
+    return query.load(DATA_DIR)
+
+
+@app.get("/api/info", response_model=IndexInfo)
+def info():
+    with _as_http_errors():
+        return _index().info()
+
+
+@app.get("/api/tracks", response_model=TrackPage)
+def search(
     q: str = Query(..., min_length=1, description="track key, or text in title, artist or file name"),
-    k: int = Query(10, ge=1, le=100),
-) -> dict:
-    from musicrec import query
+    page: int = Query(1, ge=1),
+    size: int = Query(20, ge=1, le=200),
+):
+    with _as_http_errors():
+        return _index().search(q, page, size)
+
+
+@app.get("/api/neighbours", response_model=Neighbours)
+def neighbours(
+    track: str = Query(..., min_length=1, description="a track key"),
+    k: int = Query(10, ge=1, le=MAX_K),
+    exclude_same: Annotated[
+        list[Literal["artist", "album"]] | None, Query(description="leave out the same artist's or album's tracks")
+    ] = None,
+    genre: str | None = Query(None, description="only neighbours of this genre"),
+):
+    with _as_http_errors():
+        index = _index()
+        exclude_same = tuple(exclude_same or ())
+        found = index.neighbours(track, k, exclude_same, genre)
+        for n in found:
+            n["why"] = index.why(track, n["track_key"])
+        computed = k > index.stored_k or bool(exclude_same) or genre is not None
+        return {"track": index.track(track), "k": k, "computed": computed, "neighbours": found}
+
+
+@app.get("/api/plots/{name}", response_class=FileResponse)
+def plot(name: Literal["explained_variance.png", "map.png", "k_occurrence.png"]):
+    """The evaluation's plots of the current index."""
+    with _as_http_errors():
+        path = _index().run / name
+        if not path.exists():
+            raise FileNotFoundError(f"{name}: this index has no such plot (built before evaluations had plots?)")
+        return FileResponse(path, media_type="image/png")
+
+
+@app.get("/api/map", response_model=list[MapPoint])
+def library_map():
+    with _as_http_errors():
+        return _index().map_points()
+
+
+@app.get("/api/playlist", response_model=Playlist)
+def playlist(
+    seed: str = Query(..., min_length=1),
+    length: int = Query(20, ge=1, le=500),
+    window: int = Query(0, ge=0, le=100, description="no artist or album repeats within this many tracks"),
+):
+    from musicrec import playlist as playlists
 
     with _as_http_errors():
-        return query.recommend(DATA_DIR, q, k)
+        return playlists.playlist(DATA_DIR, seed, length, window)
 
 
-@app.get("/api/summary")
-def summary() -> dict:
-    from musicrec import query
+@app.post("/api/similar", response_model=SimilarToFile)
+def similar(file: UploadFile, k: int = Query(10, ge=1, le=MAX_K)):
+    """Tracks that sound like an uploaded audio file (at most MUSICREC_MAX_UPLOAD_MB, 100 by default)."""
+    from musicrec import similar as similarity
 
-    with _as_http_errors():
-        return query.summary(DATA_DIR)
+    with tempfile.TemporaryDirectory(prefix="musicrec-upload-") as tmp:
+        path = Path(tmp) / (Path(file.filename or "upload").name or "upload")
+        _save_bounded(file, path)
+        with _as_http_errors():
+            result = similarity.similar_to_file(DATA_DIR, path, k, name=file.filename)
+    return result | {"neighbours": result.pop("neighbors")}
+
+
+def _save_bounded(upload: UploadFile, path: Path) -> None:
+    written = 0
+    with open(path, "wb") as out:
+        while chunk := upload.file.read(1 << 20):
+            written += len(chunk)
+            if written > MAX_UPLOAD_BYTES:
+                raise HTTPException(
+                    status_code=413, detail=f"the file is larger than {MAX_UPLOAD_BYTES // 2**20} MB, the upload limit"
+                )
+            out.write(chunk)
 
 
 @contextlib.contextmanager
 def _as_http_errors():
     """The library's errors as HTTP answers with their message: no traceback, no 500."""
     from musicrec import query
+    from musicrec.errors import InputError
 
     try:
         yield
-    except query.InvalidQuery as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
     except query.QueryError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
+    except InputError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
     except (query.DamagedIndex, FileNotFoundError) as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from None
 

@@ -69,3 +69,54 @@ def demo_library(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("library")
     demo.make_library(root, tracks_per_style=5, seconds=(5.0, 9.0))
     return root
+
+
+def run_stages(library: Path, data: Path, run_id: str, metadata: Path | None = None, **params) -> dict:
+    """Every stage of a run, in order, as the DAG chains them, without Airflow; returns each stage's record."""
+    from musicrec import pipeline, settings
+
+    params = settings.defaults(".") | {"n_neighbors": 2, "n_components": 3} | params
+    meta = str(metadata) if metadata else None
+    run = pipeline.discover(str(library), str(data), run_id, [], False, meta, index_params=params)
+    shards = [pipeline.extract_shard(s, str(library), workers=1) for s in pipeline.shard(run, 100)]
+    tracks = pipeline.join(run, shards, pipeline.clean_metadata(run, meta))
+    scaled = pipeline.scale(tracks, params["metadata_weight"])
+    embedded = pipeline.reduce(scaled, params["n_components"])
+    index = pipeline.build_index(embedded, tracks, params["n_neighbors"], params["metric"], params["hubness"])
+    evaluated = pipeline.evaluate(embedded, tracks, index)
+    pipeline.publish(run, evaluated)
+    return {"run": run, "scale": scaled, "reduce": embedded, "build_index": index, "evaluate": evaluated}
+
+
+SMALL_LIBRARY_METADATA = """folder,file,title,artist,album,genre
+low,0.wav,Low Zero,Ann,First,ambient
+low,1.wav,Low One,Ann,First,ambient
+low,2.wav,Low Two,Bob,Second,ambient
+low,3.wav,Low Three,Bob,Second,ambient
+high,0.wav,High Zero,Cid,Third,rock
+high,1.wav,High One,Cid,Third,rock
+high,2.wav,High Two,Dee,Fourth,rock
+high,3.wav,High Three,Dee,Fourth,rock
+"""
+
+
+def small_library(root: Path) -> Path:
+    """Two folders of four tones each (low and high), with a copy of one file, and metadata naming them."""
+    import soundfile as sf
+
+    for folder, base in (("low", 110.0), ("high", 1760.0)):
+        (root / folder).mkdir(parents=True)
+        for i in range(4):
+            sf.write(root / folder / f"{i}.wav", tone(base * (1 + 0.15 * i), seconds=0.6), 22050)
+    (root / "high" / "copy of 0.wav").write_bytes((root / "high" / "0.wav").read_bytes())
+    (root / "metadata.csv").write_text(SMALL_LIBRARY_METADATA)
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_index(tmp_path_factory) -> Path:
+    """A data dir whose current index covers `small_library`, built by the pipeline's stages (k=3)."""
+    root = tmp_path_factory.mktemp("small")
+    library = small_library(root / "library")
+    run_stages(library, root / "data", "small", library / "metadata.csv", n_neighbors=3)
+    return root / "data"

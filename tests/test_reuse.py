@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from conftest import tone
+from conftest import run_stages, tone
 from musicrec import pipeline, settings, storage
 
 PARAMS = settings.defaults(".") | {"n_neighbors": 2, "n_components": 3}
@@ -27,18 +27,7 @@ def library(tmp_path):
 
 
 def _run(library, data_dir, run_id: str, **changes) -> dict:
-    """Every stage of a run, in order, as the DAG chains them; returns each stage's record."""
-    params = PARAMS | changes
-    metadata = str(library / "metadata.csv")
-    run = pipeline.discover(str(library), str(data_dir), run_id, [], False, metadata, index_params=params)
-    shards = [pipeline.extract_shard(s, str(library), workers=1) for s in pipeline.shard(run, 100)]
-    tracks = pipeline.join(run, shards, pipeline.clean_metadata(run, metadata))
-    scaled = pipeline.scale(tracks, params["metadata_weight"])
-    embedded = pipeline.reduce(scaled, params["n_components"])
-    index = pipeline.build_index(embedded, tracks, params["n_neighbors"], params["metric"], params["hubness"])
-    evaluated = pipeline.evaluate(embedded, tracks, index)
-    pipeline.publish(run, evaluated)
-    return {"run": run, "scale": scaled, "reduce": embedded, "build_index": index, "evaluate": evaluated}
+    return run_stages(library, data_dir, run_id, library / "metadata.csv", **(PARAMS | changes))
 
 
 def _reused(stages: dict) -> dict:

@@ -157,9 +157,9 @@ class Index:
         for field in exclude_same:
             value = self.tracks.at[i, field]
             if pd.notna(value):
-                d[(self.tracks[field] == value).to_numpy()] = np.inf
+                d[self.tracks[field].eq(value).fillna(False).to_numpy(dtype=bool)] = np.inf
         if genre is not None:
-            d[(self.tracks["genre"] != genre).to_numpy()] = np.inf
+            d[~self.tracks["genre"].eq(genre).fillna(False).to_numpy(dtype=bool)] = np.inf
         order = neighbours.top(d[None, :], k)[0]
         order = order[np.isfinite(d[order])]
         return order, d[order].astype(float)

@@ -34,8 +34,9 @@ def embed(row: dict, published: dict) -> np.ndarray:
     return model.reduce(z, published["pca"])
 
 
-def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10) -> dict:
-    """{'file', 'duration_s', 'neighbors': [...]} for an audio file; InputError when it cannot be compared."""
+def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10, name: str | None = None) -> dict:
+    """{'file', 'duration_s', 'neighbors': [...]} for an audio file (called `name` in messages, its path by
+    default); InputError when it cannot be compared."""
     if k < 1:
         raise query.InvalidQuery(f"k must be at least 1, not {k}")
     index = query.load(data_dir)
@@ -49,7 +50,7 @@ def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10) -> dict
     extract.use_numba_cache()
     key, row, error = extract.extract_one(str(path.parent), path.name, max_seconds=extract.DEFAULT_MAX_MINUTES * 60)
     if row is None:
-        raise InputError(f"{path}: {error}")
+        raise InputError(f"{name or path}: {error}")
     point = embed(row, published)
     metric, hubness = index.built_with["metric"], index.built_with["hubness"]
     d = neighbours.distances(point, index.embedding, metric)
@@ -61,4 +62,4 @@ def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10) -> dict
     order = neighbours.top(d[None, :], k)[0]
     order = order[np.isfinite(d[order])]
     found = index.tracks.iloc[order].assign(rank=np.arange(1, len(order) + 1), distance=d[order])
-    return {"file": str(path), "duration_s": row["duration_s"], "neighbors": query.records(found)}
+    return {"file": name or str(path), "duration_s": row["duration_s"], "neighbors": query.records(found)}

@@ -1,0 +1,79 @@
+"""The API's answers, as pydantic models: what the OpenAPI page documents and every response is checked against."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Track(BaseModel):
+    track_key: str = Field(description="the file's path relative to the library")
+    title: str | None
+    artist: str | None
+    album: str | None
+    genre: str | None
+    folder: str
+    file: str
+    duration_s: float | None
+
+
+class TrackPage(BaseModel):
+    total: int
+    page: int
+    size: int
+    items: list[Track]
+
+
+class Reason(BaseModel):
+    group: str = Field(description="a group of audio features")
+    relative_difference: float = Field(description="the two tracks' difference in it, 1.0 being the library's typical")
+
+
+class Neighbour(Track):
+    rank: int
+    distance: float
+    why: list[Reason] = Field(default_factory=list, description="the feature groups that bring it closest")
+
+
+class Neighbours(BaseModel):
+    track: Track
+    k: int
+    computed: bool = Field(description="computed from the embedding (k above the stored neighbours, or filters)")
+    neighbours: list[Neighbour]
+
+
+class IndexInfo(BaseModel):
+    run_id: str
+    built_at: str | None
+    tracks: int
+    audio_hours: float
+    feature_version: str
+    neighbours_stored: int
+    metric: str
+    hubness: str
+    evaluation: dict[str, float | str | None]
+
+
+class MapPoint(BaseModel):
+    track_key: str
+    title: str | None
+    folder: str
+    genre: str | None
+    x: float
+    y: float
+
+
+class SimilarToFile(BaseModel):
+    file: str
+    duration_s: float
+    neighbours: list[Neighbour]
+
+
+class PlaylistTrack(Track):
+    position: int
+    step_distance: float
+
+
+class Playlist(BaseModel):
+    seed: str
+    tracks: list[PlaylistTrack]
+    note: str | None
