@@ -248,10 +248,12 @@ def test_ui_page_and_api_serve_the_current_index(first_run, monkeypatch):
     monkeypatch.setitem(plugin.app.dependency_overrides, plugin.read_access, lambda: None)
     client = TestClient(plugin.app)
     assert "Tracks that sound like" in client.get("/").text
-    body = client.get("/api/recommend", params={"q": "Arps no. 3", "k": 4}).json()
-    assert body["track"]["track_key"] == "chip_arps/Chip Arps 03.wav" and len(body["neighbors"]) == 4
-    assert client.get("/api/recommend", params={"q": "zzz"}).status_code == 404
-    assert client.get("/api/summary").json()["tracks_indexed"] == 20
+    found = client.get("/api/tracks", params={"q": "Arps no. 3"}).json()["items"]
+    assert [t["track_key"] for t in found] == ["chip_arps/Chip Arps 03.wav"]
+    body = client.get("/api/neighbours", params={"track": found[0]["track_key"], "k": 4}).json()
+    assert len(body["neighbours"]) == 4 and not body["computed"]
+    assert client.get("/api/neighbours", params={"track": "zzz"}).status_code == 404
+    assert client.get("/api/info").json()["tracks"] == 20
     assert plugin.MusicrecPlugin.external_views[0]["href"] == "musicrec/"
 
 

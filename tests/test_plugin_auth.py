@@ -9,19 +9,21 @@ import subprocess
 import sys
 import time
 
-import pandas as pd
 import pytest
 import requests
 
 from conftest import PROJECT_DIR
-from musicrec import storage
 
 pytestmark = pytest.mark.integration
 
 ROUTES = [
     "/musicrec/",
-    "/musicrec/api/summary",
-    "/musicrec/api/recommend?q=one",
+    "/musicrec/api/info",
+    "/musicrec/api/tracks?q=low",
+    "/musicrec/api/neighbours?track=low/0.wav",
+    "/musicrec/api/map",
+    "/musicrec/api/playlist?seed=low/0.wav",
+    "/musicrec/api/plots/map.png",
     "/musicrec/docs",
     "/musicrec/openapi.json",
 ]
@@ -33,39 +35,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _index(data_dir):
-    """A small published index: two tracks, each the other's neighbour."""
-    run = storage.run_dir(data_dir, "run1")
-    tracks = pd.DataFrame(
-        {
-            "track_key": ["a/one.ogg", "a/two.ogg"],
-            "title": ["One", "Two"],
-            "artist": ["X", "Y"],
-            "genre": ["rock", "rock"],
-            "folder": ["a", "a"],
-            "file": ["one.ogg", "two.ogg"],
-            "duration_s": [1.0, 2.0],
-        }
-    )
-    storage.write_parquet(tracks, run / storage.TRACKS)
-    recs = pd.DataFrame(
-        {
-            "track_key": ["a/one.ogg", "a/two.ogg"],
-            "rank": [1, 1],
-            "neighbor_key": ["a/two.ogg", "a/one.ogg"],
-            "distance": [0.1, 0.1],
-        }
-    )
-    storage.write_parquet(recs, run / storage.RECOMMENDATIONS)
-    storage.write_json({"tracks_indexed": 2, "library": "/srv/music"}, run / storage.SUMMARY)
-    storage.publish(data_dir, run)
-
-
 @pytest.fixture(scope="module")
-def api_server(airflow_db, tmp_path_factory):
+def api_server(airflow_db, small_index, tmp_path_factory):
     home = tmp_path_factory.mktemp("api-server")
-    data_dir = home / "data"
-    _index(data_dir)
+    data_dir = small_index
     passwords = home / "passwords.json"
     passwords.write_text(json.dumps({"reader": "reader-pw", "nobody": "nobody-pw"}))
     port = _free_port()
@@ -114,7 +87,7 @@ def _token(base, username, password):
 def test_anonymous_callers_get_401(api_server, route):
     response = requests.get(api_server + route, timeout=10)
     assert response.status_code == 401
-    assert "/srv/music" not in response.text and "One" not in response.text
+    assert "Low Zero" not in response.text and "low/0.wav" not in response.text
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -127,14 +100,15 @@ def test_a_user_without_access_to_the_dag_gets_403(api_server, route):
 def test_a_logged_in_reader_gets_the_data_with_a_token_or_the_ui_cookie(api_server):
     token = _token(api_server, "reader", "reader-pw")
     by_header = requests.get(
-        f"{api_server}/musicrec/api/summary", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        f"{api_server}/musicrec/api/info", headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
-    assert by_header.status_code == 200 and by_header.json()["tracks_indexed"] == 2
+    assert by_header.status_code == 200 and by_header.json()["tracks"] == 9
     by_cookie = requests.get(
-        f"{api_server}/musicrec/api/recommend", params={"q": "One"}, cookies={"_token": token}, timeout=10
+        f"{api_server}/musicrec/api/tracks", params={"q": "Low Zero"}, cookies={"_token": token}, timeout=10
     )
-    assert by_cookie.status_code == 200 and by_cookie.json()["neighbors"][0]["title"] == "Two"
+    assert by_cookie.status_code == 200 and by_cookie.json()["items"][0]["track_key"] == "low/0.wav"
     page = requests.get(f"{api_server}/musicrec/", cookies={"_token": token}, timeout=10)
     assert page.status_code == 200 and "Tracks that sound like" in page.text
     spec = requests.get(f"{api_server}/musicrec/openapi.json", cookies={"_token": token}, timeout=10)
-    assert "/api/recommend" in spec.json()["paths"]
+    assert {"/api/neighbours", "/api/similar", "/api/playlist"} <= set(spec.json()["paths"])
+    assert "Neighbours" in spec.json()["components"]["schemas"]

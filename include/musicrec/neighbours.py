@@ -67,6 +67,13 @@ def excluded(d: np.ndarray, rows: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return d
 
 
+def distinct(row: np.ndarray, groups: np.ndarray, k: int) -> np.ndarray:
+    """The first k columns of a ranked row that are of distinct groups: of copies of the same audio, the
+    nearest only (fewer when the row has fewer groups)."""
+    _, first = np.unique(groups[row], return_index=True)
+    return row[np.sort(first)[:k]]
+
+
 def top(d: np.ndarray, k: int) -> np.ndarray:
     """Per row, the columns of the k smallest finite values, nearest first (ties by column)."""
     k = min(k, d.shape[1])
@@ -85,12 +92,14 @@ def nearest_neighbours(
 ) -> pd.DataFrame:
     """k neighbours per track, nearest first, never the track itself nor a track of its group.
 
-    `groups` (e.g. content hashes) marks copies of the same audio, which are never each other's neighbours.
+    `groups` (e.g. content hashes) marks copies of the same audio: they are never each other's neighbours,
+    and a list holds one of them at most (the nearest).
     """
     check(metric, hubness)
     n = len(keys)
     codes = pd.factorize(pd.Series(list(range(n)) if groups is None else list(groups)))[0]
-    k = min(k, n - int(np.bincount(codes).max()) if n else 0)
+    k = min(k, int(codes.max()) if n else 0)  # one track of each other group at most
+    copies = n - int(codes.max()) - 1 if n else 0
     if k < 1:
         return pd.DataFrame(columns=RECOMMENDATION_COLUMNS)
     track_spread = spread(embedding, metric) if hubness == "mutual_proximity" else None
@@ -99,7 +108,12 @@ def nearest_neighbours(
     for start in range(0, n, BLOCK):
         rows = np.arange(start, min(n, start + BLOCK))
         d = excluded(scored(embedding, rows, metric, hubness, track_spread), rows, codes)
-        cols = top(d, k)
+        ranked = top(d, k + copies)
+        if copies:  # of the ranked columns, the finite ones always hold k distinct groups
+            finite = np.isfinite(np.take_along_axis(d, ranked, axis=1))
+            cols = np.stack([distinct(row[ok], codes, k) for row, ok in zip(ranked, finite, strict=True)])
+        else:
+            cols = ranked[:, :k]
         parts.append(
             pd.DataFrame(
                 {

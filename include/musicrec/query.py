@@ -160,7 +160,8 @@ class Index:
                 d[self.tracks[field].eq(value).fillna(False).to_numpy(dtype=bool)] = np.inf
         if genre is not None:
             d[~self.tracks["genre"].eq(genre).fillna(False).to_numpy(dtype=bool)] = np.inf
-        order = neighbours.top(d[None, :], k)[0]
+        copies = len(groups) - len(np.unique(groups))
+        order = neighbours.distinct(neighbours.top(d[None, :], k + copies)[0], groups, k)
         order = order[np.isfinite(d[order])]
         return order, d[order].astype(float)
 
