@@ -12,7 +12,7 @@ export MUSICREC_LIBRARY ?= $(CURDIR)/demo-library
 export MUSICREC_METADATA ?= $(CURDIR)/demo-library/metadata.csv
 export MUSICREC_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: install demo test test-unit lint airflow dev-corpus benchmark clean
+.PHONY: install demo test test-unit browser lint airflow dev-corpus benchmark clean
 
 # Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set, every process (CLI call, Airflow
 # task, pool worker) would otherwise compile its imports from source, seconds each time.
@@ -32,12 +32,19 @@ demo: install
 	$(BIN)/musicrec recommend "Drones no. 1" --k 5
 	$(BIN)/musicrec recommend "chip_arps/Chip Arps 02.ogg" --k 5
 
-# Unit and integration tests (DAG runs, servers); `make test-unit` runs the fast tier alone.
-test: install
+# Unit and integration tests (DAG runs, servers, the page in a browser); `make test-unit` runs the fast tier alone.
+test: install browser
 	env -u MUSICREC_LIBRARY -u MUSICREC_METADATA -u MUSICREC_DATA_DIR $(BIN)/python -m pytest -m "" $(PYTEST_ARGS)
 
 test-unit: install
 	env -u MUSICREC_LIBRARY -u MUSICREC_METADATA -u MUSICREC_DATA_DIR $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser test drives Debian's chromium (Playwright's own browser download does not work everywhere).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
+	    { apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null; }; \
+	  else sudo apt-get install -y --no-install-recommends chromium; fi; }
 
 lint: install
 	$(BIN)/ruff check .

@@ -22,8 +22,8 @@ SCREENSHOTS = Path(os.environ.get("MUSICREC_TEST_ARTIFACTS", PROJECT_DIR / "test
 def browser():
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
-            pytest.fail(f"no chromium at {CHROMIUM}: `make install-browser` installs Debian's package")
-        pytest.skip(f"no chromium at {CHROMIUM} (`make install-browser`)")
+            pytest.fail(f"no chromium at {CHROMIUM}: `make browser` installs Debian's package")
+        pytest.skip(f"no chromium at {CHROMIUM} (`make browser`)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
