@@ -108,6 +108,22 @@ def test_outputs_have_the_documented_columns(first_run):
     assert set(model_json) >= {"scaler", "pca", "feature_columns", "feature_version"}
 
 
+def test_the_run_evaluates_its_index_against_the_librarys_known_styles(first_run):
+    current = storage.require_current(first_run)
+    report = json.loads((current / storage.EVALUATION).read_text())
+    # The demo library's folders are four clearly different styles of 5 tracks: 4 of the 5 neighbours share
+    # the folder at best, and chance is 4/19.
+    folder = report["methods"]["none"]["precision"]["folder@5"]
+    assert report["labels"]["folder"]["chance"] < 0.25 and folder["micro"] >= 0.75 and folder["tracks"] == 20
+    assert (
+        set(report["methods"]) == {"none", "mutual_proximity"} and "genre@5" in report["methods"]["none"]["precision"]
+    )
+    for name in (storage.EVALUATION_MD, storage.PLOT_MAP, storage.PLOT_VARIANCE, storage.PLOT_K_OCCURRENCE):
+        assert (current / name).stat().st_size > 500
+    summary = json.loads((current / storage.SUMMARY).read_text())
+    assert summary["evaluation"]["precision_folder_at_5"] == folder["micro"]
+
+
 def test_the_mapped_task_computes_what_the_features_command_computes(first_run, demo_library):
     from musicrec import discover
 

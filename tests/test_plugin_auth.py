@@ -45,6 +45,7 @@ def api_server(airflow_db, small_index, tmp_path_factory):
     env = {
         **os.environ,
         "MUSICREC_DATA_DIR": str(data_dir),
+        "MUSICREC_MAX_UPLOAD_MB": "0.01",
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         # "nobody" logs in but has no role: no access to any DAG.
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "reader:viewer,nobody:",
@@ -112,3 +113,29 @@ def test_a_logged_in_reader_gets_the_data_with_a_token_or_the_ui_cookie(api_serv
     spec = requests.get(f"{api_server}/musicrec/openapi.json", cookies={"_token": token}, timeout=10)
     assert {"/api/neighbours", "/api/similar", "/api/playlist"} <= set(spec.json()["paths"])
     assert "Neighbours" in spec.json()["components"]["schemas"]
+
+
+@pytest.mark.parametrize(
+    "method, route, kwargs, status, message",
+    [
+        ("get", "/musicrec/api/neighbours", {"params": {"track": "no/such.wav"}}, 404, "no track 'no/such.wav'"),
+        ("get", "/musicrec/api/neighbours", {"params": {"track": "low/0.wav", "k": 0}}, 422, "k: Input should be"),
+        (
+            "get",
+            "/musicrec/api/neighbours",
+            {"params": {"track": "low/0.wav", "k": 501}},
+            422,
+            "less than or equal to 500",
+        ),
+        ("get", "/musicrec/api/tracks", {"params": {"q": ""}}, 422, "q: String should have at least 1 character"),
+        ("get", "/musicrec/api/playlist", {"params": {"seed": "low/0.wav", "length": "many"}}, 422, "length:"),
+        ("post", "/musicrec/api/similar", {"files": {"file": ("big.wav", b"0" * 20_000)}}, 413, "upload limit"),
+        ("post", "/musicrec/api/similar", {"files": {"file": ("bad.ogg", b"not audio")}}, 400, "bad.ogg: not readable"),
+    ],
+)
+def test_bad_input_through_the_real_server_is_a_status_and_a_sentence(
+    api_server, method, route, kwargs, status, message
+):
+    token = _token(api_server, "reader", "reader-pw")
+    response = requests.request(method, api_server + route, cookies={"_token": token}, timeout=30, **kwargs)
+    assert response.status_code == status and message in response.json()["detail"]
