@@ -1,7 +1,9 @@
-"""Airflow's real components on loopback for the integration tests: api-server, scheduler, dag-processor.
+"""Airflow's real components on loopback for the integration tests: api-server, scheduler, dag-processor,
+and for the CeleryExecutor, Celery workers.
 
-LocalExecutor on a PostgreSQL database of its own (the machine's server on 127.0.0.1:5432); every process
-is stopped by PID, with its children, whatever happens to the test.
+A PostgreSQL database of its own (the machine's server on 127.0.0.1:5432); with Celery, the machine's Redis
+(127.0.0.1:6379) as the broker, on a queue of its own. Every process is stopped by PID, with its children,
+whatever happens to the test.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import requests
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+REDIS = "redis://127.0.0.1:6379/0"
+TESTS_DIR = Path(__file__).resolve().parent
 
 
 def free_port() -> int:
@@ -39,7 +43,7 @@ def _psql(sql: str) -> None:
 class AirflowStack:
     """Start with `start()`, talk to it with `api()`, stop with `stop()` (also on failure)."""
 
-    def __init__(self, home: Path, extra_env: dict[str, str]):
+    def __init__(self, home: Path, extra_env: dict[str, str], executor: str = "LocalExecutor"):
         self.home = home
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -53,7 +57,7 @@ class AirflowStack:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
                 f"postgresql+psycopg2://{PG['user']}@{PG['host']}:{PG['port']}/{self.database}"
             ),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": executor,
             "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_DIR / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_DIR / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -67,15 +71,53 @@ class AirflowStack:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "TQDM_DISABLE": "1",
+            **(self._celery_env() if executor == "CeleryExecutor" else {}),
             **extra_env,
         }
         self.token = None
 
-    def _airflow(self, *args: str, name: str) -> subprocess.Popen:
+    def _celery_env(self) -> dict[str, str]:
+        queue = f"musicrec-{uuid.uuid4().hex[:8]}"  # other runs on the same Redis never take these tasks
+        return {
+            "AIRFLOW__CELERY__BROKER_URL": REDIS,
+            "AIRFLOW__CELERY__RESULT_BACKEND": (
+                f"db+postgresql://{PG['user']}@{PG['host']}:{PG['port']}/{self.database}"
+            ),
+            "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+            # Each worker reports its own name as the task instances' hostname (they share one machine).
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "worker_hostname.get",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")])),
+            # A task whose worker died is noticed within seconds, not the default five minutes.
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+        }
+
+    def start_worker(self, name: str) -> subprocess.Popen:
+        """A Celery worker called `name` (its task instances' hostname), on this stack's queue."""
+        queue = self.env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"]
+        return self._airflow(
+            "celery",
+            "worker",
+            "--celery-hostname",
+            f"{name}@127.0.0.1",
+            "--queues",
+            queue,
+            "--without-mingle",
+            "--without-gossip",
+            name=name,
+            env={"MUSICREC_WORKER_NAME": name},
+        )
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a component with every process it started, as when its host goes away."""
+        os.killpg(self.processes[name].pid, signal.SIGKILL)
+        self.processes[name].wait(timeout=10)
+
+    def _airflow(self, *args: str, name: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.home / f"{name}.log", "w")  # noqa: SIM115 - the process writes it until stopped
         process = subprocess.Popen(
             [sys.executable, "-m", "airflow", *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=PROJECT_DIR,

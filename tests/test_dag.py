@@ -42,7 +42,8 @@ def test_each_task_gets_what_it_reads_from_the_task_that_wrote_it(dag):
     assert _upstream(dag, "scale") == {"join"}
     assert _upstream(dag, "reduce") == {"scale"}
     assert _upstream(dag, "build_index") == {"reduce", "join"}
-    assert _upstream(dag, "publish") == {"discover", "build_index"}
+    assert _upstream(dag, "evaluate") == {"reduce", "join", "build_index"}
+    assert _upstream(dag, "publish") == {"discover", "evaluate"}
     release = dag.get_task("release_lock")
     assert dag.get_task("take_lock").is_setup
     assert release.is_teardown and _upstream(dag, "release_lock") == {"take_lock", "publish"}
