@@ -12,7 +12,7 @@ export MUSICREC_LIBRARY ?= $(CURDIR)/demo-library
 export MUSICREC_METADATA ?= $(CURDIR)/demo-library/metadata.csv
 export MUSICREC_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: install demo test test-unit browser lint airflow dev-corpus benchmark clean
+.PHONY: install demo test test-unit test-distributed browser lint airflow dev-corpus benchmark clean
 
 # Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set, every process (CLI call, Airflow
 # task, pool worker) would otherwise compile its imports from source, seconds each time.
@@ -34,7 +34,11 @@ demo: install
 
 # Unit and integration tests (DAG runs, servers, the page in a browser); `make test-unit` runs the fast tier alone.
 test: install browser
-	env -u MUSICREC_LIBRARY -u MUSICREC_METADATA -u MUSICREC_DATA_DIR $(BIN)/python -m pytest -m "" $(PYTEST_ARGS)
+	env -u MUSICREC_LIBRARY -u MUSICREC_METADATA -u MUSICREC_DATA_DIR $(BIN)/python -m pytest -m "not distributed" $(PYTEST_ARGS)
+
+# The DAG on the CeleryExecutor: two workers, the machine's PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379).
+test-distributed: install
+	env -u MUSICREC_LIBRARY -u MUSICREC_METADATA -u MUSICREC_DATA_DIR $(BIN)/python -m pytest -m distributed $(PYTEST_ARGS)
 
 test-unit: install
 	env -u MUSICREC_LIBRARY -u MUSICREC_METADATA -u MUSICREC_DATA_DIR $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -156,8 +156,8 @@ def music_recommendation():
     lock >> run
     shards = tasks.extract_features.expand(shard=tasks.shard(run))
     cleaned = tasks.clean_metadata(run)
-    # A table fails validation the same way on every try: no retries.
-    meta = ValidateMetadata(task_id="validate_metadata", cleaned=cleaned, retries=0).output
+    # A table that fails validation fails the task without retries; a lost worker is retried.
+    meta = ValidateMetadata(task_id="validate_metadata", cleaned=cleaned).output
     tracks = tasks.join(run, shards, meta)
     scaled = tasks.scale(tracks)
     embedded = tasks.reduce(scaled)

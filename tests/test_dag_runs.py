@@ -239,6 +239,8 @@ def test_failed_validation_fails_the_run_and_keeps_the_last_index(dag, first_run
     assert dag_run.state == "failed"
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert states["validate_metadata"] == "failed" and states["join"] == "upstream_failed"
+    validate = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "validate_metadata")
+    assert validate.try_number == 1  # failed at once: its retries are for a lost worker
     assert storage.require_current(data_dir) == before
     assert lock.holder(data_dir) is None  # the teardown gave the lock back
     failed_dir = storage.run_dir(data_dir, dag_run.run_id)

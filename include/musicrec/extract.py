@@ -106,6 +106,22 @@ def _pool_context():
     return context
 
 
+def _allow_children() -> None:
+    """Let this process start a pool where multiprocessing thinks it may not.
+
+    A task of a Celery worker runs in a process forked from the worker's prefork pool (billiard), which marks
+    it as daemonic, and a daemonic process may not start children; ours are the pool's workers, shut down
+    with the pool before the task ends, so none is ever left behind. Billiard also gives it an authentication
+    key of its own type, which multiprocessing's fork server refuses to pickle: it becomes multiprocessing's.
+    """
+    process = multiprocessing.current_process()
+    if process.daemon:
+        process._config["daemon"] = False  # the `daemon` setter refuses a process that has started
+    key = process._config.get("authkey")
+    if key is not None and type(key) is not multiprocessing.process.AuthenticationString:
+        process._config["authkey"] = multiprocessing.process.AuthenticationString(bytes(key))
+
+
 def _results(library: str, keys: list[str], workers: int, max_seconds: float | None):
     context = _pool_context()
     if workers <= 1 or context.get_start_method() == "fork":
@@ -114,6 +130,7 @@ def _results(library: str, keys: list[str], workers: int, max_seconds: float | N
         for key in keys:
             yield extract_one(library, key, max_seconds)
         return
+    _allow_children()
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
         # One file a task, taken as each finishes: every core stays busy when file lengths differ a lot.
         futures = [pool.submit(extract_one, library, key, max_seconds) for key in keys]

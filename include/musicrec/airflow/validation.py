@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from airflow.sdk.exceptions import AirflowFailException
 from great_expectations_provider.common.errors import GXValidationFailed
 from great_expectations_provider.operators.validate_batch import GXValidateBatchOperator
 
@@ -57,9 +58,10 @@ class ValidateMetadata(GXValidateBatchOperator):
             storage.write_json(result, run / storage.VALIDATION)
             docs = expectations.build_data_docs(self.gx_context, run / storage.DATA_DOCS)
             lines = "\n  ".join(expectations.failures(result)) or str(failed)
-            raise GXValidationFailed(
-                message=f"cleaned metadata failed validation (full result: "
-                f"{run / storage.VALIDATION}, data docs: {docs}):\n  {lines}"
+            # The same table fails the same way on every try: no retries (those are for a lost worker).
+            raise AirflowFailException(
+                f"cleaned metadata failed validation (full result: {run / storage.VALIDATION}, "
+                f"data docs: {docs}):\n  {lines}"
             ) from None
         result = context["ti"].xcom_pull(task_ids=self.task_id)
         storage.write_json(result | {"musicrec_fingerprint": fingerprint}, run / storage.VALIDATION)
