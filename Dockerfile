@@ -1,0 +1,22 @@
+# The image every Airflow container of docker-compose.yaml runs: Airflow's official image with ffmpeg and
+# this project's runtime requirements installed at build time (not at every start).
+FROM apache/airflow:3.3.0-python3.11
+
+USER root
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ffmpeg \
+    && rm -rf /var/lib/apt/lists/*
+USER airflow
+
+# The pinned requirements without the test tools; apache-airflow is pinned to the image's own version.
+COPY --chown=airflow:root requirements.txt /opt/musicrec/requirements.txt
+RUN grep -vE '^(pytest|ruff|playwright|pluggy|iniconfig)==' /opt/musicrec/requirements.txt > /tmp/runtime.txt \
+    && pip install --no-cache-dir -r /tmp/runtime.txt
+
+COPY --chown=airflow:root pyproject.toml /opt/musicrec/pyproject.toml
+COPY --chown=airflow:root include /opt/musicrec/include
+RUN pip install --no-cache-dir --no-deps /opt/musicrec \
+    && python -m compileall -q "$(python -c 'import musicrec, os; print(os.path.dirname(musicrec.__file__))')"
+
+COPY --chown=airflow:root dags /opt/airflow/dags
+COPY --chown=airflow:root plugins /opt/airflow/plugins
