@@ -26,6 +26,29 @@ REDIS = "redis://127.0.0.1:6379/0"
 TESTS_DIR = Path(__file__).resolve().parent
 
 
+def require_services(services: dict[int, str]) -> None:
+    """Skip the test when a server it needs is not on loopback ({port: name}), or psql is missing; in CI,
+    fail instead: there they are part of the machine."""
+    import shutil
+
+    import pytest
+
+    missing = [f"{name} on 127.0.0.1:{port}" for port, name in services.items() if not _listening(port)]
+    if shutil.which("psql") is None:
+        missing.append("the psql client")
+    if missing:
+        message = "needs " + ", ".join(missing)
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

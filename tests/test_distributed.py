@@ -7,8 +7,6 @@ of the embedded run, and a worker killed in the middle of a shard costs a retry 
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from airflow_stack import AirflowStack
+from airflow_stack import AirflowStack, require_services
 from conftest import run_stages, tone
 from musicrec import storage
 
@@ -27,14 +25,6 @@ RUN_TIMEOUT_S = 900
 WORKERS = ("worker-a", "worker-b")
 # Each shard's process pool takes the worker's cores (workers=0), as a deployment's would.
 PARAMS = {"n_neighbors": 4, "n_components": 8, "files_per_shard": 4, "workers": 0}
-
-
-def _reachable(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +40,7 @@ def library(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, library):
-    if not (_reachable(5432) and _reachable(6379)):
-        if os.environ.get("CI"):
-            pytest.fail("the distributed test needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379")
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432 or Redis on 127.0.0.1:6379")
+    require_services({5432: "PostgreSQL", 6379: "Redis"})
     home = tmp_path_factory.mktemp("celery-home")
     env = {
         "MUSICREC_LIBRARY": str(library),

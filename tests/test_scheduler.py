@@ -3,16 +3,14 @@ and a run that finds the data dir busy."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
-from airflow_stack import AirflowStack
+from airflow_stack import AirflowStack, require_services
 from musicrec import demo, lock, storage
 
 pytestmark = pytest.mark.integration
@@ -28,20 +26,9 @@ def library(tmp_path_factory):
     return root
 
 
-def _postgres_reachable() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-    except OSError:
-        return False
-    return shutil.which("psql") is not None
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, library):
-    if not _postgres_reachable():
-        if os.environ.get("CI"):
-            pytest.fail("no PostgreSQL on 127.0.0.1:5432 (or no psql): the scheduler test needs it in CI")
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432 (or no psql) for Airflow's components")
+    require_services({5432: "PostgreSQL"})
     home = tmp_path_factory.mktemp("airflow-home")
     env = {
         "MUSICREC_LIBRARY": str(library),
