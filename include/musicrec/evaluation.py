@@ -42,15 +42,17 @@ def chance(values: pd.Series) -> float:
     return float((counts * (counts - 1)).sum() / (n * (n - 1))) if n > 1 else 0.0
 
 
-def precision(lists: np.ndarray, values: pd.Series, k: int, exclude: pd.Series | None = None) -> dict[str, float | int]:
-    """precision@k over the tracks that have a label, counting only labelled neighbours.
+def per_track_precision(
+    lists: np.ndarray, values: pd.Series, k: int, exclude: pd.Series | None = None
+) -> pd.Series:
+    """precision@k of each track that has a label (indexed by track row), counting labelled neighbours only.
 
     `lists`: (tracks, depth) neighbour indices, nearest first, -1 past the end. `exclude`: a label whose
     sharers are left out of a track's neighbours (the artist filter).
     """
     label = values.to_numpy(dtype=object)
     barred = exclude.to_numpy(dtype=object) if exclude is not None else None
-    per_track, classes = [], []
+    scores = {}
     for i in np.flatnonzero(pd.notna(label)):
         row = lists[i][lists[i] >= 0]
         row = row[pd.notna(label[row])]
@@ -58,14 +60,21 @@ def precision(lists: np.ndarray, values: pd.Series, k: int, exclude: pd.Series |
             row = row[barred[row] != barred[i]]
         row = row[:k]
         if len(row):
-            per_track.append(float(np.mean(label[row] == label[i])))
-            classes.append(label[i])
-    if not per_track:
+            scores[int(i)] = float(np.mean(label[row] == label[i]))
+    return pd.Series(scores, dtype=float)
+
+
+def precision(
+    lists: np.ndarray, values: pd.Series, k: int, exclude: pd.Series | None = None
+) -> dict[str, float | int]:
+    """precision@k, micro (over tracks) and macro (over labels), of the tracks that have a label."""
+    scores = per_track_precision(lists, values, k, exclude)
+    if scores.empty:
         return {"micro": None, "macro": None, "tracks": 0}
-    scores = pd.Series(per_track)
+    classes = values.to_numpy(dtype=object)[scores.index.to_numpy()]
     return {
         "micro": round(float(scores.mean()), 4),
-        "macro": round(float(scores.groupby(np.asarray(classes)).mean().mean()), 4),
+        "macro": round(float(scores.groupby(classes).mean().mean()), 4),
         "tracks": len(scores),
     }
 
