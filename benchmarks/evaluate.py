@@ -1,10 +1,14 @@
 """The evaluation protocol: every candidate similarity on the same extracted corpus, in one run.
 
-    python benchmarks/evaluate.py DATA_DIR [--second DATA_DIR] [--markdown benchmarks/EVALUATION.md]
+    python benchmarks/evaluate.py DATA_DIR [--library DIR] [--second DATA_DIR] [--markdown benchmarks/EVALUATION.md]
 
 DATA_DIR holds a current index (run `musicrec run` on the corpus first); its tracks' features are the
 input of every candidate. The label is the top-level folder (one soundtrack, album or collection each);
 no candidate sees it: each is unsupervised (standardizing, PCA, a distance, a re-ranking).
+
+With --library (the corpus's audio), the candidates also include a single-Gaussian timbre model per
+track compared with the symmetric KL divergence (`gaussians.py`), alone and combined with the default,
+each normalised by mutual proximity before they are averaged.
 
 For each candidate: precision@5 micro and macro, precision@10, the k-occurrence skewness of the top-5
 lists, and a 95% bootstrap interval over tracks of precision@5 and of its difference to the default
@@ -26,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicrec import evaluation, features, model, storage
+from musicrec import evaluation, features, model, neighbours, storage
 
 HERE = Path(__file__).resolve().parent
 K = 5
@@ -69,11 +73,39 @@ def embed(tracks: pd.DataFrame, candidate: Candidate) -> np.ndarray:
     return z if candidate.n_components is None else model.reduce(z, model.fit_pca(z, candidate.n_components))
 
 
-def per_track(tracks: pd.DataFrame, candidate: Candidate) -> dict:
+def mutual_proximity(d: np.ndarray) -> np.ndarray:
+    """A full distance matrix normalised by mutual proximity (each track's distances as a normal law)."""
+    off = d.copy()
+    np.fill_diagonal(off, np.nan)
+    spread = np.stack([np.nanmean(off, axis=1), np.maximum(np.nanstd(off, axis=1), 1e-12)])
+    return neighbours.mutual_proximity(d, spread, spread).astype(np.float64)
+
+
+def empirical_mutual_proximity(d: np.ndarray) -> np.ndarray:
+    """Mutual proximity from each track's own distances, no normal law: 1 - P(D_x > d) P(D_y > d), with
+    P the share of the track's other distances that are larger (for heavy-tailed divergences)."""
+    n = len(d)
+    ranks = np.argsort(np.argsort(d, axis=1, kind="stable"), axis=1, kind="stable")  # 0 is the track itself
+    larger = (n - 1 - ranks) / max(n - 1, 1)
+    return 1.0 - larger * larger.T
+
+
+def distances(tracks: pd.DataFrame, candidate: Candidate) -> np.ndarray:
+    d = neighbours.distances(embed(tracks, candidate), embed(tracks, candidate), candidate.metric).astype(np.float64)
+    return mutual_proximity(d) if candidate.hubness == "mutual_proximity" else d
+
+
+def lists_from(d: np.ndarray, hashes: pd.Series, depth: int = 10) -> np.ndarray:
+    """Neighbour indices, nearest first: never the track itself nor a copy of its audio."""
+    d = d.copy()
+    codes = pd.factorize(hashes)[0]
+    d[codes[:, None] == codes[None, :]] = np.inf
+    return np.argsort(d, axis=1, kind="stable")[:, :depth]
+
+
+def per_track(tracks: pd.DataFrame, d: np.ndarray) -> dict:
     """Per-track precision@5 and @10 by folder, and the top-5 k-occurrence skewness."""
-    lists = evaluation.neighbour_lists(
-        embed(tracks, candidate), tracks["content_hash"].tolist(), candidate.metric, candidate.hubness, 10
-    )
+    lists = lists_from(d, tracks["content_hash"])
     folder = tracks["track_key"].str.split("/").str[0]
     return {
         "p5": evaluation.per_track_precision(lists, folder, K),
@@ -91,9 +123,26 @@ def interval(values: np.ndarray, rng: np.random.Generator) -> tuple[float, float
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def report(tracks: pd.DataFrame, title: str) -> list[str]:
+def candidate_distances(tracks: pd.DataFrame, library: str | None, cache: Path) -> dict[str, np.ndarray]:
+    found = {c.name: distances(tracks, c) for c in CANDIDATES}
+    if library:
+        import gaussians
+
+        models = gaussians.gaussians(library, tracks["track_key"].tolist(), cache)
+        skl = gaussians.symmetric_kl([models[k] for k in tracks["track_key"]])
+        found["timbre Gaussian, symmetric KL"] = skl
+        found["timbre Gaussian, symmetric KL + mutual proximity (normal law)"] = mutual_proximity(skl)
+        found["timbre Gaussian, symmetric KL + empirical mutual proximity"] = empirical_mutual_proximity(skl)
+        default_d = found[CANDIDATES[0].name]
+        found["default + timbre Gaussian (each empirical mutual proximity, averaged)"] = (
+            empirical_mutual_proximity(default_d) + empirical_mutual_proximity(skl)
+        ) / 2
+    return found
+
+
+def report(tracks: pd.DataFrame, title: str, library: str | None = None, cache: Path | None = None) -> list[str]:
     folder = tracks["track_key"].str.split("/").str[0]
-    results = {c.name: per_track(tracks, c) for c in CANDIDATES}
+    results = {name: per_track(tracks, d) for name, d in candidate_distances(tracks, library, cache).items()}
     default = results[CANDIDATES[0].name]
     rng = np.random.default_rng(0)
     lines = [
@@ -133,6 +182,8 @@ def load(data_dir: str) -> pd.DataFrame:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data_dir")
+    p.add_argument("--library", help="the corpus's audio: adds the timbre-model candidates")
+    p.add_argument("--cache", default=str(HERE / "gaussians.parquet"), help="where the timbre models are kept")
     p.add_argument("--second", help="the data dir of a second corpus, to check choices on music they were not made on")
     p.add_argument("--markdown", default=str(HERE / "EVALUATION.md"))
     args = p.parse_args()
@@ -141,7 +192,7 @@ def main() -> int:
         f"{dt.date.today().isoformat()}; audio only, folder as the label, k = {K}; bootstrap of {BOOTSTRAP} "
         "resamples over tracks. Written by `python benchmarks/evaluate.py`.\n",
     ]
-    lines += report(load(args.data_dir), f"`{Path(args.data_dir).name}`")
+    lines += report(load(args.data_dir), f"`{Path(args.data_dir).name}`", args.library, Path(args.cache))
     if args.second:
         lines += report(load(args.second), f"second corpus `{Path(args.second).name}`")
     text = "\n".join(lines) + "\n"

@@ -42,9 +42,7 @@ def chance(values: pd.Series) -> float:
     return float((counts * (counts - 1)).sum() / (n * (n - 1))) if n > 1 else 0.0
 
 
-def per_track_precision(
-    lists: np.ndarray, values: pd.Series, k: int, exclude: pd.Series | None = None
-) -> pd.Series:
+def per_track_precision(lists: np.ndarray, values: pd.Series, k: int, exclude: pd.Series | None = None) -> pd.Series:
     """precision@k of each track that has a label (indexed by track row), counting labelled neighbours only.
 
     `lists`: (tracks, depth) neighbour indices, nearest first, -1 past the end. `exclude`: a label whose
@@ -64,9 +62,7 @@ def per_track_precision(
     return pd.Series(scores, dtype=float)
 
 
-def precision(
-    lists: np.ndarray, values: pd.Series, k: int, exclude: pd.Series | None = None
-) -> dict[str, float | int]:
+def precision(lists: np.ndarray, values: pd.Series, k: int, exclude: pd.Series | None = None) -> dict[str, float | int]:
     """precision@k, micro (over tracks) and macro (over labels), of the tracks that have a label."""
     scores = per_track_precision(lists, values, k, exclude)
     if scores.empty:
