@@ -126,3 +126,10 @@ def test_an_unchanged_quarantined_file_does_not_make_a_run_necessary(tmp_path, l
     _run(library, data_dir, "first")
     summary = _unchanged(library, data_dir)
     assert summary is not None and [q["track_key"] for q in summary["quarantined"]] == ["b/broken.wav"]
+
+
+def test_a_damaged_summary_makes_a_run_necessary_not_an_error(tmp_path, library):
+    data_dir = tmp_path / "data"
+    _run(library, data_dir, "first")
+    (storage.require_current(data_dir) / storage.SUMMARY).write_text("{not json")
+    assert _unchanged(library, data_dir) is None

@@ -172,8 +172,11 @@ def unchanged_since_current(
     summary_path = current / storage.SUMMARY if current else None
     if summary_path is None or not summary_path.exists():
         return None
-    summary = storage.read_json(summary_path)
-    if summary.get("inputs") != index_inputs(library, metadata_path, index_params):
+    try:
+        summary = storage.read_json(summary_path)
+        if summary.get("inputs") != index_inputs(library, metadata_path, index_params):
+            return None
+    except (OSError, ValueError):  # a damaged summary or an unreadable file: the run finds out and says so
         return None
     plan = _plan(library, data_dir, discovery.normalize_folders(folders), full_refresh=False)
     if plan["previous"] is None or not plan["todo"].empty or plan["warnings"]:
