@@ -91,7 +91,8 @@ def empirical_mutual_proximity(d: np.ndarray) -> np.ndarray:
 
 
 def distances(tracks: pd.DataFrame, candidate: Candidate) -> np.ndarray:
-    d = neighbours.distances(embed(tracks, candidate), embed(tracks, candidate), candidate.metric).astype(np.float64)
+    embedding = embed(tracks, candidate)
+    d = neighbours.distances(embedding, embedding, candidate.metric).astype(np.float64)
     return mutual_proximity(d) if candidate.hubness == "mutual_proximity" else d
 
 

@@ -103,7 +103,7 @@ def neighbours(
         found = index.neighbours(track, k, exclude_same, genre)
         for n in found:
             n["why"] = index.why(track, n["track_key"])
-        computed = k > index.stored_k or bool(exclude_same) or genre is not None
+        computed = index.computes(k, exclude_same, genre)
         return {"track": index.track(track), "k": k, "computed": computed, "neighbours": found}
 
 

@@ -28,12 +28,11 @@ def playlist(
         raise query.QueryError(f"no track matches {seed!r} (tried track key, title, artist and file name)")
     current = int(index.row[matches["track_key"].iloc[0]])
     chosen, distances = [current], [0.0]
-    hashes = index.tracks["content_hash"].fillna(index.tracks["track_key"]).to_numpy(dtype=object)
     metric, hubness = index.built_with["metric"], index.built_with["hubness"]
     note = None
     while len(chosen) < length:
         d = neighbours.scored(index.embedding, np.array([current]), metric, hubness, index.spread)[0].astype(float)
-        d[np.isin(hashes, hashes[chosen])] = np.inf
+        d[np.isin(index.groups, index.groups[chosen])] = np.inf
         for field in spread_over if window > 0 else ():
             recent = index.tracks[field].iloc[chosen[-window:]].dropna()
             d[index.tracks[field].isin(recent).to_numpy()] = np.inf

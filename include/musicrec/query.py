@@ -88,6 +88,22 @@ class Index:
         return {"metric": record["metric"], "hubness": record.get("hubness", "none")}
 
     @cached_property
+    def groups(self) -> np.ndarray:
+        """A code per track, shared by copies of the same audio (content hash)."""
+        return pd.factorize(self.tracks["content_hash"].fillna(self.tracks["track_key"]))[0]
+
+    def nearest(self, d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of the k smallest finite distances in `d` (one per track), one track of any audio at most."""
+        copies = len(self.groups) - len(np.unique(self.groups))
+        order = neighbours.distinct(neighbours.top(d[None, :], k + copies)[0], self.groups, k)
+        order = order[np.isfinite(d[order])]
+        return order, d[order].astype(float)
+
+    def computes(self, k: int, exclude_same: tuple[str, ...] = (), genre: str | None = None) -> bool:
+        """Whether neighbours asked so are computed from the embedding rather than read from the table."""
+        return k > self.stored_k or bool(exclude_same) or genre is not None
+
+    @cached_property
     def spread(self) -> np.ndarray | None:
         if self.built_with["hubness"] != "mutual_proximity":
             return None
@@ -140,7 +156,7 @@ class Index:
         if unknown:
             raise InvalidQuery(f"exclude_same takes {' or '.join(EXCLUDABLE)}, not {', '.join(sorted(unknown))}")
         self.track(key)
-        if k <= self.stored_k and not exclude_same and genre is None:
+        if not self.computes(k, exclude_same, genre):
             mine = self.recs[self.recs["track_key"] == key].sort_values("rank").head(k)
             rows, distances = self.row[mine["neighbor_key"]].to_numpy(), mine["distance"].to_numpy()
         else:
@@ -152,18 +168,14 @@ class Index:
         rows = np.array([i])
         metric, hubness = self.built_with["metric"], self.built_with["hubness"]
         d = neighbours.scored(self.embedding, rows, metric, hubness, self.spread)
-        groups = pd.factorize(self.tracks["content_hash"].fillna(self.tracks["track_key"]))[0]
-        d = neighbours.excluded(d, rows, groups)[0]
+        d = neighbours.excluded(d, rows, self.groups)[0]
         for field in exclude_same:
             value = self.tracks.at[i, field]
             if pd.notna(value):
                 d[self.tracks[field].eq(value).fillna(False).to_numpy(dtype=bool)] = np.inf
         if genre is not None:
             d[~self.tracks["genre"].eq(genre).fillna(False).to_numpy(dtype=bool)] = np.inf
-        copies = len(groups) - len(np.unique(groups))
-        order = neighbours.distinct(neighbours.top(d[None, :], k + copies)[0], groups, k)
-        order = order[np.isfinite(d[order])]
-        return order, d[order].astype(float)
+        return self.nearest(d, k)
 
     def map_points(self) -> list[dict]:
         """Every track on the embedding's first two components."""

@@ -59,9 +59,6 @@ def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10, name: s
         d = neighbours.mutual_proximity(d, own, index.spread)
     d = d[0].astype(np.float64)
     d[(index.tracks["content_hash"] == row["content_hash"]).to_numpy()] = np.inf
-    groups = pd.factorize(index.tracks["content_hash"].fillna(index.tracks["track_key"]))[0]
-    copies = len(groups) - len(np.unique(groups))
-    order = neighbours.distinct(neighbours.top(d[None, :], k + copies)[0], groups, k)
-    order = order[np.isfinite(d[order])]
-    found = index.tracks.iloc[order].assign(rank=np.arange(1, len(order) + 1), distance=d[order])
+    order, distances = index.nearest(d, k)
+    found = index.tracks.iloc[order].assign(rank=np.arange(1, len(order) + 1), distance=distances)
     return {"file": name or str(path), "duration_s": row["duration_s"], "neighbors": query.records(found)}
