@@ -141,8 +141,9 @@ def _print_tracks(rows: list[dict], score: str) -> None:
         print(f"  {i:2d}. {n[score]:.3f}  {_line(n)}")
 
 
-def _answer(ask, args) -> int:
-    """Print what `ask()` answers (as JSON with --json); an index or file that cannot answer is an error."""
+def _answer(ask, args, show) -> int:
+    """Print what `ask()` answers, as JSON with --json, else with `show`; an index or file that cannot answer
+    is an error."""
     from musicrec import query
 
     try:
@@ -152,49 +153,47 @@ def _answer(ask, args) -> int:
         return 1
     if args.json:
         print(json.dumps(result, indent=2, default=str, ensure_ascii=False))
-        return 0
-    return result
+    else:
+        show(result)
+    return 0
 
 
 def cmd_recommend(args) -> int:
     from musicrec import query
 
+    def show(result: dict) -> None:
+        print(_line(result["track"]))
+        if result["matches"] > 1:
+            print(f"  ({result['matches']} tracks match; also: {', '.join(result['other_matches'])})")
+        _print_tracks(result["neighbors"], "distance")
+
     exclude = tuple(_folders(args.exclude_same))
-    result = _answer(lambda: query.recommend(args.data_dir, args.query, args.k, exclude, args.genre), args)
-    if isinstance(result, int):
-        return result
-    print(_line(result["track"]))
-    if result["matches"] > 1:
-        print(f"  ({result['matches']} tracks match; also: {', '.join(result['other_matches'])})")
-    _print_tracks(result["neighbors"], "distance")
-    return 0
+    return _answer(lambda: query.recommend(args.data_dir, args.query, args.k, exclude, args.genre), args, show)
 
 
 def cmd_similar(args) -> int:
     from musicrec import similar
 
-    result = _answer(lambda: similar.similar_to_file(args.data_dir, args.file, args.k), args)
-    if isinstance(result, int):
-        return result
-    print(f"{args.file} ({result['duration_s']:.0f} s) sounds like:")
-    _print_tracks(result["neighbors"], "distance")
-    return 0
+    def show(result: dict) -> None:
+        print(f"{args.file} ({result['duration_s']:.0f} s) sounds like:")
+        _print_tracks(result["neighbors"], "distance")
+
+    return _answer(lambda: similar.similar_to_file(args.data_dir, args.file, args.k), args, show)
 
 
 def cmd_playlist(args) -> int:
     from musicrec import playlist, storage
 
+    def show(result: dict) -> None:
+        _print_tracks(result["tracks"], "step_distance")
+        if result["note"]:
+            print(f"  ({result['note']})")
+        if args.out:
+            storage.write_text(playlist.m3u(result["tracks"]), args.out)
+            print(f"-> {args.out} (paths relative to the library's root)")
+
     spread = tuple(_folders(args.no_repeat)) if args.window else ()
-    result = _answer(lambda: playlist.playlist(args.data_dir, args.seed, args.length, args.window, spread), args)
-    if isinstance(result, int):
-        return result
-    _print_tracks(result["tracks"], "step_distance")
-    if result["note"]:
-        print(f"  ({result['note']})")
-    if args.out:
-        storage.write_text(playlist.m3u(result["tracks"]), args.out)
-        print(f"-> {args.out} (paths relative to the library's root)")
-    return 0
+    return _answer(lambda: playlist.playlist(args.data_dir, args.seed, args.length, args.window, spread), args, show)
 
 
 def cmd_features(args) -> int:
