@@ -32,13 +32,15 @@ from airflow.sdk import Asset, Param, dag
 from musicrec import settings
 from musicrec.airflow import tasks
 from musicrec.airflow.validation import ValidateMetadata
+from musicrec.locations import is_url
 
 DEFAULTS = settings.defaults(Path(__file__).resolve().parents[1])
 
 # Other DAGs can be scheduled on a new index (the default data dir's; a run with another data_dir updates it too).
+_DATA = DEFAULTS["data_dir"]
 INDEX = Asset(
     name="musicrec_index",
-    uri=Path(DEFAULTS["data_dir"]).absolute().as_uri() + "/current",
+    uri=(_DATA.rstrip("/") if is_url(_DATA) else Path(_DATA).absolute().as_uri()) + "/current",
 )
 
 PARAMS = {
@@ -47,7 +49,7 @@ PARAMS = {
         type="string",
         minLength=1,
         title="Music library",
-        description="Folder of audio files, one subfolder per album or collection.",
+        description="Folder of audio files, one subfolder per album or collection (or s3://bucket/prefix).",
     ),
     "metadata_path": Param(
         DEFAULTS["metadata_path"],
@@ -61,7 +63,15 @@ PARAMS = {
         type="string",
         minLength=1,
         title="Data folder",
-        description="Where runs, tables and the current index live.",
+        description="Where runs, tables and the current index live: a folder every worker sees, "
+        "or object storage (s3://bucket/prefix).",
+    ),
+    "storage_conn_id": Param(
+        DEFAULTS["storage_conn_id"],
+        type=["null", "string"],
+        title="Object storage connection",
+        description="Airflow connection (e.g. of type aws, with endpoint_url in its extra) for an s3:// "
+        "library, metadata file or data folder; empty uses the environment's credentials.",
     ),
     "folder_template": Param(
         DEFAULTS["folder_template"],

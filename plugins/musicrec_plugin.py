@@ -1,7 +1,8 @@
 """A "Music recommendations" page in the Airflow UI, and the JSON API behind it.
 
 The page is served by a FastAPI app under /musicrec on the Airflow API server and
-shown in the UI's Browse menu. It reads the current index under MUSICREC_DATA_DIR.
+shown in the UI's Browse menu. It reads the current index under MUSICREC_DATA_DIR (on object storage,
+through the Airflow connection MUSICREC_STORAGE_CONN_ID).
 
 Airflow does not authenticate the FastAPI apps of plugins: every route here, the OpenAPI page
 included, requires read access to the music_recommendation DAG through Airflow's own security
@@ -21,11 +22,15 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from musicrec.locations import with_conn_id
 from musicrec.schemas import IndexInfo, MapPoint, Neighbours, Playlist, SimilarToFile, TrackPage
 
-DATA_DIR = os.environ.get("MUSICREC_DATA_DIR", str(Path(__file__).resolve().parents[1] / "data"))
+DATA_DIR = with_conn_id(
+    os.environ.get("MUSICREC_DATA_DIR", str(Path(__file__).resolve().parents[1] / "data")),
+    os.environ.get("MUSICREC_STORAGE_CONN_ID"),
+)
 PAGE = Path(__file__).with_name("musicrec_page.html")
 MAX_UPLOAD_BYTES = int(float(os.environ.get("MUSICREC_MAX_UPLOAD_MB", "100")) * 2**20)
 MAX_K = 500
@@ -107,14 +112,14 @@ def neighbours(
         return {"track": index.track(track), "k": k, "computed": computed, "neighbours": found}
 
 
-@app.get("/api/plots/{name}", response_class=FileResponse)
+@app.get("/api/plots/{name}", response_class=Response)
 def plot(name: Literal["explained_variance.png", "map.png", "k_occurrence.png"]):
     """The evaluation's plots of the current index."""
     with _as_http_errors():
         path = _index().run / name
         if not path.exists():
             raise FileNotFoundError(f"{name}: this index has no such plot (built before evaluations had plots?)")
-        return FileResponse(path, media_type="image/png")
+        return Response(path.read_bytes(), media_type="image/png")
 
 
 @app.get("/api/map", response_model=list[MapPoint])

@@ -120,3 +120,16 @@ def small_index(tmp_path_factory) -> Path:
     library = small_library(root / "library")
     run_stages(library, root / "data", "small", library / "metadata.csv", n_neighbors=3)
     return root / "data"
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    """SeaweedFS on loopback, reached through the Airflow connection `object_store.CONN_ID` (in the environment)."""
+    from object_store import SeaweedFS
+
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs")).start()
+    os.environ.update(server.connection())
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -37,18 +37,20 @@ def _folders(text: str | None) -> list[str]:
 def cmd_run(args) -> int:
     from musicrec import storage
     from musicrec.airflow import runner
+    from musicrec.locations import with_conn_id
 
-    library = Path(args.library).expanduser().resolve()
+    library = storage.root(with_conn_id(args.library, args.conn_id))
     if not library.is_dir():
         print(f"error: library folder not found: {library}", file=sys.stderr)
         return 2
-    if args.metadata and not Path(args.metadata).is_file():
+    metadata_path = storage.root(with_conn_id(args.metadata, args.conn_id)) if args.metadata else None
+    if metadata_path and not metadata_path.is_file():
         print(f"error: metadata file not found: {args.metadata}", file=sys.stderr)
         return 2
-    data_dir = Path(args.data_dir).expanduser().resolve()
+    data_dir = storage.root(with_conn_id(args.data_dir, args.conn_id))
     conf = {
         "library_path": str(library),
-        "metadata_path": str(Path(args.metadata).resolve()) if args.metadata else None,
+        "metadata_path": str(metadata_path) if metadata_path else None,
         "data_dir": str(data_dir),
         "folders": _folders(args.folders),
         "full_refresh": args.full_refresh,
@@ -215,16 +217,15 @@ def cmd_features(args) -> int:
 
 
 def cmd_export(args) -> int:
-    import pandas as pd
 
     from musicrec import export, storage
 
     path, fmt = export.target(args.out, args.format)
     current = storage.require_current(args.data_dir)
-    tracks = pd.read_parquet(
+    tracks = storage.read_parquet(
         current / storage.TRACKS, columns=["track_key", "folder", "file", "title", "artist", "genre", "duration_s"]
     )
-    table = tracks.merge(pd.read_parquet(current / storage.EMBEDDINGS), on="track_key")
+    table = tracks.merge(storage.read_parquet(current / storage.EMBEDDINGS), on="track_key")
     export.write(table, path, fmt)
     print(f"{len(table)} tracks, {table.shape[1] - 7} components -> {args.out} ({fmt})", file=sys.stderr)
     return 0
@@ -261,6 +262,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--library", required=True)
     run.add_argument("--metadata")
     run.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    run.add_argument(
+        "--conn-id",
+        help="Airflow connection to the object storage of s3:// paths (or name it in them: s3://CONN_ID@bucket/...)",
+    )
     run.add_argument("--folders", help="comma-separated folders (relative to the library) to (re)process; default all")
     run.add_argument("--full-refresh", action="store_true", help="extract every file again")
     run.add_argument("--n-components", type=int)

@@ -11,8 +11,9 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from musicrec import audio
+from musicrec import audio, storage
 from musicrec.errors import InputError
+from musicrec.locations import is_url
 
 # Well under Airflow's default max_map_length (1024), whatever the library size.
 MAX_SHARDS = 256
@@ -38,9 +39,12 @@ def scan(library: str | Path, folders: list[str] | None = None) -> Scanned:
     Only regular files are audio: a FIFO, a device or a dangling link with an audio name is skipped with
     the reason, since reading it could block or never end. Symlinked files and folders are followed, but a
     folder reached a second time (a link loop, or a second link to it) is walked once. Hidden files and
-    folders and files without an audio extension are ignored. Each file is stat'ed once.
+    folders and files without an audio extension are ignored. Each file is stat'ed once; on object
+    storage, the listing gives each file's size and time.
     """
-    root = Path(library).expanduser()
+    root = storage.path(library)
+    if not isinstance(root, Path):
+        return _scan_objects(root, normalize_folders(folders))
     if not root.is_dir():
         raise LibraryError(f"library folder not found: {root}")
     folders = normalize_folders(folders)
@@ -77,6 +81,27 @@ def scan(library: str | Path, folders: list[str] | None = None) -> Scanned:
                 rows.append((rel.as_posix(), parent, name, stat.st_size, stat.st_mtime_ns))
     files = pd.DataFrame(rows, columns=WORKLIST_COLUMNS).sort_values("track_key", ignore_index=True)
     return Scanned(files, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS).sort_values("path", ignore_index=True))
+
+
+def _scan_objects(root, folders: list[str]) -> Scanned:
+    """`scan` of a library on object storage: a listing of the objects under the library (or its folders)."""
+    if not root.is_dir():
+        raise LibraryError(f"library folder not found: {root}")
+    missing = [f for f in folders if not (root / f).is_dir()]
+    if missing:
+        raise LibraryError(f"folders not found in library {root}: {', '.join(missing)}")
+    rows = []
+    for top in [root / f for f in folders] or [root]:
+        for key, info in top.fs.find(top.path, detail=True).items():
+            rel = PurePosixPath(key).relative_to(root.path)
+            if any(part.startswith(".") for part in rel.parts) or not audio.is_audio_file(rel):
+                continue
+            modified = info.get("LastModified") or info.get("mtime") or info.get("created")
+            mtime_ns = int(modified.timestamp() * 1e9) if hasattr(modified, "timestamp") else int(float(modified) * 1e9)
+            parent = rel.parent.as_posix() if rel.parent != PurePosixPath(".") else ""
+            rows.append((rel.as_posix(), parent, rel.name, int(info["size"]), mtime_ns))
+    files = pd.DataFrame(rows, columns=WORKLIST_COLUMNS).drop_duplicates("track_key")
+    return Scanned(files.sort_values("track_key", ignore_index=True), pd.DataFrame(columns=SKIPPED_COLUMNS))
 
 
 def _identity(folder: Path) -> tuple[int, int] | str:
@@ -203,6 +228,9 @@ def render_folder_template(template: str, logical_date: dt.datetime) -> str:
 
 def check_folders_inside(library: str | Path, folders: list[str]) -> None:
     """Refuse a selected folder that leads out of the library, through `..` or through a link."""
+    if is_url(library):
+        normalize_folders(folders)  # object storage has no links: `..` is all there is to refuse
+        return
     root = Path(library).expanduser().resolve()
     for folder in normalize_folders(folders):
         target = (root / folder).resolve()

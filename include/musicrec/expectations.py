@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from pathlib import Path
 
-from musicrec import metadata
+from musicrec import metadata, storage
 
 log = logging.getLogger("musicrec")
 
@@ -101,7 +101,7 @@ def fingerprint(parquet_path: str | Path) -> str:
 
     import pandas as pd
 
-    table = pd.read_parquet(parquet_path)
+    table = storage.read_parquet(parquet_path)
     digest = hashlib.sha256()
     digest.update(repr([(c, str(t)) for c, t in table.dtypes.items()]).encode())
     digest.update(pd.util.hash_pandas_object(table.astype("string"), index=False).to_numpy().tobytes())

@@ -8,7 +8,6 @@ three times closer than usual in that respect.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from musicrec import storage
 
@@ -33,7 +32,7 @@ class Explainer:
     """The standardized audio features of an index, and each group's typical difference between tracks."""
 
     def __init__(self, run):
-        scaled = pd.read_parquet(run / storage.SCALED).set_index("track_key")
+        scaled = storage.read_parquet(run / storage.SCALED).set_index("track_key")
         self.groups = group_columns([c for c in scaled.columns if not c.startswith("meta_")])
         self.scaled = scaled
         rng = np.random.default_rng(0)

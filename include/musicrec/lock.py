@@ -4,6 +4,9 @@ A run takes the lock in `discover` and gives it back when it publishes or fails 
 task). While it works, every stage refreshes the lock's heartbeat, so a lock whose holder is gone (a
 killed run, a lost worker) is broken once its heartbeat is older than `STALE_S`, or at once when its
 holding process on this host has died. Whoever finds it held waits, then fails naming the holder.
+
+On object storage the lock is an object created only if it does not exist (a conditional write), the
+same guarantee as the local file's exclusive create.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import time
 import uuid
 from pathlib import Path
 
+from musicrec import storage
+
 log = logging.getLogger("musicrec")
 
 LOCK = ".lock"
@@ -31,7 +36,7 @@ class DataDirBusy(RuntimeError):
 
 
 def _path(data_dir: str | Path) -> Path:
-    return Path(data_dir).expanduser().resolve() / LOCK
+    return storage.root(data_dir) / LOCK
 
 
 def holder(data_dir: str | Path) -> dict | None:
@@ -62,6 +67,15 @@ def _is_stale(info: dict) -> bool:
 
 
 def _try_create(path: Path, info: dict) -> bool:
+    if not isinstance(path, Path):
+        try:
+            with path.open("xb") as f:
+                f.write(json.dumps(info).encode())
+        except OSError:  # the server refused the write because the object exists, or failed
+            if path.exists():
+                return False
+            raise
+        return True
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
@@ -73,6 +87,9 @@ def _try_create(path: Path, info: dict) -> bool:
 
 def _break(path: Path) -> None:
     """Move a stale lock aside (atomically: of two runs breaking it, one wins)."""
+    if not isinstance(path, Path):  # no rename there: deleted, and the conditional create decides who wins
+        path.unlink(missing_ok=True)
+        return
     with contextlib.suppress(FileNotFoundError):
         os.replace(path, path.with_name(f"{LOCK}.broken-{uuid.uuid4().hex[:8]}"))
     for old in path.parent.glob(f"{LOCK}.broken-*"):
@@ -92,7 +109,8 @@ def acquire(data_dir: str | Path, run_id: str, wait_s: float = 0.0, pid_holds_ru
     Raises DataDirBusy naming the holder when the wait is over.
     """
     path = _path(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_s
     waited = False
     while True:
@@ -129,9 +147,7 @@ def beat(data_dir: str | Path, run_id: str) -> None:
     path = _path(data_dir)
     info = holder(data_dir)
     if info and info.get("holder") == run_id:
-        tmp = path.with_name(f"{LOCK}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_text(json.dumps(info | {"heartbeat": time.time()}))
-        os.replace(tmp, path)
+        storage.write_text(json.dumps(info | {"heartbeat": time.time()}), path)
 
 
 def release(data_dir: str | Path, run_id: str) -> bool:

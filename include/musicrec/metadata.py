@@ -41,6 +41,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from musicrec import storage
 from musicrec.errors import InputError
 
 MAX_DURATION_S = 6 * 3600
@@ -131,12 +132,12 @@ def _decode(raw: bytes, path: Path) -> str:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    path = Path(path).expanduser()
+    path = storage.path(path)
     if not path.is_file():
         raise MetadataError(f"metadata file not found: {path}")
     if path.suffix.lower() in (".parquet", ".pq"):
         try:
-            return pd.read_parquet(path)
+            return storage.read_parquet(path)
         except Exception as exc:
             raise MetadataError(f"{path}: not a readable Parquet file ({exc})") from exc
     text = _decode(path.read_bytes(), path)

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,8 @@ def _holding_lock(args) -> contextlib.AbstractContextManager:
     run_dir = next((a["run_dir"] for a in args if isinstance(a, dict) and "run_dir" in a), None)
     if run_dir is None:
         return contextlib.nullcontext()
-    return lock.heartbeat(Path(run_dir).parents[1], Path(run_dir).name)
+    run = storage.path(run_dir)
+    return lock.heartbeat(run.parents[1], run.name)
 
 
 def _last_index_table(data_dir: str | Path, name: str, needed: list[str]) -> tuple[pd.DataFrame | None, list[str]]:
@@ -92,7 +94,7 @@ def _last_index_table(data_dir: str | Path, name: str, needed: list[str]) -> tup
     if path is None or not path.exists():
         return None, []
     try:
-        table = pd.read_parquet(path)
+        table = storage.read_parquet(path)
         missing = [c for c in needed if c not in table.columns]
         if missing:
             raise ValueError(f"columns missing: {', '.join(missing[:5])}")
@@ -105,22 +107,27 @@ def _last_index_table(data_dir: str | Path, name: str, needed: list[str]) -> tup
 
 def check_inputs(library: str, data_dir: str, folders: list[str], metadata_path: str | None) -> None:
     """Fail before any work, naming the parameter, on input that cannot work."""
-    if not Path(library).expanduser().is_dir():
+    if not storage.path(library).is_dir():
         raise discovery.LibraryError(f"library_path: folder not found: {library}")
     discovery.check_folders_inside(library, folders)
-    if metadata_path and not Path(metadata_path).expanduser().is_file():
+    if metadata_path and not storage.path(metadata_path).is_file():
         raise metadata.MetadataError(f"metadata_path: file not found: {metadata_path}")
     _check_writable(data_dir)
 
 
 def _check_writable(data_dir: str) -> None:
-    data = Path(data_dir).expanduser()
+    data = storage.path(data_dir)
     try:
-        data.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=data):
-            pass
-    except OSError as exc:
-        raise InputError(f"data_dir: cannot write to {data} ({exc.strerror or exc})") from None
+        if isinstance(data, Path):
+            data.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=data):
+                pass
+        else:
+            probe = data / f".write-probe-{uuid.uuid4().hex[:12]}"
+            probe.write_bytes(b"")
+            probe.unlink()
+    except (OSError, ValueError) as exc:  # on object storage: no such bucket, refused credentials, ...
+        raise InputError(f"data_dir: cannot write to {data} ({getattr(exc, 'strerror', None) or exc})") from None
 
 
 def _plan(library: str, data_dir: str, folders: list[str], full_refresh: bool) -> dict:
@@ -155,12 +162,16 @@ def index_inputs(library: str, metadata_path: str | None, index_params: dict) ->
     for source in sorted(Path(__file__).parent.rglob("*.py")):
         digest.update(source.read_bytes())
     return {
-        "library": str(Path(library).expanduser().resolve()),
-        "metadata_path": str(Path(metadata_path).expanduser().resolve()) if metadata_path else None,
-        "metadata_sha256": hashlib.sha256(Path(metadata_path).read_bytes()).hexdigest() if metadata_path else None,
+        "library": str(storage.root(library)),
+        "metadata_path": str(storage.root(metadata_path)) if metadata_path else None,
+        "metadata_sha256": _sha256(metadata_path) if metadata_path else None,
         "params": {name: index_params[name] for name in settings.INDEX_PARAMS},
         "code_sha256": digest.hexdigest(),
     }
+
+
+def _sha256(location: str) -> str:
+    return hashlib.sha256(storage.path(location).read_bytes()).hexdigest()
 
 
 def unchanged_since_current(
@@ -220,8 +231,8 @@ def discover(
     return {
         "run_dir": str(run),
         "run_id": run_id,
-        "data_dir": str(Path(data_dir).expanduser().resolve()),
-        "library": str(Path(library).expanduser().resolve()),
+        "data_dir": str(storage.root(data_dir)),
+        "library": str(storage.root(library)),
         "folders": folders,
         "full_refresh": full_refresh,
         "inputs": index_inputs(library, metadata_path, index_params or settings.defaults(".")),
@@ -241,7 +252,7 @@ def discover(
 
 def shard(run: dict, files_per_shard: int) -> list[dict]:
     """The files to extract in shards, each written as its own work list; [] when there is nothing to extract."""
-    parts = discovery.split(pd.read_parquet(run["to_extract"]), files_per_shard)
+    parts = discovery.split(storage.read_parquet(run["to_extract"]), files_per_shard)
     shards = []
     for i, part in enumerate(parts):
         files = storage.shard_files(run["run_dir"], i)
@@ -263,9 +274,10 @@ def shard(run: dict, files_per_shard: int) -> list[dict]:
 def extract_shard(
     shard: dict, library: str, workers: int | None = None, max_minutes: float | None = extract.DEFAULT_MAX_MINUTES
 ) -> dict:
-    worklist = pd.read_parquet(shard["worklist"])
+    worklist = storage.read_parquet(shard["worklist"])
     label = shard["label"].split(":")[0]
-    feats, quarantine = extract.extract(library, worklist, workers=workers, label=label, max_minutes=max_minutes)
+    with storage.local_library(library, worklist) as local:
+        feats, quarantine = extract.extract(str(local), worklist, workers=workers, label=label, max_minutes=max_minutes)
     files = storage.shard_files(shard["run_dir"], shard["index"])
     storage.write_parquet(feats, files["features"])
     storage.write_parquet(quarantine, files["quarantine"])
@@ -285,8 +297,8 @@ def extract_shard(
 @stage("clean_metadata")
 def clean_metadata(run: dict, metadata_path: str | None) -> dict:
     """Cleaned metadata for the library's tracks; rows naming files not in the library are counted and left out."""
-    folder = Path(run["run_dir"])
-    keys = pd.read_parquet(run["worklist"], columns=["track_key"])["track_key"].tolist()
+    folder = storage.path(run["run_dir"])
+    keys = storage.read_parquet(run["worklist"], columns=["track_key"])["track_key"].tolist()
     embedded = tags.library_tags(run["library"], keys)
     raw = metadata.read_table(metadata_path) if metadata_path else pd.DataFrame(columns=["folder", "file"])
     cleaned, report = metadata.clean(raw, embedded)
@@ -327,14 +339,14 @@ def clean_metadata(run: dict, metadata_path: str | None) -> dict:
 @stage("join")
 def join(run: dict, shard_results: list[dict], meta: dict) -> dict:
     """All features of the run (reused and extracted) joined with the validated metadata at `meta["path"]`."""
-    folder = Path(run["run_dir"])
-    parts = [pd.read_parquet(run["reused_features"])] + [pd.read_parquet(r["features"]) for r in shard_results]
+    folder = storage.path(run["run_dir"])
+    parts = [storage.read_parquet(p) for p in [run["reused_features"], *(r["features"] for r in shard_results)]]
     parts = [p for p in parts if not p.empty]
     feats = pd.concat(parts, ignore_index=True) if parts else extract.features_frame([])
     feats = feats.sort_values("track_key", ignore_index=True)
     quarantine = pd.concat(
-        [pd.read_parquet(run["still_quarantined"]).reindex(columns=extract.QUARANTINE_COLUMNS)]
-        + [pd.read_parquet(r["quarantine"]) for r in shard_results],
+        [storage.read_parquet(run["still_quarantined"]).reindex(columns=extract.QUARANTINE_COLUMNS)]
+        + [storage.read_parquet(r["quarantine"]) for r in shard_results],
         ignore_index=True,
     )
     features_path = storage.write_parquet(feats, folder / storage.FEATURES)
@@ -343,7 +355,7 @@ def join(run: dict, shard_results: list[dict], meta: dict) -> dict:
         raise TooFewTracks(
             f"only {len(feats)} track(s) could be analysed ({len(quarantine)} quarantined): an index needs at least 2"
         )
-    tracks = model.join(feats, pd.read_parquet(meta["path"]))
+    tracks = model.join(feats, storage.read_parquet(meta["path"]))
     path = storage.write_parquet(tracks, folder / storage.TRACKS)
     log.info(
         "join: %d tracks (%d with metadata), %d quarantined",
@@ -384,8 +396,8 @@ def scale(tracks: dict, metadata_weight: float = 0.0) -> dict:
     reused = reuse.from_current_index("scale", key, tracks["run_dir"], [storage.SCALED, storage.MODEL])
     if reused:
         return reused
-    folder = Path(tracks["run_dir"])
-    table = pd.read_parquet(tracks["path"])
+    folder = storage.path(tracks["run_dir"])
+    table = storage.read_parquet(tracks["path"])
     columns = features.feature_columns()
     scaler = model.fit_scaler(table[columns].to_numpy())
     scaled = pd.DataFrame(model.scale(table[columns].to_numpy(), scaler), columns=columns)
@@ -428,8 +440,8 @@ def reduce(scaled: dict, n_components: int) -> dict:
     reused = reuse.from_current_index("reduce", key, scaled["run_dir"], [storage.EMBEDDINGS, storage.MODEL])
     if reused:
         return reused
-    folder = Path(scaled["run_dir"])
-    table = pd.read_parquet(scaled["path"])
+    folder = storage.path(scaled["run_dir"])
+    table = storage.read_parquet(scaled["path"])
     z = table.drop(columns="track_key").to_numpy()
     pca = model.fit_pca(z, n_components)
     embedding = model.reduce(z, pca)
@@ -462,8 +474,8 @@ def build_index(embedded: dict, tracks: dict, n_neighbors: int, metric: str, hub
     reused = reuse.from_current_index("build_index", key, embedded["run_dir"], [storage.RECOMMENDATIONS])
     if reused:
         return reused
-    emb = pd.read_parquet(embedded["path"])
-    hashes = pd.read_parquet(tracks["path"], columns=["track_key", "content_hash"]).set_index("track_key")
+    emb = storage.read_parquet(embedded["path"])
+    hashes = storage.read_parquet(tracks["path"], columns=["track_key", "content_hash"]).set_index("track_key")
     recs = neighbours.nearest_neighbours(
         emb["track_key"].tolist(),
         emb.drop(columns="track_key").to_numpy(),
@@ -472,7 +484,7 @@ def build_index(embedded: dict, tracks: dict, n_neighbors: int, metric: str, hub
         groups=hashes.loc[emb["track_key"], "content_hash"].tolist(),
         hubness=hubness,
     )
-    path = storage.write_parquet(recs, Path(embedded["run_dir"]) / storage.RECOMMENDATIONS)
+    path = storage.write_parquet(recs, storage.path(embedded["run_dir"]) / storage.RECOMMENDATIONS)
     return {
         "run_dir": embedded["run_dir"],
         "path": str(path),
@@ -504,9 +516,9 @@ def evaluate(embedded: dict, tracks: dict, index: dict) -> dict:
     reused = reuse.from_current_index("evaluate", key, index["run_dir"], EVALUATION_FILES)
     if reused:
         return reused
-    folder = Path(index["run_dir"])
-    emb = pd.read_parquet(embedded["path"])
-    table = pd.read_parquet(tracks["path"]).set_index("track_key").loc[emb["track_key"]].reset_index()
+    folder = storage.path(index["run_dir"])
+    emb = storage.read_parquet(embedded["path"])
+    table = storage.read_parquet(tracks["path"]).set_index("track_key").loc[emb["track_key"]].reset_index()
     embedding = emb.drop(columns="track_key").to_numpy()
     report = evaluation.evaluate(table, embedding, index["metric"], index["hubness"])
     explained = storage.read_json(embedded["model"])["pca"]["explained_variance_ratio"]
@@ -546,10 +558,10 @@ def _stage_records(run: dict) -> dict:
 
 def summarize(run: dict) -> dict:
     """The run summary: what was indexed, extracted, reused and quarantined, and the time per stage."""
-    folder = Path(run["run_dir"])
+    folder = storage.path(run["run_dir"])
     stages = _stage_records(run)
-    quarantine = pd.read_parquet(folder / storage.QUARANTINE)
-    duplicates = pd.read_parquet(folder / storage.TRACKS, columns=["duplicate_of"])["duplicate_of"].notna().sum()
+    quarantine = storage.read_parquet(folder / storage.QUARANTINE)
+    duplicates = storage.read_parquet(folder / storage.TRACKS, columns=["duplicate_of"])["duplicate_of"].notna().sum()
     return {
         "run_id": run["run_id"],
         "built_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -586,9 +598,9 @@ def summarize(run: dict) -> dict:
 def publish(run: dict, evaluated: dict) -> dict:
     """Write the run summary, then make this run's index (evaluated by `evaluate`) the current one."""
     summary = summarize(run)
-    storage.write_json(summary, Path(run["run_dir"]) / storage.SUMMARY)
-    storage.publish(run["data_dir"], Path(evaluated["run_dir"]))
-    lock.release(run["data_dir"], Path(run["run_dir"]).name)
+    storage.write_json(summary, storage.path(run["run_dir"]) / storage.SUMMARY)
+    storage.publish(run["data_dir"], storage.path(evaluated["run_dir"]))
+    lock.release(run["data_dir"], storage.path(run["run_dir"]).name)
     log.info(
         "publish: index of %d tracks (%.2f h of audio) is now current; %d extracted, %d reused, %d quarantined",
         summary["tracks_indexed"],
@@ -613,7 +625,7 @@ def take_lock(data_dir: str, run_id: str, wait_minutes: float = 0.0, pid_holds_r
     _check_writable(data_dir)
     holder = storage.run_dir(data_dir, run_id).name
     info = lock.acquire(data_dir, holder, wait_s=60.0 * wait_minutes, pid_holds_run=pid_holds_run)
-    return {"data_dir": str(Path(data_dir).expanduser().resolve()), "holder": holder, "since": info["acquired_at"]}
+    return {"data_dir": str(storage.root(data_dir)), "holder": holder, "since": info["acquired_at"]}
 
 
 def release(data_dir: str, run_id: str) -> bool:

@@ -36,7 +36,7 @@ class DamagedIndex(Exception):
 
 def _read(path: Path, columns: list[str], optional: tuple | list = ()) -> pd.DataFrame:
     try:
-        table = pd.read_parquet(path)
+        table = storage.read_parquet(path)
     except Exception as exc:  # garbage, truncated or missing: name the file either way
         raise DamagedIndex(f"{path}: not a readable Parquet table ({type(exc).__name__}: {exc})") from None
     missing = [c for c in columns if c not in table.columns]
@@ -78,7 +78,7 @@ class Index:
     @cached_property
     def embedding(self) -> np.ndarray:
         """The embedding's rows in the order of `tracks`."""
-        emb = pd.read_parquet(self.run / storage.EMBEDDINGS).set_index("track_key")
+        emb = storage.read_parquet(self.run / storage.EMBEDDINGS).set_index("track_key")
         return emb.loc[self.tracks["track_key"]].to_numpy(dtype=np.float64)
 
     @cached_property
@@ -207,7 +207,7 @@ _loading = threading.Lock()
 
 def load(data_dir: str | Path) -> Index:
     """The current index of `data_dir`, read again only when another one has been published."""
-    run = storage.require_current(data_dir).resolve()
+    run = storage.require_current(data_dir)
     with _loading:
         cached = _loaded.get(str(data_dir))
         if cached is None or cached.run != run:

@@ -13,8 +13,6 @@ import hashlib
 import inspect
 import json
 import logging
-import os
-import shutil
 from pathlib import Path
 from types import ModuleType
 
@@ -28,7 +26,7 @@ log = logging.getLogger("musicrec")
 
 def table_digest(path: str | Path, columns: list[str] | None = None) -> str:
     """The values of a Parquet table, whatever dtypes the reading gave text columns (object, str, category)."""
-    table = pd.read_parquet(path, columns=columns)
+    table = storage.read_parquet(path, columns=columns)
     text = [c for c in table.columns if not (ptypes.is_numeric_dtype(table[c]) or ptypes.is_bool_dtype(table[c]))]
     table[text] = table[text].astype(object).where(table[text].notna(), None).astype(str)
     digest = hashlib.sha256(json.dumps(table.columns.tolist()).encode())
@@ -51,7 +49,7 @@ def key(tables: list[str | Path | tuple[str | Path, list[str]]], params: dict, c
 def from_current_index(stage: str, stage_key: str, run_dir: str | Path, outputs: list[str]) -> dict | None:
     """The stage's record with its `outputs` (file names) linked into `run_dir` from the current index,
     if that index's run recorded the same key for the stage and still holds them; else None."""
-    run_dir = Path(run_dir)
+    run_dir = storage.path(run_dir)
     current = storage.current_dir(run_dir.parents[1])
     record_path = storage.stage_record(current, stage) if current else None
     if record_path is None or not record_path.exists():
@@ -60,7 +58,7 @@ def from_current_index(stage: str, stage_key: str, run_dir: str | Path, outputs:
     if record.get("reuse_key") != stage_key or not all((current / name).exists() for name in outputs):
         return None
     for name in outputs:
-        _link(current / name, run_dir / name)
+        storage.copy(current / name, run_dir / name)
     old = record["run_dir"]
     log.info("%s: inputs unchanged since the current index: its %s reused", stage, ", ".join(outputs))
     return {k: _moved(v, old, str(run_dir)) for k, v in record.items()} | {"reused": True}
@@ -70,15 +68,3 @@ def _moved(value, old_run: str, new_run: str):
     if isinstance(value, str) and value.startswith(old_run):
         return new_run + value[len(old_run) :]
     return value
-
-
-def _link(source: Path, target: Path) -> None:
-    """A hard link where the file system allows it (files are never written in place), else a copy."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.link.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copy2(source, tmp)
-    os.replace(tmp, target)

@@ -24,6 +24,7 @@ def defaults(project_dir: str | Path) -> dict:
         "library_path": _env("MUSICREC_LIBRARY", str(project_dir / "library")),
         "metadata_path": _env("MUSICREC_METADATA", None),
         "data_dir": _env("MUSICREC_DATA_DIR", str(project_dir / "data")),
+        "storage_conn_id": _env("MUSICREC_STORAGE_CONN_ID", None),
         "folder_template": _env("MUSICREC_FOLDER_TEMPLATE", None),
         "folders": [],
         "full_refresh": False,

@@ -1,4 +1,4 @@
-"""Where a run's files live, and atomic writes.
+"""Where a run's files live, and atomic writes, on a local disk or on object storage.
 
     DATA_DIR/
       current -> runs/<run>     the last good index (a symlink, swapped atomically)
@@ -6,18 +6,28 @@
 
 A run writes only into its own folder; only when the whole index is built does
 `current` move to it, so a failed run leaves the last good index in place.
+
+The library and the data dir may also be URLs, `s3://conn_id@bucket/prefix` (the Airflow connection
+`conn_id` holds the credentials and the endpoint): they are then Airflow's `ObjectStoragePath`, which
+has the same interface as `pathlib.Path`. Object storage has no rename and no links: a file is written
+locally and uploaded in one request (readers see the whole object or none), and `current` and
+`previous` are small pointer objects naming the run (`runs/<run>`), written last.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
 import pandas as pd
+
+from musicrec.locations import is_url
 
 CURRENT = "current"
 PREVIOUS = "previous"
@@ -51,6 +61,23 @@ SHARDS = "shards"
 STAGES = "stages"
 
 
+def path(location):
+    """A local path as `Path` (with `~` expanded), a URL as Airflow's `ObjectStoragePath`; either as it is."""
+    if isinstance(location, Path) or hasattr(location, "fs"):
+        return location
+    if is_url(location):
+        from musicrec.airflow.objects import object_path
+
+        return object_path(str(location))
+    return Path(str(location).removeprefix("file://")).expanduser()
+
+
+def root(location):
+    """A library or data dir: an absolute local path (links resolved), or the URL as it is."""
+    where = path(location)
+    return where.resolve() if isinstance(where, Path) else where
+
+
 def safe_name(text: str) -> str:
     """A run id made safe to use as a folder name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "run"
@@ -58,24 +85,38 @@ def safe_name(text: str) -> str:
 
 def run_dir(data_dir: str | Path, run_id: str) -> Path:
     """The folder of run `run_id` (not created here)."""
-    return Path(data_dir).expanduser().resolve() / "runs" / safe_name(run_id)
+    return root(data_dir) / "runs" / safe_name(run_id)
 
 
 def shard_files(run: str | Path, index: int) -> dict[str, Path]:
     """The work list of shard `index`, and the features and quarantine tables its extraction writes."""
-    base = Path(run) / SHARDS / f"shard-{index:04d}"
-    return {name: base.with_name(f"{base.name}.{name}.parquet") for name in ("files", "features", "quarantine")}
+    folder = path(run) / SHARDS
+    return {name: folder / f"shard-{index:04d}.{name}.parquet" for name in ("files", "features", "quarantine")}
 
 
 def stage_record(run: str | Path, stage: str) -> Path:
     """Where a stage keeps its summary (counts, seconds) for the run summary."""
-    return Path(run) / STAGES / f"{stage}.json"
+    return path(run) / STAGES / f"{stage}.json"
+
+
+def _pointed(data_dir, name: str):
+    """The run folder that `current` or `previous` names, or None."""
+    data_dir = root(data_dir)
+    if isinstance(data_dir, Path):
+        link = data_dir / name
+        return link.resolve() if link.exists() else None
+    try:
+        target = (data_dir / name).read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not re.fullmatch(r"runs/[A-Za-z0-9_.-]+", target):
+        raise ValueError(f"{data_dir / name}: not a pointer to a run folder ({target[:80]!r})")
+    return data_dir / target
 
 
 def current_dir(data_dir: str | Path) -> Path | None:
     """The published index folder, or None when nothing has been published yet."""
-    link = Path(data_dir) / CURRENT
-    return link.resolve() if link.exists() else None
+    return _pointed(data_dir, CURRENT)
 
 
 def require_current(data_dir: str | Path) -> Path:
@@ -85,56 +126,173 @@ def require_current(data_dir: str | Path) -> Path:
     return current
 
 
-def atomic_write(path: str | Path, write) -> Path:
-    """`write(tmp)` to a unique temporary file beside `path`, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def atomic_write(target: str | Path, write) -> Path:
+    """`write(tmp)` to a unique temporary file, then make it `target` at once: renamed over it on a local
+    disk, uploaded in one request to object storage."""
+    target = path(target)
+    if not isinstance(target, Path):
+        with tempfile.TemporaryDirectory(prefix="musicrec-upload-") as folder:
+            tmp = Path(folder) / target.name[:64]
+            write(tmp)
+            target.fs.put_file(str(tmp), target.path)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
     # Short whatever the name's length: a name near the file system's limit must still get a temporary twin.
-    tmp = path.with_name(f".{path.name[:64]}.{uuid.uuid4().hex[:16]}.tmp")
+    tmp = target.with_name(f".{target.name[:64]}.{uuid.uuid4().hex[:16]}.tmp")
     try:
         write(tmp)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    return path
+    return target
 
 
-def write_parquet(df: pd.DataFrame, path: str | Path) -> Path:
-    return atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
+def write_parquet(df: pd.DataFrame, target: str | Path) -> Path:
+    return atomic_write(target, lambda tmp: df.to_parquet(tmp, index=False))
 
 
-def write_json(obj, path: str | Path) -> Path:
+def write_json(obj, target: str | Path) -> Path:
     text = json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n"
-    return atomic_write(path, lambda tmp: tmp.write_text(text))
+    return atomic_write(target, lambda tmp: tmp.write_text(text))
 
 
-def write_text(text: str, path: str | Path) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_text(text))
+def write_text(text: str, target: str | Path) -> Path:
+    return atomic_write(target, lambda tmp: tmp.write_text(text))
 
 
-def read_json(path: str | Path):
-    return json.loads(Path(path).read_text())
+def read_json(source: str | Path):
+    return json.loads(path(source).read_text())
 
 
-def _point(data_dir: Path, name: str, run: Path) -> Path:
-    """Swap the link `name` (current, previous) to `run` atomically: a new link renamed over the old one."""
+def read_parquet(source: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    source = path(source)
+    if isinstance(source, Path):
+        return pd.read_parquet(source, columns=columns)
+    return pd.read_parquet(source.path, columns=columns, filesystem=source.fs)
+
+
+def copy(source, target) -> None:
+    """`source` as `target` too: a hard link where the file system allows it (files are never written in
+    place), else a copy; on object storage a copy made by the server."""
+    source, target = path(source), path(target)
+    if not isinstance(target, Path):
+        target.fs.copy(source.path, target.path)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.link.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copy2(source, tmp)
+    os.replace(tmp, target)
+
+
+def copy_tree(source, target) -> None:
+    """A folder's files copied under `target` (merged with what is there)."""
+    source, target = path(source), path(target)
+    if isinstance(target, Path):
+        shutil.copytree(source, target, dirs_exist_ok=True)
+        return
+    for file in source.rglob("*"):
+        if file.is_file():
+            target.fs.copy(file.path, target.path + file.path[len(source.path) :])
+
+
+def put_tree(local: Path, target) -> None:
+    """A local folder's files copied under `target` (merged with what is there)."""
+    target = path(target)
+    if isinstance(target, Path):
+        shutil.copytree(local, target, dirs_exist_ok=True)
+        return
+    for file in sorted(p for p in Path(local).rglob("*") if p.is_file()):
+        target.fs.put_file(str(file), (target / file.relative_to(local).as_posix()).path)
+
+
+@contextlib.contextmanager
+def local_folder(target):
+    """A local folder to write into, whose files end up under `target`: `target` itself on a local disk."""
+    target = path(target)
+    if isinstance(target, Path):
+        target.mkdir(parents=True, exist_ok=True)
+        yield target
+        return
+    with tempfile.TemporaryDirectory(prefix="musicrec-folder-") as folder:
+        yield Path(folder)
+        put_tree(Path(folder), target)
+
+
+@contextlib.contextmanager
+def local_copy(source):
+    """A local file with `source`'s bytes, for readers that need a path on disk: `source` itself if local."""
+    source = path(source)
+    if isinstance(source, Path):
+        yield source
+        return
+    with tempfile.TemporaryDirectory(prefix="musicrec-download-") as folder:
+        local = Path(folder) / source.name
+        source.fs.get_file(source.path, str(local))
+        yield local
+
+
+@contextlib.contextmanager
+def local_library(library, worklist: pd.DataFrame):
+    """The library as a local folder holding the work list's files: itself on a local disk; from object
+    storage, a temporary folder into which they are downloaded (with the times discover saw, so that
+    features are reused by them later), removed after."""
+    library = root(library)
+    if isinstance(library, Path):
+        yield library
+        return
+    with tempfile.TemporaryDirectory(prefix="musicrec-audio-") as folder:
+        remote = [(library / key).path for key in worklist["track_key"]]
+        local = [str(Path(folder) / key) for key in worklist["track_key"]]
+        for target in local:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            library.fs.get(remote, local)  # concurrently
+        except FileNotFoundError:  # one was removed since discover: the others one by one; it is reported missing
+            for source, target in zip(remote, local, strict=True):
+                with contextlib.suppress(FileNotFoundError):
+                    library.fs.get_file(source, target)
+        for target, mtime_ns in zip(local, worklist["mtime_ns"], strict=True):
+            if os.path.exists(target):
+                os.utime(target, ns=(int(mtime_ns), int(mtime_ns)))
+        yield Path(folder)
+
+
+def remove_tree(folder) -> None:
+    folder = path(folder)
+    if isinstance(folder, Path):
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            folder.fs.rm(folder.path, recursive=True)
+        with contextlib.suppress(FileNotFoundError):  # a server that keeps folders (SeaweedFS) lists it till then
+            folder.fs.rm_file(folder.path + "/")
+
+
+def _point(data_dir, name: str, run) -> None:
+    """Make `name` (current, previous) name `run` at once: a new link renamed over the old one, or on
+    object storage a pointer object written in one request."""
+    if not isinstance(data_dir, Path):
+        write_text(f"runs/{run.name}\n", data_dir / name)
+        return
     link = data_dir / name
     tmp_link = data_dir / f".{name}.{os.getpid()}.tmp"
     tmp_link.unlink(missing_ok=True)
     tmp_link.symlink_to(Path("runs") / run.name)
     os.replace(tmp_link, link)
-    return link
 
 
 def previous_dir(data_dir: str | Path) -> Path | None:
     """The index that was current before the current one: the rollback target."""
-    link = Path(data_dir) / PREVIOUS
-    return link.resolve() if link.exists() else None
+    return _pointed(data_dir, PREVIOUS)
 
 
 def restore_current(data_dir: str | Path, before: Path | None) -> None:
     """Point `current` back at `before` (None: no index) if a run moved it."""
-    data_dir = Path(data_dir).expanduser().resolve()
+    data_dir = root(data_dir)
     if current_dir(data_dir) == before:
         return
     if before is None:
@@ -145,23 +303,34 @@ def restore_current(data_dir: str | Path, before: Path | None) -> None:
 
 def publish(data_dir: str | Path, run: Path, keep: int = KEEP_RUNS) -> Path:
     """Make `run` the current index (the one it replaces becomes `previous`), then prune old run folders."""
-    data_dir = Path(data_dir).expanduser().resolve()
+    data_dir, run = root(data_dir), root(run)
     before = current_dir(data_dir)
-    if before is not None and before != run.resolve():
+    if before is not None and before != run:
         _point(data_dir, PREVIOUS, before)
-    link = _point(data_dir, CURRENT, run)
+    _point(data_dir, CURRENT, run)
     prune(data_dir, keep)
-    return link
+    return data_dir / CURRENT
+
+
+def _started(run) -> float:
+    """When a run folder was last written to; on object storage, where folders have no time, when its work
+    list was written (0 for a run that failed before it)."""
+    if isinstance(run, Path):
+        return run.stat().st_mtime
+    try:
+        return (run / WORKLIST).stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 def prune(data_dir: str | Path, keep: int = KEEP_RUNS) -> list[Path]:
     """Delete all but the newest `keep` run folders, failed runs' included; never `current` nor `previous`."""
-    data_dir = Path(data_dir).expanduser().resolve()
+    data_dir = root(data_dir)
     protected = {current_dir(data_dir), previous_dir(data_dir)}
-    runs = sorted((p for p in (data_dir / "runs").iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
-    removed = [old for old in runs[: max(0, len(runs) - keep)] if old.resolve() not in protected]
+    runs = sorted((p for p in (data_dir / "runs").iterdir() if p.is_dir()), key=_started)
+    removed = [old for old in runs[: max(0, len(runs) - keep)] if root(old) not in protected]
     for old in removed:
-        shutil.rmtree(old, ignore_errors=True)
+        remove_tree(old)
     return removed
 
 
@@ -170,7 +339,7 @@ def rollback(data_dir: str | Path) -> tuple[Path, Path]:
 
     Returns (new current, new previous).
     """
-    data_dir = Path(data_dir).expanduser().resolve()
+    data_dir = root(data_dir)
     current, previous = current_dir(data_dir), previous_dir(data_dir)
     if previous is None or not previous.is_dir():
         raise FileNotFoundError(f"no earlier index to roll back to in {data_dir}")

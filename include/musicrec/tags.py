@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from musicrec import storage
+
 log = logging.getLogger("musicrec")
 
 TAG_FIELDS = ["title", "artist", "album", "genre", "year", "duration_s"]
@@ -28,7 +30,11 @@ def read_tags(path: str | Path) -> dict:
 
     try:
         with limits.time_limit(limits.TAGS_LIMIT_S, "reading tags"):
-            tagged = mutagen.File(str(path), easy=True)
+            if isinstance(path, Path | str):
+                tagged = mutagen.File(str(path), easy=True)
+            else:  # on object storage: mutagen reads the parts it needs, not the whole file
+                with path.open("rb", block_size=1 << 16) as f:
+                    tagged = mutagen.File(f, easy=True)
     except limits.TimeLimitExceeded as exc:
         log.warning("tags of %s not read: %s", path, exc)
         return {}
@@ -56,6 +62,6 @@ def read_tags(path: str | Path) -> dict:
 
 def library_tags(library: str | Path, track_keys: list[str]) -> pd.DataFrame:
     """One row per track with the fields its tags give (missing where they give none)."""
-    root = Path(library)
+    root = storage.path(library)
     rows = [{"track_key": key, **read_tags(root / key)} for key in track_keys]
     return pd.DataFrame(rows, columns=["track_key", *TAG_FIELDS])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from pathlib import Path
 
 from airflow.sdk import get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -41,15 +40,34 @@ def as_list(mapped_results) -> list:
     return [mapped_results[i] for i in range(len(mapped_results))]
 
 
+def _located(params: dict, name: str) -> str | None:
+    """A location param: a local path, or a URL on object storage reached through `storage_conn_id`."""
+    from musicrec.locations import with_conn_id
+
+    return with_conn_id(params[name] or None, params.get("storage_conn_id"))
+
+
+def library(params: dict) -> str:
+    return _located(params, "library_path")
+
+
+def data_dir(params: dict) -> str:
+    return _located(params, "data_dir")
+
+
+def metadata_path(params: dict) -> str | None:
+    return _located(params, "metadata_path")
+
+
 def folders_of_run(params: dict, logical_date) -> list[str]:
     """`folders`, plus the folder `folder_template` names for the run's logical date (backfills ingest so)."""
-    from musicrec import discover
+    from musicrec import discover, storage
 
     folders = list(params["folders"] or [])
     template = params.get("folder_template")
     if template:
         folder = discover.render_folder_template(template, logical_date)
-        if not (Path(params["library_path"]) / folder).is_dir():
+        if not (storage.path(library(params)) / folder).is_dir():
             raise AirflowSkipException(
                 f"nothing to ingest for {logical_date:%Y-%m-%d}: no folder {folder} in the library"
             )
@@ -64,7 +82,7 @@ def take_lock(params: dict | None = None, run_id: str | None = None) -> dict:
 
     with bad_input_fails_fast():
         in_process = os.environ.get(IN_PROCESS) == "1"
-        return pipeline.take_lock(params["data_dir"], run_id, params["lock_wait_minutes"], pid_holds_run=in_process)
+        return pipeline.take_lock(data_dir(params), run_id, params["lock_wait_minutes"], pid_holds_run=in_process)
 
 
 @task
@@ -77,12 +95,12 @@ def discover(params: dict | None = None, run_id: str | None = None, dag_run=None
     with bad_input_fails_fast():
         folders = folders_of_run(params, when)
         return pipeline.discover(
-            params["library_path"],
-            params["data_dir"],
+            library(params),
+            data_dir(params),
             run_id,
             folders,
             params["full_refresh"],
-            params["metadata_path"] or None,
+            metadata_path(params),
             index_params=params,
         )
 
@@ -101,9 +119,7 @@ def extract_features(shard: dict, params: dict | None = None) -> dict:
     from musicrec import pipeline
 
     get_current_context()["shard_label"] = shard["label"]  # what the UI shows for this mapped task
-    return pipeline.extract_shard(
-        shard, params["library_path"], params["workers"] or None, params["max_analysis_minutes"]
-    )
+    return pipeline.extract_shard(shard, library(params), params["workers"] or None, params["max_analysis_minutes"])
 
 
 @task
@@ -111,7 +127,7 @@ def clean_metadata(run: dict, params: dict | None = None) -> dict:
     from musicrec import pipeline
 
     with bad_input_fails_fast():
-        return pipeline.clean_metadata(run, params["metadata_path"] or None)
+        return pipeline.clean_metadata(run, metadata_path(params))
 
 
 # A run with nothing to extract skips the mapped task, and must still build and publish; a run whose
@@ -159,7 +175,7 @@ def release_lock(params: dict | None = None, run_id: str | None = None) -> bool:
     a failure too, and its own result does not decide the run's)."""
     from musicrec import pipeline
 
-    return pipeline.release(params["data_dir"], run_id)
+    return pipeline.release(data_dir(params), run_id)
 
 
 @task

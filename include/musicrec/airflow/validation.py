@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from airflow.sdk.exceptions import AirflowFailException
 from great_expectations_provider.common.errors import GXValidationFailed
 from great_expectations_provider.operators.validate_batch import GXValidateBatchOperator
@@ -28,12 +26,13 @@ class ValidateMetadata(GXValidateBatchOperator):
         )
         self.cleaned = cleaned
         self.gx_context = None
+        self.local_table = None  # the table on this worker's disk, where GX reads it
 
     def batch_definition(self, gx_context):
         from musicrec import expectations
 
         self.gx_context = gx_context  # kept for the data docs, built once the validation has run
-        return expectations.batch_definition(gx_context, self.cleaned["path"])
+        return expectations.batch_definition(gx_context, self.local_table)
 
     def expectation_suite(self, gx_context):
         from musicrec import expectations
@@ -43,7 +42,7 @@ class ValidateMetadata(GXValidateBatchOperator):
     def execute(self, context) -> dict:
         from musicrec import expectations, storage
 
-        run = Path(self.cleaned["run_dir"])
+        run = storage.path(self.cleaned["run_dir"])
         fingerprint = expectations.fingerprint(self.cleaned["path"])
         reused = self._reuse_last_result(run, fingerprint)
         if reused is not None:
@@ -52,11 +51,12 @@ class ValidateMetadata(GXValidateBatchOperator):
         self.configure_batch_definition = self.batch_definition
         self.configure_expectations = self.expectation_suite
         try:
-            super().execute(context)
+            with storage.local_copy(self.cleaned["path"]) as self.local_table:
+                super().execute(context)
         except GXValidationFailed as failed:
             result = context["ti"].xcom_pull(task_ids=self.task_id) or {}
             storage.write_json(result, run / storage.VALIDATION)
-            docs = expectations.build_data_docs(self.gx_context, run / storage.DATA_DOCS)
+            docs = self._data_docs(run)
             lines = "\n  ".join(expectations.failures(result)) or str(failed)
             # The same table fails the same way on every try: no retries (those are for a lost worker).
             raise AirflowFailException(
@@ -65,7 +65,7 @@ class ValidateMetadata(GXValidateBatchOperator):
             ) from None
         result = context["ti"].xcom_pull(task_ids=self.task_id)
         storage.write_json(result | {"musicrec_fingerprint": fingerprint}, run / storage.VALIDATION)
-        docs = expectations.build_data_docs(self.gx_context, run / storage.DATA_DOCS)
+        docs = self._data_docs(run)
         return {
             "run_dir": str(run),
             "path": self.cleaned["path"],
@@ -74,11 +74,18 @@ class ValidateMetadata(GXValidateBatchOperator):
             "expectations": len(result.get("expectations", [])),
         }
 
-    def _reuse_last_result(self, run: Path, fingerprint: str) -> dict | None:
+    def _data_docs(self, run):
+        """GX's data docs of this validation, in the run folder; None when GX could not build them."""
+        from musicrec import expectations, storage
+
+        with storage.local_folder(run / storage.DATA_DOCS) as folder:
+            built = expectations.build_data_docs(self.gx_context, folder)
+        return run / storage.DATA_DOCS / "index.html" if built else None
+
+    def _reuse_last_result(self, run, fingerprint: str) -> dict | None:
         """The last index's passing result, copied into this run, when it validated the very same table with
         the same suite: a nightly run over an unchanged library does not start Great Expectations."""
         import logging
-        import shutil
 
         from musicrec import storage
 
@@ -91,7 +98,7 @@ class ValidateMetadata(GXValidateBatchOperator):
             return None
         storage.write_json(result, run / storage.VALIDATION)
         if (last / storage.DATA_DOCS).is_dir():
-            shutil.copytree(last / storage.DATA_DOCS, run / storage.DATA_DOCS, dirs_exist_ok=True)
+            storage.copy_tree(last / storage.DATA_DOCS, run / storage.DATA_DOCS)
         logging.getLogger("musicrec").info(
             "validate_metadata: the same table passed the same suite in run %s: its result is reused", last.name
         )
