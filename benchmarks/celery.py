@@ -2,10 +2,13 @@
 
     python benchmarks/celery.py LIBRARY [--markdown benchmarks/CELERY.md]
 
-Needs the machine's PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379). Every run extracts the
-whole library into a data dir of its own. The workers share this machine's cores: with one worker, a
-shard at a time with a pool of as many processes as cores; with two, each worker runs a shard at a time
-with an even share of the cores. The runs are timed from the trigger to the run's end, as the API reports.
+Needs the machine's PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379); starts SeaweedFS (S3 on
+loopback). Every run extracts the whole library into a data dir of its own. The embedded run reads the
+library from the local disk and writes a local data dir, then once more with both on object storage; the
+Celery runs use object storage, as workers on several hosts would. The workers share this machine's
+cores: with one worker, a shard at a time with a pool of as many processes as cores; with two, each worker
+runs a shard at a time with an even share of the cores. The Celery runs are timed from the trigger to the
+run's end, as the API reports.
 """
 
 from __future__ import annotations
@@ -25,13 +28,14 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from airflow_stack import AirflowStack  # noqa: E402
 from musicrec import storage  # noqa: E402
 from musicrec.airflow import runner  # noqa: E402
+from object_store import CONN_ID, SeaweedFS  # noqa: E402
 
 DAG = "music_recommendation"
 FILES_PER_SHARD = 20
 
 
-def embedded(library: Path, data_dir: Path, cores: int) -> dict:
-    conf = {"library_path": str(library), "data_dir": str(data_dir), "metadata_path": None}
+def embedded(library: str, data_dir: str, cores: int) -> dict:
+    conf = {"library_path": library, "data_dir": data_dir, "metadata_path": None}
     conf |= {"files_per_shard": FILES_PER_SHARD, "workers": cores}
     started = time.monotonic()
     result = runner.run_in_child(conf, data_dir)
@@ -40,9 +44,9 @@ def embedded(library: Path, data_dir: Path, cores: int) -> dict:
     return {"wall_s": time.monotonic() - started, "run_id": result["run_id"]}
 
 
-def celery_run(stack: AirflowStack, library: Path, data_dir: Path, pool: int) -> dict:
-    conf = {"library_path": str(library), "data_dir": str(data_dir), "metadata_path": None}
-    conf |= {"files_per_shard": FILES_PER_SHARD, "workers": pool}
+def celery_run(stack: AirflowStack, library: str, data_dir: str, pool: int) -> dict:
+    conf = {"library_path": library, "data_dir": data_dir, "metadata_path": None}
+    conf |= {"files_per_shard": FILES_PER_SHARD, "workers": pool, "storage_conn_id": CONN_ID}
     started = time.monotonic()
     response = stack.api("POST", f"/dags/{DAG}/dagRuns", json={"logical_date": None, "conf": conf})
     run_id = response.json()["dag_run_id"]
@@ -70,35 +74,46 @@ def main() -> int:
     cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory(prefix="musicrec-celery-") as tmp:
         root = Path(tmp)
-        local = embedded(library, root / "embedded", cores)
+        local = embedded(str(library), str(root / "embedded"), cores)
         summary = storage.read_json(storage.run_dir(root / "embedded", local["run_id"]) / storage.SUMMARY)
+        s3 = SeaweedFS(root / "seaweedfs").start()
+        os.environ.update(s3.connection())
         home = root / "airflow"
         home.mkdir()
-        stack = AirflowStack(home, {"NUMBA_CACHE_DIR": str(root / "numba")}, executor="CeleryExecutor")
+        stack = AirflowStack(home, {"NUMBA_CACHE_DIR": str(root / "numba"), **s3.connection()}, "CeleryExecutor")
         stack.env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = "1"
         try:
+            started = time.monotonic()
+            remote = s3.upload(library, "library")
+            upload_s = time.monotonic() - started
+            on_s3 = embedded(remote, s3.url("embedded"), cores)
             stack.start()
             stack.start_worker("worker-a")
             stack.wait(lambda: stack.api("GET", f"/dags/{DAG}").status_code == 200, 180, "the DAG to be parsed")
             stack.api("PATCH", f"/dags/{DAG}", json={"is_paused": False})
             stack.wait(lambda: _idle(stack), 900, "the nightly run that unpausing starts")
-            one = celery_run(stack, library, root / "one-worker", pool=cores)
+            plain = remote.replace(f"{CONN_ID}@", "")  # the Celery runs name the connection as a param
+            one = celery_run(stack, plain, s3.url("one-worker"), pool=cores)
             stack.start_worker("worker-b")
             time.sleep(10)  # the second worker joins the queue
-            two = celery_run(stack, library, root / "two-workers", pool=max(1, cores // 2))
+            two = celery_run(stack, plain, s3.url("two-workers"), pool=max(1, cores // 2))
         finally:
             stack.stop()
+            s3.stop()
     lines = [
         "# The DAG on the CeleryExecutor, 1 and 2 workers, against the embedded run\n",
         f"{dt.date.today().isoformat()}, {platform.machine()}, {cores} cores, Python {platform.python_version()}; "
         f"`{library.name}`: {summary['files_found']} files, {summary['audio_hours']:.2f} h of audio, "
-        f"{FILES_PER_SHARD} files a shard; every run extracts everything.\n",
-        "| run | wall (s) | against the embedded run | shards | on |",
-        "|---|---|---|---|---|",
-        f"| embedded (`musicrec run`, one process, pool of {cores}) | {local['wall_s']:.1f} | 1.00x | | |",
-        f"| Celery, 1 worker (a shard at a time, pool of {cores}) | {one['wall_s']:.1f} | "
+        f"{FILES_PER_SHARD} files a shard; every run extracts everything. Object storage: SeaweedFS on "
+        f"loopback (uploading the library to it took {upload_s:.0f} s).\n",
+        "| run | library and data dir | wall (s) | against the embedded run | shards | on |",
+        "|---|---|---|---|---|---|",
+        f"| embedded (`musicrec run`, one process, pool of {cores}) | local disk | {local['wall_s']:.1f} | 1.00x | | |",
+        f"| embedded (`musicrec run`, one process, pool of {cores}) | S3 | {on_s3['wall_s']:.1f} | "
+        f"{local['wall_s'] / on_s3['wall_s']:.2f}x | | |",
+        f"| Celery, 1 worker (a shard at a time, pool of {cores}) | S3 | {one['wall_s']:.1f} | "
         f"{local['wall_s'] / one['wall_s']:.2f}x | {one['shards']} | {', '.join(one['hosts'])} |",
-        f"| Celery, 2 workers (a shard each at a time, pool of {max(1, cores // 2)}) | {two['wall_s']:.1f} | "
+        f"| Celery, 2 workers (a shard each at a time, pool of {max(1, cores // 2)}) | S3 | {two['wall_s']:.1f} | "
         f"{local['wall_s'] / two['wall_s']:.2f}x | {two['shards']} | {', '.join(two['hosts'])} |",
         "",
         f"2 workers against 1: {one['wall_s'] / two['wall_s']:.2f}x.",

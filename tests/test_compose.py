@@ -11,7 +11,6 @@ import yaml
 from compose_spec import ComposeSpecification, PyCompose
 
 from conftest import PROJECT_DIR
-from musicrec import settings
 
 COMPOSE = PROJECT_DIR / "docker-compose.yaml"
 AIRFLOW_SERVICES = {
@@ -38,7 +37,7 @@ def _interpolated(text: str, env: dict[str, str]) -> str:
             raise KeyError(f"{name} must be set: {default}")
         return env.get(name, default if match.group(2) == ":-" else "")
 
-    replaced = re.sub(r"(?<!\$)\$\{([A-Z_]+)(?:(:[-?])([^}]*))?\}", value, text)
+    replaced = re.sub(r"(?<!\$)\$\{([A-Z0-9_]+)(?:(:[-?])([^}]*))?\}", value, text)
     return replaced.replace("$$", "$")
 
 
@@ -55,7 +54,7 @@ def test_the_file_follows_the_compose_specification(compose):
 
 def test_the_services_of_airflows_official_shape_each_with_a_health_check(compose):
     services = compose["services"]
-    assert set(services) == AIRFLOW_SERVICES | {"postgres", "redis"}
+    assert set(services) == AIRFLOW_SERVICES | {"postgres", "redis", "seaweedfs"}
     for name, service in services.items():
         if name != "airflow-init":
             assert service["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
@@ -79,13 +78,35 @@ def test_airflow_runs_the_built_image_with_its_settings(compose):
             section, option = key.removeprefix("AIRFLOW__").lower().split("__", 1)
             assert option in known.get(section, {}).get("options", {}), f"{name}: {key} is no Airflow setting"
         musicrec = {k for k in env if k.startswith("MUSICREC_")} - {"MUSICREC_ADMIN_PASSWORD"}
-        read = set(re.findall(r"MUSICREC_[A-Z_]+", (PROJECT_DIR / "include/musicrec/settings.py").read_text()))
+        read = set(re.findall(r"MUSICREC_[A-Z0-9_]+", (PROJECT_DIR / "include/musicrec/settings.py").read_text()))
         assert musicrec <= read, f"{name}: {musicrec - read} are read by nothing"
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         volumes = service["volumes"]
-        assert "airflow-logs:/opt/airflow/logs" in volumes and "musicrec-data:/data" in volumes
+        assert "airflow-logs:/opt/airflow/logs" in volumes
         assert any(v.endswith(":/music:ro") for v in volumes)  # the library, read-only
-    assert settings.defaults(".")["data_dir"]  # the DAG's default, overridden to /data above
+        assert service["depends_on"]["seaweedfs"]["condition"] == "service_healthy"
+
+
+def test_the_data_dir_is_on_the_object_storage_service_through_an_airflow_connection(compose):
+    from airflow.models.connection import Connection
+
+    storage = compose["services"]["seaweedfs"]
+    assert "musicrec-data:/data" in storage["volumes"] and "-dir=/data" in storage["command"]
+    assert "-bucket=musicrec" in storage["command"]
+    port = int(storage["expose"][0])
+    assert f"http://127.0.0.1:{port}/healthz" in storage["healthcheck"]["test"]
+    for name in AIRFLOW_SERVICES:
+        env = compose["services"][name]["environment"]
+        assert env["MUSICREC_DATA_DIR"] == "s3://musicrec/data"
+        conn_id = env["MUSICREC_STORAGE_CONN_ID"]
+        conn = Connection.from_json(env[f"AIRFLOW_CONN_{conn_id.upper()}"], conn_id=conn_id)
+        assert conn.conn_type == "aws" and conn.extra_dejson["endpoint_url"] == f"http://seaweedfs:{port}"
+        example = _example_env()
+        assert (conn.login, conn.password) == (example["S3_ACCESS_KEY"], example["S3_SECRET_KEY"])
+        assert (storage["environment"]["AWS_ACCESS_KEY_ID"], storage["environment"]["AWS_SECRET_ACCESS_KEY"]) == (
+            conn.login,
+            conn.password,
+        )
 
 
 def test_the_login_the_readme_gives_is_written_where_the_api_server_reads_it(compose):
@@ -98,10 +119,10 @@ def test_the_login_the_readme_gives_is_written_where_the_api_server_reads_it(com
 
 def test_secrets_come_from_an_uncommitted_env_file_that_the_example_documents():
     text = COMPOSE.read_text()
-    required = set(re.findall(r"(?<!\$)\$\{([A-Z_]+):\?", text))
-    assert {"POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "MUSICREC_ADMIN_PASSWORD"} <= required
+    required = set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+):\?", text))
+    assert {"POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "MUSICREC_ADMIN_PASSWORD", "S3_SECRET_KEY"} <= required
     example = _example_env()
-    used = set(re.findall(r"(?<!\$)\$\{([A-Z_]+)[:}]", text))
+    used = set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+)[:}]", text))
     assert used <= set(example), f"{used - set(example)} are not in .env.example"
     assert ".env" in (PROJECT_DIR / ".gitignore").read_text().splitlines()
     assert "change-me" not in text  # no default secret in the compose file itself

@@ -1,6 +1,7 @@
 """The DAG on the CeleryExecutor: two Celery workers with different hostnames, PostgreSQL and Redis on
-loopback, a library of several shards. The shards spread over both workers, the recommendations equal those
-of the embedded run, and a worker killed in the middle of a shard costs a retry on the other one, not the run.
+loopback, and the library and the data dir on object storage (SeaweedFS, S3 on loopback): the workers
+share no folder. The shards spread over both workers, the recommendations equal those of the embedded
+run, and a worker killed in the middle of a shard costs a retry on the other one, not the run.
 
 `make test-distributed` runs this (it needs the machine's PostgreSQL and Redis).
 """
@@ -8,7 +9,6 @@ of the embedded run, and a worker killed in the middle of a shard costs a retry 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,6 +17,8 @@ import soundfile as sf
 from airflow_stack import AirflowStack, require_services
 from conftest import run_stages, tone
 from musicrec import storage
+from musicrec.locations import with_conn_id
+from object_store import CONN_ID
 
 pytestmark = pytest.mark.distributed
 
@@ -39,13 +41,15 @@ def library(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, library):
+def stack(tmp_path_factory, library, s3):
     require_services({5432: "PostgreSQL", 6379: "Redis"})
     home = tmp_path_factory.mktemp("celery-home")
     env = {
-        "MUSICREC_LIBRARY": str(library),
-        "MUSICREC_DATA_DIR": str(home / "data"),
+        "MUSICREC_LIBRARY": s3.upload(library, "distributed/library").replace(f"{CONN_ID}@", ""),
+        "MUSICREC_DATA_DIR": s3.url("distributed/data").replace(f"{CONN_ID}@", ""),
+        "MUSICREC_STORAGE_CONN_ID": CONN_ID,
         "NUMBA_CACHE_DIR": str(home / "numba-cache"),
+        **s3.connection(),
     }
     airflow = AirflowStack(home, env, executor="CeleryExecutor")
     try:
@@ -78,13 +82,18 @@ def _finished(stack, run_id: str) -> dict:
     return stack.wait(done, RUN_TIMEOUT_S, f"run {run_id}", every_s=1.0)
 
 
-def _data_dir(stack) -> Path:
+def _data_dir(stack) -> str:
     """The triggered runs' data dir: not the default one, which the nightly run (started by unpausing) takes."""
-    return stack.home / "triggered-data"
+    return stack.env["MUSICREC_DATA_DIR"] + "-triggered"
 
 
 def _conf(stack, **extra) -> dict:
-    return {"metadata_path": None, "data_dir": str(_data_dir(stack)), **PARAMS, **extra}
+    return {"metadata_path": None, "data_dir": _data_dir(stack), **PARAMS, **extra}
+
+
+def _published(stack, run_id: str, name: str):
+    """A file of the run, read as the test's own client of the object storage."""
+    return storage.run_dir(with_conn_id(_data_dir(stack), CONN_ID), run_id) / name
 
 
 def test_shards_run_on_both_workers_and_give_the_embedded_runs_recommendations(stack, library, tmp_path):
@@ -95,7 +104,7 @@ def test_shards_run_on_both_workers_and_give_the_embedded_runs_recommendations(s
     assert {ti["hostname"] for ti in shards} == set(WORKERS)
 
     embedded = run_stages(library, tmp_path / "embedded", "embedded", **PARAMS)
-    distributed = pd.read_parquet(storage.run_dir(_data_dir(stack), run_id) / storage.RECOMMENDATIONS)
+    distributed = storage.read_parquet(_published(stack, run_id, storage.RECOMMENDATIONS))
     expected = pd.read_parquet(embedded["build_index"]["path"])
     pd.testing.assert_frame_equal(
         distributed[["track_key", "rank", "neighbor_key"]], expected[["track_key", "rank", "neighbor_key"]]
@@ -120,7 +129,7 @@ def test_a_worker_killed_in_the_middle_of_a_shard_costs_a_retry_not_the_run(stac
     retried = shards[victim["map_index"]]
     survivor = next(name for name in WORKERS if name != victim["hostname"])
     assert retried["state"] == "success" and retried["try_number"] >= 2 and retried["hostname"] == survivor
-    features = pd.read_parquet(storage.run_dir(_data_dir(stack), run_id) / storage.FEATURES)
+    features = storage.read_parquet(_published(stack, run_id, storage.FEATURES))
     assert len(features) == 16 and features["track_key"].is_unique
-    summary = storage.read_json(storage.run_dir(_data_dir(stack), run_id) / storage.SUMMARY)
+    summary = storage.read_json(_published(stack, run_id, storage.SUMMARY))
     assert summary["files_extracted"] == 16
