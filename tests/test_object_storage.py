@@ -83,6 +83,7 @@ def dag(airflow_db):
 
 def test_a_dag_run_reads_the_library_from_and_publishes_to_object_storage(s3, dag, tmp_path, monkeypatch):
     library = small_library(tmp_path / "library")
+    (library / "high" / "broken.mp3").write_bytes(b"not audio at all" * 100)
     prefix = _prefix("dag")
     plain = lambda url: url.replace(f"{CONN_ID}@", "")  # noqa: E731 - the connection comes from the param
     conf = {
@@ -106,6 +107,8 @@ def test_a_dag_run_reads_the_library_from_and_publishes_to_object_storage(s3, da
     summary = storage.read_json(storage.current_dir(data) / storage.SUMMARY)
     assert summary["files_extracted"] == 9 and summary["tracks_indexed"] == 9
     assert summary["tracks_with_metadata"] == 8  # the metadata file was read from the bucket too
+    [broken] = summary["quarantined"]
+    assert broken["track_key"] == "high/broken.mp3" and "not readable as audio" in broken["error"]
     assert list(scratch.iterdir()) == []
 
     local = run_stages(library, tmp_path / "local", "local", library / "metadata.csv", n_neighbors=3)
@@ -119,7 +122,7 @@ def test_a_dag_run_reads_the_library_from_and_publishes_to_object_storage(s3, da
     assert dag.test(run_conf=conf).state == "success"  # nothing changed: every table comes from the last index
     again = storage.read_json(storage.current_dir(data) / storage.SUMMARY)
     assert storage.current_dir(data) != before and storage.previous_dir(data) == before
-    assert again["files_extracted"] == 0 and again["files_reused"] == 9
+    assert again["files_extracted"] == 0 and again["files_reused"] == 9 and len(again["quarantined"]) == 1
     assert again["stages"]["build_index"].get("reused") is True
     pd.testing.assert_frame_equal(storage.read_parquet(storage.current_dir(data) / storage.RECOMMENDATIONS), expected)
 
