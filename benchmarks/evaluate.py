@@ -138,6 +138,38 @@ def candidate_distances(tracks: pd.DataFrame, library: str | None, cache: Path) 
         found["default + timbre Gaussian (each empirical mutual proximity, averaged)"] = (
             empirical_mutual_proximity(default_d) + empirical_mutual_proximity(skl)
         ) / 2
+        found |= block_level_distances(tracks, library, cache.with_name("blocks.parquet"), default_d, skl)
+    return found
+
+
+def block_level_distances(
+    tracks: pd.DataFrame, library: str, cache: Path, default_d: np.ndarray, skl: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The block-level feature candidates: each pattern (L1), their sum after distance space normalisation,
+    and that sum fused with the default and the timbre Gaussian; and the patterns as one embedding."""
+    import blocks
+
+    found_patterns = blocks.block_features(library, tracks["track_key"].tolist(), cache)
+    each = {name: blocks.normalised(blocks.manhattan(x)) for name, x in found_patterns.items()}
+    found = {f"block-level {name} (L1)": d for name, d in each.items()}
+    blf = sum(each.values())
+    found["block-level, 6 patterns (normalised L1, summed)"] = blf
+    found["block-level, 6 patterns + mutual proximity"] = mutual_proximity(blf)
+    fused = blocks.normalised(blf) + blocks.normalised(default_d) + blocks.normalised(skl)
+    found["block-level + default + timbre Gaussian (normalised, summed)"] = fused
+    found["block-level + default + timbre Gaussian + mutual proximity"] = mutual_proximity(fused)
+    found["block-level + default (normalised, summed) + mutual proximity"] = mutual_proximity(
+        blocks.normalised(blf) + blocks.normalised(default_d)
+    )
+    columns = []
+    for x in found_patterns.values():
+        z = model.scale(x, model.fit_scaler(x))
+        columns.append(z / np.sqrt(x.shape[1]))  # each pattern weighs the same, whatever its size
+    stacked = np.hstack(columns)
+    embedding = model.reduce(stacked, model.fit_pca(stacked, 24))
+    found["block-level patterns as one embedding (PCA 24, cosine)"] = neighbours.distances(
+        embedding, embedding, "cosine"
+    ).astype(np.float64)
     return found
 
 

@@ -3,6 +3,9 @@ an Airflow connection, and real DAG runs that read their audio from it and publi
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 import json
 import tempfile
 import time
@@ -10,9 +13,10 @@ import uuid
 
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 
 from conftest import PROJECT_DIR, run_stages, small_library
-from musicrec import errors, lock, pipeline, query, storage
+from musicrec import cli, errors, lock, pipeline, storage
 from object_store import BUCKET, CONN_ID
 
 pytestmark = pytest.mark.integration
@@ -110,13 +114,13 @@ def test_a_dag_run_reads_the_library_from_and_publishes_to_object_storage(s3, da
     [broken] = summary["quarantined"]
     assert broken["track_key"] == "high/broken.mp3" and "not readable as audio" in broken["error"]
     assert list(scratch.iterdir()) == []
+    assert (storage.current_dir(data) / storage.DATA_DOCS / "index.html").exists()  # GX's, built locally, uploaded
 
     local = run_stages(library, tmp_path / "local", "local", library / "metadata.csv", n_neighbors=3)
     published = storage.read_parquet(storage.current_dir(data) / storage.RECOMMENDATIONS)
     expected = pd.read_parquet(local["build_index"]["path"])
     pd.testing.assert_frame_equal(published, expected)
-    answer = query.recommend(data, "Low Zero", k=2)  # the CLI's and the API's reading of the index
-    assert answer["track"]["track_key"] == "low/0.wav" and len(answer["neighbors"]) == 2
+    _read_by_the_cli_and_the_api(data, conf, monkeypatch)
 
     before = storage.current_dir(data)
     assert dag.test(run_conf=conf).state == "success"  # nothing changed: every table comes from the last index
@@ -124,7 +128,27 @@ def test_a_dag_run_reads_the_library_from_and_publishes_to_object_storage(s3, da
     assert storage.current_dir(data) != before and storage.previous_dir(data) == before
     assert again["files_extracted"] == 0 and again["files_reused"] == 9 and len(again["quarantined"]) == 1
     assert again["stages"]["build_index"].get("reused") is True
+    assert (storage.current_dir(data) / storage.DATA_DOCS / "index.html").exists()  # copied from the last index
     pd.testing.assert_frame_equal(storage.read_parquet(storage.current_dir(data) / storage.RECOMMENDATIONS), expected)
+
+
+def _read_by_the_cli_and_the_api(data: str, conf: dict, monkeypatch) -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["recommend", "Low Zero", "--k", "2", "--data-dir", data, "--json"]) == 0
+    answer = json.loads(out.getvalue())
+    assert answer["track"]["track_key"] == "low/0.wav" and len(answer["neighbors"]) == 2
+    monkeypatch.setenv("MUSICREC_DATA_DIR", conf["data_dir"])  # as a deployment sets it: no connection in it
+    monkeypatch.setenv("MUSICREC_STORAGE_CONN_ID", CONN_ID)
+    spec = importlib.util.spec_from_file_location("musicrec_plugin", PROJECT_DIR / "plugins" / "musicrec_plugin.py")
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    monkeypatch.setitem(plugin.app.dependency_overrides, plugin.read_access, lambda: None)
+    client = TestClient(plugin.app)
+    found = client.get("/api/neighbours", params={"track": "low/0.wav", "k": 2}).json()
+    assert [n["track_key"] for n in found["neighbours"]] == [n["track_key"] for n in answer["neighbors"]]
+    plot = client.get("/api/plots/map.png")
+    assert plot.status_code == 200 and plot.content.startswith(b"\x89PNG")
 
 
 def test_a_library_path_on_object_storage_that_does_not_exist_is_named(s3):

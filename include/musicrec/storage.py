@@ -189,24 +189,16 @@ def copy(source, target) -> None:
 
 
 def copy_tree(source, target) -> None:
-    """A folder's files copied under `target` (merged with what is there)."""
+    """A folder's files copied under `target` (merged with what is there), from a local disk or the same store."""
     source, target = path(source), path(target)
     if isinstance(target, Path):
         shutil.copytree(source, target, dirs_exist_ok=True)
         return
-    for file in source.rglob("*"):
-        if file.is_file():
+    for file in sorted(p for p in source.rglob("*") if p.is_file()):
+        if isinstance(file, Path):
+            target.fs.put_file(str(file), (target / file.relative_to(source).as_posix()).path)
+        else:
             target.fs.copy(file.path, target.path + file.path[len(source.path) :])
-
-
-def put_tree(local: Path, target) -> None:
-    """A local folder's files copied under `target` (merged with what is there)."""
-    target = path(target)
-    if isinstance(target, Path):
-        shutil.copytree(local, target, dirs_exist_ok=True)
-        return
-    for file in sorted(p for p in Path(local).rglob("*") if p.is_file()):
-        target.fs.put_file(str(file), (target / file.relative_to(local).as_posix()).path)
 
 
 @contextlib.contextmanager
@@ -219,7 +211,7 @@ def local_folder(target):
         return
     with tempfile.TemporaryDirectory(prefix="musicrec-folder-") as folder:
         yield Path(folder)
-        put_tree(Path(folder), target)
+        copy_tree(Path(folder), target)
 
 
 @contextlib.contextmanager
