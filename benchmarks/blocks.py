@@ -8,7 +8,7 @@ blocks of frames; each block gives a pattern, and a percentile over the track's 
 - delta spectral pattern (DSP): the same on the frame-to-frame differences (3 frames apart), blocks of 14.
 - variance delta spectral pattern (VDSP): the variance over blocks of the DSP's sorted blocks.
 - logarithmic fluctuation pattern (LFP): blocks of 512 frames (12 s), each band's modulation spectrum
-  (0 to 10 Hz, log-frequency bins); 60th percentile: rhythm.
+  (0.25 to 10 Hz, 12 log-frequency bins); 60th percentile: rhythm.
 - correlation pattern (CP): blocks of 256 frames, the correlations between bands; median.
 - spectral contrast pattern (SCP): blocks of 40 frames, each band's peak minus valley in the block, sorted;
   10th percentile.
@@ -46,7 +46,7 @@ def _fluctuation(mel_db: np.ndarray, sr: int) -> np.ndarray:
     blocks = _blocks(coarse, 512, 128)
     spectrum = np.abs(np.fft.rfft(blocks * np.hanning(512), axis=2))
     rate = sr / HOP / 512 * np.arange(spectrum.shape[2])  # modulation frequency of each bin, Hz
-    edges = np.geomspace(0.2, 10.0, 25)
+    edges = np.geomspace(0.25, 10.0, 13)  # each bin holds at least one of the FFT's (0.084 Hz apart)
     binned = np.stack(
         [spectrum[:, :, (rate >= lo) & (rate < hi)].mean(axis=2) for lo, hi in zip(edges[:-1], edges[1:], strict=True)],
         axis=2,
