@@ -120,7 +120,6 @@ def test_a_dag_run_reads_the_library_from_and_publishes_to_object_storage(s3, da
     published = storage.read_parquet(storage.current_dir(data) / storage.RECOMMENDATIONS)
     expected = pd.read_parquet(local["build_index"]["path"])
     pd.testing.assert_frame_equal(published, expected)
-    _read_by_the_cli_and_the_api(data, conf, monkeypatch)
 
     before = storage.current_dir(data)
     assert dag.test(run_conf=conf).state == "success"  # nothing changed: every table comes from the last index
@@ -129,6 +128,7 @@ def test_a_dag_run_reads_the_library_from_and_publishes_to_object_storage(s3, da
     assert again["files_extracted"] == 0 and again["files_reused"] == 9 and len(again["quarantined"]) == 1
     assert again["stages"]["build_index"].get("reused") is True
     assert (storage.current_dir(data) / storage.DATA_DOCS / "index.html").exists()  # copied from the last index
+    _read_by_the_cli_and_the_api(data, conf, monkeypatch)  # last: it sets the data dir in the environment
     pd.testing.assert_frame_equal(storage.read_parquet(storage.current_dir(data) / storage.RECOMMENDATIONS), expected)
 
 
