@@ -139,6 +139,27 @@ def candidate_distances(tracks: pd.DataFrame, library: str | None, cache: Path) 
             empirical_mutual_proximity(default_d) + empirical_mutual_proximity(skl)
         ) / 2
         found |= block_level_distances(tracks, library, cache.with_name("blocks.parquet"), default_d, skl)
+        found |= texture_distances(tracks, library, cache.with_name("textures.parquet"), default_d)
+    return found
+
+
+def texture_distances(tracks: pd.DataFrame, library: str, cache: Path, default_d: np.ndarray) -> dict[str, np.ndarray]:
+    """Percentiles over 3-s texture windows (`textures.py`) as an embedding, alone and with the default."""
+    import blocks
+    import textures
+
+    x = textures.textures(library, tracks["track_key"].tolist(), cache)
+    z = model.scale(x, model.fit_scaler(x))
+    found = {}
+    for components in (24, 48):
+        embedding = model.reduce(z, model.fit_pca(z, components))
+        d = neighbours.distances(embedding, embedding, "cosine").astype(np.float64)
+        found[f"texture-window percentiles (PCA {components}, cosine)"] = d
+        found[f"texture-window percentiles (PCA {components}) + mutual proximity"] = mutual_proximity(d)
+    d = found["texture-window percentiles (PCA 24, cosine)"]
+    found["texture-window percentiles + default (normalised, summed) + mutual proximity"] = mutual_proximity(
+        blocks.normalised(d) + blocks.normalised(default_d)
+    )
     return found
 
 
