@@ -16,13 +16,11 @@ blocks of frames; each block gives a pattern, and a percentile over the track's 
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+import track_cache
 from musicrec import audio, features
 
 HOP = 512
@@ -85,24 +83,13 @@ def patterns(path: Path) -> dict[str, np.ndarray]:
     }
 
 
-def _one(args: tuple[str, str]) -> tuple[str, dict[str, np.ndarray]]:
-    library, key = args
-    return key, patterns(Path(library) / key)
+def _row(path: Path) -> dict[str, list[float]]:
+    return {name: v.astype(float).tolist() for name, v in patterns(path).items()}
 
 
 def block_features(library: str | Path, keys: list[str], cache: Path) -> dict[str, np.ndarray]:
     """{pattern: (tracks, dims)} in the order of `keys`, computed once and kept in `cache` (Parquet)."""
-    done = pd.read_parquet(cache) if cache.exists() else pd.DataFrame(columns=["track_key", *PATTERNS])
-    missing = sorted(set(keys) - set(done["track_key"]))
-    if missing:
-        with cf.ProcessPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
-            rows = [
-                {"track_key": k, **{name: v.astype(float).tolist() for name, v in found.items()}}
-                for k, found in pool.map(_one, [(str(library), k) for k in missing])
-            ]
-        done = pd.concat([done, pd.DataFrame(rows)], ignore_index=True)
-        done.to_parquet(cache, index=False)
-    table = done.set_index("track_key").loc[keys]
+    table = track_cache.per_track(library, keys, cache, _row)
     return {name: np.stack([np.asarray(v, dtype=np.float64) for v in table[name]]) for name in PATTERNS}
 
 

@@ -8,13 +8,11 @@ The frames are those of the pipeline's analysis (22.05 kHz mono, peak-normalized
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+import track_cache
 from musicrec import audio, features
 
 COEFFICIENTS = slice(1, 20)
@@ -32,25 +30,14 @@ def gaussian(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return mfcc.mean(axis=1), np.cov(mfcc) + 1e-6 * np.eye(mfcc.shape[0])
 
 
-def _one(args: tuple[str, str]) -> tuple[str, np.ndarray, np.ndarray]:
-    library, key = args
-    mean, cov = gaussian(Path(library) / key)
-    return key, mean, cov
+def _row(path: Path) -> dict[str, list[float]]:
+    mean, cov = gaussian(path)
+    return {"mean": mean.tolist(), "cov": cov.ravel().tolist()}
 
 
 def gaussians(library: str | Path, keys: list[str], cache: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Each track's (mean, covariance), computed once and kept in `cache` (Parquet)."""
-    done = pd.read_parquet(cache) if cache.exists() else pd.DataFrame(columns=["track_key", "mean", "cov"])
-    missing = sorted(set(keys) - set(done["track_key"]))
-    if missing:
-        with cf.ProcessPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
-            rows = [
-                {"track_key": k, "mean": m.tolist(), "cov": c.ravel().tolist()}
-                for k, m, c in pool.map(_one, [(str(library), k) for k in missing])
-            ]
-        done = pd.concat([done, pd.DataFrame(rows)], ignore_index=True)
-        done.to_parquet(cache, index=False)
-    table = done.set_index("track_key")
+    table = track_cache.per_track(library, keys, cache, _row)
     d = len(table["mean"].iloc[0])
     return {k: (np.asarray(table.at[k, "mean"]), np.asarray(table.at[k, "cov"]).reshape(d, d)) for k in keys}
 

@@ -8,14 +8,11 @@ STFT: 22.05 kHz mono, peak-normalized, n_fft 2048, hop 1024) are summarised over
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing
-import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+import track_cache
 from musicrec import audio, features
 
 WINDOW = 64
@@ -43,24 +40,11 @@ def texture(path: Path) -> np.ndarray:
     return np.percentile(stats, [10, 50, 90], axis=1).ravel()
 
 
-def _one(args: tuple[str, str]) -> tuple[str, np.ndarray]:
-    library, key = args
-    return key, texture(Path(library) / key)
+def _row(path: Path) -> dict[str, list[float]]:
+    return {"texture": texture(path).astype(float).tolist()}
 
 
 def textures(library: str | Path, keys: list[str], cache: Path) -> np.ndarray:
     """(tracks, dims) in the order of `keys`, computed once and kept in `cache` (Parquet)."""
-    done = pd.read_parquet(cache) if cache.exists() else pd.DataFrame(columns=["track_key", "texture"])
-    missing = sorted(set(keys) - set(done["track_key"]))
-    if missing:
-        # Spawned: by now the caller's BLAS threads have run, and a fork would copy their state.
-        spawn = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=len(os.sched_getaffinity(0)), mp_context=spawn) as pool:
-            rows = [
-                {"track_key": k, "texture": v.astype(float).tolist()}
-                for k, v in pool.map(_one, [(str(library), k) for k in missing])
-            ]
-        done = pd.concat([done, pd.DataFrame(rows)], ignore_index=True)
-        done.to_parquet(cache, index=False)
-    table = done.set_index("track_key").loc[keys]
+    table = track_cache.per_track(library, keys, cache, _row)
     return np.stack([np.asarray(v, dtype=np.float64) for v in table["texture"]])
