@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
@@ -85,7 +86,7 @@ def test_join_flags_identical_audio_and_names_untitled_tracks_from_the_file():
             },
         ]
     )
-    tracks = model.join(feats, None).set_index("track_key")
+    tracks = model.join(pa.Table.from_pandas(feats, preserve_index=False), None).to_pandas().set_index("track_key")
     assert tracks.loc["y/One again.wav", "duplicate_of"] == "x/One.wav"
     assert pd.isna(tracks.loc["x/One.wav", "duplicate_of"])
     assert tracks.loc["y/my_song.wav", "title"] == "my song"

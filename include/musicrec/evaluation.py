@@ -20,6 +20,9 @@ import pandas as pd
 from musicrec import metadata, neighbours
 
 K = (5, 10)
+# Above this many tracks, precision is measured on the lists of a random sample of this many tracks
+# (against the whole library), and coverage and hubness within a random subset of this size.
+SAMPLE = 5000
 HUBS_SHOWN = 5
 MAX_DEPTH = 200  # neighbours looked at per track, enough to fill k once the same artist's are left out
 
@@ -42,17 +45,25 @@ def chance(values: pd.Series) -> float:
     return float((counts * (counts - 1)).sum() / (n * (n - 1))) if n > 1 else 0.0
 
 
-def per_track_precision(lists: np.ndarray, values: pd.Series, k: int, exclude: pd.Series | None = None) -> pd.Series:
+def per_track_precision(
+    lists: np.ndarray,
+    values: pd.Series,
+    k: int,
+    exclude: pd.Series | None = None,
+    queries: np.ndarray | None = None,
+) -> pd.Series:
     """precision@k of each track that has a label (indexed by track row), counting labelled neighbours only.
 
-    `lists`: (tracks, depth) neighbour indices, nearest first, -1 past the end. `exclude`: a label whose
-    sharers are left out of a track's neighbours (the artist filter).
+    `lists`: (tracks, depth) neighbour indices, nearest first, -1 past the end; or, with `queries`, the lists
+    of those tracks only. `exclude`: a label whose sharers are left out of a track's neighbours (the artist
+    filter).
     """
     label = values.to_numpy(dtype=object)
     barred = exclude.to_numpy(dtype=object) if exclude is not None else None
+    queries = np.arange(len(lists)) if queries is None else queries
     scores = {}
-    for i in np.flatnonzero(pd.notna(label)):
-        row = lists[i][lists[i] >= 0]
+    for j in np.flatnonzero(pd.notna(label[queries])):
+        i, row = queries[j], lists[j][lists[j] >= 0]
         row = row[pd.notna(label[row])]
         if barred is not None and barred[i] is not None:
             row = row[barred[row] != barred[i]]
@@ -62,9 +73,15 @@ def per_track_precision(lists: np.ndarray, values: pd.Series, k: int, exclude: p
     return pd.Series(scores, dtype=float)
 
 
-def precision(lists: np.ndarray, values: pd.Series, k: int, exclude: pd.Series | None = None) -> dict[str, float | int]:
+def precision(
+    lists: np.ndarray,
+    values: pd.Series,
+    k: int,
+    exclude: pd.Series | None = None,
+    queries: np.ndarray | None = None,
+) -> dict[str, float | int]:
     """precision@k, micro (over tracks) and macro (over labels), of the tracks that have a label."""
-    scores = per_track_precision(lists, values, k, exclude)
+    scores = per_track_precision(lists, values, k, exclude, queries)
     if scores.empty:
         return {"micro": None, "macro": None, "tracks": 0}
     classes = values.to_numpy(dtype=object)[scores.index.to_numpy()]
@@ -90,14 +107,21 @@ def hubness(lists: np.ndarray, k: int, keys: list[str]) -> dict:
     }
 
 
-def neighbour_lists(embedding: np.ndarray, groups: list, metric: str, hubness_reduction: str, depth: int) -> np.ndarray:
-    """(tracks, depth) neighbour indices, nearest first, -1 where a track has fewer."""
-    keys = [str(i) for i in range(len(embedding))]
-    recs = neighbours.nearest_neighbours(keys, embedding, depth, metric, groups, hubness_reduction)
-    lists = np.full((len(keys), depth), -1, dtype=np.int64)
-    rows = recs["track_key"].astype(int).to_numpy()
-    lists[rows, recs["rank"].to_numpy() - 1] = recs["neighbor_key"].astype(int).to_numpy()
-    return lists
+def neighbour_lists(
+    embedding: np.ndarray,
+    groups: list,
+    metric: str,
+    hubness_reduction: str,
+    depth: int,
+    queries: np.ndarray | None = None,
+) -> np.ndarray:
+    """(tracks, depth) exact neighbour indices, nearest first, -1 where a track has fewer; of the tracks
+    `queries` only where given."""
+    search = neighbours.searcher(embedding, depth, metric, groups, hubness_reduction)
+    queries = np.arange(len(embedding)) if queries is None else queries
+    if search.k < 1:
+        return np.full((len(queries), depth), -1, dtype=np.int64)
+    return neighbours.padded(search.exact(queries)[0], depth, -1)
 
 
 def evaluate(tracks: pd.DataFrame, embedding: np.ndarray, metric: str, index_hubness: str) -> dict:
@@ -107,18 +131,26 @@ def evaluate(tracks: pd.DataFrame, embedding: np.ndarray, metric: str, index_hub
     most_by_one_artist = int(artist.value_counts().max()) if artist is not None else 0
     depth = max(1, min(len(tracks) - 1, max(K) + most_by_one_artist, MAX_DEPTH))
     keys = tracks["track_key"].tolist()
+    groups = tracks["content_hash"].tolist()
+    sample = neighbours.spread_rows(len(tracks), SAMPLE, seed=3) if len(tracks) > SAMPLE else None
     methods = {}
     for method in neighbours.HUBNESS:
-        lists = neighbour_lists(embedding, tracks["content_hash"].tolist(), metric, method, depth)
+        lists = neighbour_lists(embedding, groups, metric, method, depth, sample)
         figures = {}
         for name, values in found.items():
             for k in K:
-                figures[f"{name}@{k}"] = precision(lists, values, k)
+                figures[f"{name}@{k}"] = precision(lists, values, k, queries=sample)
             if artist is not None and name != "artist":
-                figures[f"{name}@{K[0]} (artist filter)"] = precision(lists, values, K[0], exclude=artist)
-        methods[method] = {"precision": figures, **hubness(lists, K[0], keys)}
+                figures[f"{name}@{K[0]} (artist filter)"] = precision(lists, values, K[0], artist, sample)
+        if sample is not None:
+            subset = [groups[i] for i in sample]
+            lists = neighbour_lists(embedding[sample], subset, metric, method, K[0])
+            methods[method] = {"precision": figures, **hubness(lists, K[0], [keys[i] for i in sample])}
+        else:
+            methods[method] = {"precision": figures, **hubness(lists, K[0], keys)}
     return {
         "tracks": len(tracks),
+        "sampled": None if sample is None else len(sample),
         "metric": metric,
         "index_hubness": index_hubness,
         "labels": {
@@ -149,6 +181,16 @@ def markdown(report: dict, explained: list[float], plots: dict[str, str]) -> str
         f"`{report['index_hubness']}`. PCA keeps {len(explained)} components, "
         f"{100 * sum(explained):.1f}% of the variance.",
         "",
+        *(
+            [
+                f"Measured on samples: precision over the neighbour lists of {report['sampled']} random tracks "
+                f"(searched among all tracks), coverage and hubness within a random subset of {report['sampled']} "
+                "tracks.",
+                "",
+            ]
+            if report.get("sampled")
+            else []
+        ),
         "Labels: "
         + ", ".join(
             f"{name} ({v['values']} values over {v['tracks']} tracks, chance {v['chance']:.3f})"

@@ -2,18 +2,34 @@
 
 Fitted parameters are stored as JSON (never pickle) so a data dir can be shared
 and read safely; `scale` and `reduce` rebuild the same embedding from them.
+
+Sized for a million tracks: the feature columns go from Parquet to the model as Arrow columns (never
+through pandas), standardized features and the embedding are float32, and `scale` and `reduce` work
+through the rows in blocks, so no stage holds more than a few copies of the feature matrix.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from musicrec import features, metadata
 
+BLOCK_ROWS = 65_536  # rows standardized or projected at once
 
-def join(feats: pd.DataFrame, meta: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per track with audio; metadata where a row names it, the file name as title otherwise."""
+
+def join(feats: pa.Table, meta: pd.DataFrame | None) -> pa.Table:
+    """One row per track with audio, in the order of `feats`; metadata where a row names it, the file name
+    as title otherwise. The feature columns are passed on as they are."""
+    columns = features.feature_columns()
+    described = describe(feats.drop_columns(columns).to_pandas(), meta)
+    table = pa.Table.from_pandas(described, preserve_index=False)
+    return pa.Table.from_arrays([*table.columns, *feats.select(columns).columns], names=[*table.column_names, *columns])
+
+
+def describe(feats: pd.DataFrame, meta: pd.DataFrame | None) -> pd.DataFrame:
+    """The descriptive columns of `join` (all but the features), for the tracks of `feats`."""
     fields = ["title", "artist", "album", "genre", "year"]
     sources = [f"{f}_source" for f in fields]
     if meta is None or meta.empty:
@@ -42,7 +58,15 @@ def join(feats: pd.DataFrame, meta: pd.DataFrame | None) -> pd.DataFrame:
         "content_hash",
         *sources,
     ]
-    return tracks[leading + features.feature_columns()]
+    return tracks[leading]
+
+
+def matrix(table: pa.Table, columns: list[str], dtype=np.float64) -> np.ndarray:
+    """The columns as one (rows, columns) array, filled column by column (one copy of the data)."""
+    out = np.empty((table.num_rows, len(columns)), dtype=dtype, order="F")
+    for j, name in enumerate(columns):
+        out[:, j] = table.column(name).to_numpy()
+    return out
 
 
 def fit_scaler(x: np.ndarray) -> dict:
@@ -53,10 +77,12 @@ def fit_scaler(x: np.ndarray) -> dict:
 
 
 def fit_pca(z: np.ndarray, n_components: int) -> dict:
+    """PCA from the features' covariance matrix: exact, and its memory is that of the features x features
+    matrix whatever the number of tracks (a full SVD would hold a tracks x features matrix more)."""
     from sklearn.decomposition import PCA
 
     n = max(1, min(n_components, z.shape[0], z.shape[1]))
-    pca = PCA(n_components=n, svd_solver="full", random_state=0).fit(z)
+    pca = PCA(n_components=n, svd_solver="covariance_eigh", random_state=0).fit(z)
     return {
         "mean": pca.mean_.tolist(),
         "components": pca.components_.tolist(),
@@ -64,12 +90,22 @@ def fit_pca(z: np.ndarray, n_components: int) -> dict:
     }
 
 
-def scale(x: np.ndarray, scaler: dict) -> np.ndarray:
-    return (x - np.asarray(scaler["mean"])) / np.asarray(scaler["scale"])
+def scale(x: np.ndarray, scaler: dict, dtype=np.float64) -> np.ndarray:
+    mean, scale_ = np.asarray(scaler["mean"]), np.asarray(scaler["scale"])
+    return _by_blocks(x, lambda rows: (rows - mean) / scale_, x.shape[1], dtype)
 
 
-def reduce(z: np.ndarray, pca: dict) -> np.ndarray:
-    return (z - np.asarray(pca["mean"])) @ np.asarray(pca["components"]).T
+def reduce(z: np.ndarray, pca: dict, dtype=np.float64) -> np.ndarray:
+    mean, components = np.asarray(pca["mean"]), np.asarray(pca["components"])
+    return _by_blocks(z, lambda rows: (rows - mean) @ components.T, len(components), dtype)
+
+
+def _by_blocks(x: np.ndarray, fn, width: int, dtype) -> np.ndarray:
+    """fn over the rows of x, BLOCK_ROWS at a time (its float64 temporaries stay small), as `dtype`."""
+    out = np.empty((len(x), width), dtype=dtype, order="F")
+    for start in range(0, len(x), BLOCK_ROWS):
+        out[start : start + BLOCK_ROWS] = fn(x[start : start + BLOCK_ROWS])
+    return out
 
 
 def component_columns(n: int) -> list[str]:

@@ -1,4 +1,9 @@
-"""Nearest neighbours in the embedding, exact, block by block, with optional hubness reduction.
+"""Nearest neighbours in the embedding, with optional hubness reduction.
+
+Below `EXACT_BELOW` tracks every track is compared with every other, block by block. Above it the
+candidates come from an approximate index (`musicrec.ann`), are re-scored exactly, and the index's
+breadth is chosen on each build so that recall@k against exact search, measured on a sample of
+queries, reaches `TARGET_RECALL`; the figures go into the run's summary.
 
 In high dimensions a few tracks ("hubs") come out near everyone and crowd the lists. Mutual proximity
 (Schnitzer et al., 2012) re-scores a distance d(x, y) by how unusual it is for both tracks:
@@ -9,14 +14,21 @@ mean and standard deviation are estimated from its distances to a sample of trac
 
 from __future__ import annotations
 
+import time
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
 HUBNESS = ("none", "mutual_proximity")
 METRICS = ("cosine", "euclidean")
 RECOMMENDATION_COLUMNS = ["track_key", "rank", "neighbor_key", "distance"]
-BLOCK = 1024  # query rows per block: BLOCK x tracks distances in memory at once
+BLOCK_CELLS = 1 << 24  # distances in memory at once, per block of queries (64 MiB of float32)
 SPREAD_SAMPLE = 2000  # tracks whose distances estimate every track's distance distribution
+# Where the approximate index starts to pay, with its recall search, on this machine (benchmarks/SCALE.md).
+EXACT_BELOW = 50_000
+TARGET_RECALL = 0.95
+RECALL_SAMPLE = 1000  # queries whose exact neighbours measure the approximate index's recall
 
 
 def check(metric: str, hubness: str) -> None:
@@ -32,20 +44,38 @@ def distances(queries: np.ndarray, points: np.ndarray, metric: str) -> np.ndarra
     return pairwise_distances(queries, points, metric=metric).astype(np.float32)
 
 
+def blocks(n: int, width: int):
+    """Row ranges over n rows, each small enough that its distances to `width` points fit in BLOCK_CELLS."""
+    step = max(1, BLOCK_CELLS // max(width, 1))
+    for start in range(0, n, step):
+        yield np.arange(start, min(n, start + step))
+
+
+def spread_rows(n: int, sample: int = SPREAD_SAMPLE, seed: int = 0) -> np.ndarray:
+    return np.sort(np.random.default_rng(seed).choice(n, size=min(n, sample), replace=False))
+
+
 def spread(embedding: np.ndarray, metric: str, sample: int = SPREAD_SAMPLE, seed: int = 0) -> np.ndarray:
     """(2, n): each track's mean and standard deviation of its distances to a sample of the tracks."""
-    n = len(embedding)
-    rows = np.random.default_rng(seed).choice(n, size=min(n, sample), replace=False)
-    d = distances(embedding[np.sort(rows)], embedding, metric)
-    return np.stack([d.mean(axis=0), np.maximum(d.std(axis=0), 1e-12)])
+    queries = embedding[spread_rows(len(embedding), sample, seed)]
+    out = np.empty((2, len(embedding)), dtype=np.float32)
+    for cols in blocks(len(embedding), len(queries)):
+        d = distances(queries, embedding[cols], metric)
+        out[0, cols], out[1, cols] = d.mean(axis=0), np.maximum(d.std(axis=0), 1e-12)
+    return out
 
 
 def mutual_proximity(d: np.ndarray, query_spread: np.ndarray, point_spread: np.ndarray) -> np.ndarray:
     """Mutual proximity distances of a block (queries x points), from both sides' (mean, std)."""
+    return _proximity(d, query_spread[:, :, None], point_spread[:, None, :])
+
+
+def _proximity(d: np.ndarray, query_spread: np.ndarray, point_spread: np.ndarray) -> np.ndarray:
+    """Mutual proximity of distances `d`, with (mean, std) pairs that broadcast against it."""
     from scipy.special import ndtr
 
-    beyond_query = ndtr(-(d - query_spread[0][:, None]) / query_spread[1][:, None])
-    beyond_point = ndtr(-(d - point_spread[0][None, :]) / point_spread[1][None, :])
+    beyond_query = ndtr(-(d - query_spread[0]) / query_spread[1])
+    beyond_point = ndtr(-(d - point_spread[0]) / point_spread[1])
     return (1.0 - beyond_query * beyond_point).astype(np.float32)
 
 
@@ -82,6 +112,71 @@ def top(d: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
+def ranked(d: np.ndarray, ids: np.ndarray, groups: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Of each row's candidates `ids` scored `d`: the k nearest of distinct groups (None: every track its
+    own), nearest first (ties by id), as (ids, scores); -1 and inf where a row has fewer finite ones."""
+    order = np.lexsort((ids, d), axis=1)
+    ids, d = np.take_along_axis(ids, order, axis=1), np.take_along_axis(d, order, axis=1)
+    if groups is None:
+        ids, d = padded(ids[:, :k], k, -1), padded(d[:, :k], k, np.inf)
+        return np.where(np.isfinite(d), ids, -1), d.astype(np.float32)
+    cols = np.full((len(d), k), -1, dtype=np.int64)
+    scores = np.full((len(d), k), np.inf, dtype=np.float32)
+    for i in range(len(d)):
+        finite = np.flatnonzero(np.isfinite(d[i]))
+        _, first = np.unique(groups[ids[i, finite]], return_index=True)
+        kept = finite[np.sort(first)[:k]]
+        cols[i, : len(kept)], scores[i, : len(kept)] = ids[i, kept], d[i, kept]
+    return cols, scores
+
+
+def padded(a: np.ndarray, k: int, fill) -> np.ndarray:
+    return a if a.shape[1] == k else np.pad(a, ((0, 0), (0, k - a.shape[1])), constant_values=fill)
+
+
+class Found(NamedTuple):
+    """Each track's neighbours as rows of the embedding, with their distances, and how they were found."""
+
+    rows: np.ndarray  # (tracks, k), nearest first
+    distances: np.ndarray  # (tracks, k), float32
+    search: dict  # {"method": "exact"} or the approximate index's settings and measured recall
+    index: object | None  # the approximate index, to save beside the neighbours
+
+
+def find(
+    embedding: np.ndarray,
+    k: int,
+    metric: str,
+    groups: list | None = None,
+    hubness: str = "none",
+    exact_below: int | None = None,
+) -> Found:
+    """k neighbours per track, nearest first, never the track itself nor a track of its group.
+
+    `groups` (e.g. content hashes) marks copies of the same audio: they are never each other's neighbours,
+    and a list holds one of them at most (the nearest). Exact below `exact_below` tracks (EXACT_BELOW by
+    default), else approximate.
+    """
+    n = len(embedding)
+    exact_below = EXACT_BELOW if exact_below is None else exact_below
+    search = searcher(embedding, k, metric, groups, hubness)
+    if search.k < 1:
+        return Found(np.empty((n, 0), np.int64), np.empty((n, 0), np.float32), {"method": "exact"}, None)
+    if n < exact_below:
+        return Found(*search.exact(np.arange(n)), {"method": "exact"}, None)
+    return search.approximate()
+
+
+def searcher(embedding: np.ndarray, k: int, metric: str, groups: list | None = None, hubness: str = "none") -> Search:
+    """The search of `find`, for its exact neighbours of some tracks only (`Search.exact`)."""
+    check(metric, hubness)
+    n = len(embedding)
+    codes = pd.factorize(pd.Series(list(range(n)) if groups is None else list(groups)))[0]
+    k = min(k, int(codes.max()) if n else 0)  # one track of each other group at most
+    track_spread = spread(embedding, metric) if hubness == "mutual_proximity" and k >= 1 else None
+    return Search(embedding, k, metric, hubness, track_spread, codes)
+
+
 def nearest_neighbours(
     keys: list[str],
     embedding: np.ndarray,
@@ -89,39 +184,109 @@ def nearest_neighbours(
     metric: str,
     groups: list | None = None,
     hubness: str = "none",
+    exact_below: int | None = None,
 ) -> pd.DataFrame:
-    """k neighbours per track, nearest first, never the track itself nor a track of its group.
+    """`find`'s neighbours as a table of RECOMMENDATION_COLUMNS."""
+    return table(keys, find(embedding, k, metric, groups, hubness, exact_below))
 
-    `groups` (e.g. content hashes) marks copies of the same audio: they are never each other's neighbours,
-    and a list holds one of them at most (the nearest).
-    """
-    check(metric, hubness)
-    n = len(keys)
-    codes = pd.factorize(pd.Series(list(range(n)) if groups is None else list(groups)))[0]
-    k = min(k, int(codes.max()) if n else 0)  # one track of each other group at most
-    copies = n - int(codes.max()) - 1 if n else 0
-    if k < 1:
-        return pd.DataFrame(columns=RECOMMENDATION_COLUMNS)
-    track_spread = spread(embedding, metric) if hubness == "mutual_proximity" else None
-    keys_arr = np.asarray(keys, dtype=object)
-    parts = []
-    for start in range(0, n, BLOCK):
-        rows = np.arange(start, min(n, start + BLOCK))
-        d = excluded(scored(embedding, rows, metric, hubness, track_spread), rows, codes)
-        ranked = top(d, k + copies)
-        if copies:  # of the ranked columns, the finite ones always hold k distinct groups
-            finite = np.isfinite(np.take_along_axis(d, ranked, axis=1))
-            cols = np.stack([distinct(row[ok], codes, k) for row, ok in zip(ranked, finite, strict=True)])
-        else:
-            cols = ranked[:, :k]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "track_key": np.repeat(keys_arr[rows], k),
-                    "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), len(rows)),
-                    "neighbor_key": keys_arr[cols.ravel()],
-                    "distance": np.take_along_axis(d, cols, axis=1).ravel().astype(np.float64),
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True)
+
+def table(keys: list[str], found: Found) -> pd.DataFrame:
+    n, k = found.rows.shape
+    keys_arr = pd.array(keys, dtype="str")
+    return pd.DataFrame(
+        {
+            "track_key": keys_arr.take(np.repeat(np.arange(n), k)),
+            "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), n),
+            "neighbor_key": keys_arr.take(found.rows.ravel()),
+            "distance": found.distances.ravel().astype(np.float64),
+        }
+    )
+
+
+class Search:
+    """Neighbour search over one embedding: exact by blocks, or approximate with its recall measured."""
+
+    def __init__(self, embedding, k, metric, hubness, track_spread, codes):
+        self.embedding, self.k, self.metric, self.hubness = embedding, k, metric, hubness
+        self.track_spread, self.codes = track_spread, codes
+        self.copies = len(codes) - int(codes.max()) - 1
+        self.distinct = codes if self.copies else None  # the groups `ranked` must tell apart
+
+    def exact(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, k) neighbours and distances of the tracks `rows`, against every track."""
+        parts = []
+        for block in blocks(len(rows), len(self.embedding)):
+            chosen = rows[block]
+            d = scored(self.embedding, chosen, self.metric, self.hubness, self.track_spread)
+            d = excluded(d, chosen, self.codes)
+            candidates = top(d, self.k + self.copies)
+            parts.append(ranked(np.take_along_axis(d, candidates, axis=1), candidates, self.distinct, self.k))
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def candidates(self, index, x: np.ndarray, rows: np.ndarray, ef: int) -> tuple[np.ndarray, np.ndarray]:
+        """The approximate index's candidates for `rows`, re-scored exactly and ranked as `exact` ranks."""
+        from musicrec import ann
+
+        ids = ann.search(index, x[rows], self.depth(ef))
+        valid = ids >= 0
+        ids = np.where(valid, ids, 0)
+        d = pair_distances(self.embedding[rows], self.embedding, ids, self.metric)
+        if self.hubness == "mutual_proximity":
+            d = _proximity(d, self.track_spread[:, rows][:, :, None], self.track_spread[:, ids])
+        d[~valid | (ids == rows[:, None]) | (self.codes[ids] == self.codes[rows][:, None])] = np.inf
+        return ranked(d, ids, self.distinct, self.k)
+
+    def depth(self, ef: int) -> int:
+        """Candidates asked of the index per query: the search's breadth, and room for the query and a copy."""
+        return max(ef, 2 * self.k + 1)
+
+    def approximate(self) -> Found:
+        from musicrec import ann
+
+        n = len(self.embedding)
+        x = ann.vectors(self.embedding, self.metric)
+        started = time.monotonic()
+        index = ann.build(x, self.metric)
+        built = time.monotonic() - started
+        sample = spread_rows(n, RECALL_SAMPLE, seed=1)
+        truth, _ = self.exact(sample)
+        for ef in ann.EF_SEARCH:
+            found, _ = self.candidates(index, x, sample, ef)
+            recall = recall_at_k(found, truth)
+            if recall >= TARGET_RECALL:
+                break
+        parts = [self.candidates(index, x, block, ef) for block in blocks(n, self.depth(ef) * x.shape[1])]
+        rows, dist = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        short = np.flatnonzero((rows < 0).any(axis=1))
+        if len(short):  # copies crowded the candidates out: these few are searched exactly
+            rows[short], dist[short] = self.exact(short)
+        search = {
+            "method": "hnsw",
+            "library": "faiss",
+            "M": ann.M,
+            "ef_construction": ann.EF_CONSTRUCTION,
+            "ef_search": self.depth(ef),
+            f"recall_at_{self.k}": round(recall, 4),
+            "target_recall": TARGET_RECALL,
+            "recall_sample": len(sample),
+            "searched_exactly": len(short),
+            "build_seconds": round(built, 2),
+        }
+        return Found(rows, dist, search, index)
+
+
+def pair_distances(queries: np.ndarray, points: np.ndarray, ids: np.ndarray, metric: str) -> np.ndarray:
+    """(queries, m) distances from each query to the points `ids[i]`, as `distances` computes them."""
+    candidates = points[ids]
+    if metric == "cosine":
+        dots = np.einsum("qd,qmd->qm", queries, candidates)
+        norms = np.linalg.norm(queries, axis=1)[:, None] * np.linalg.norm(candidates, axis=2)
+        return (1.0 - dots / np.maximum(norms, 1e-12)).astype(np.float32)
+    return np.linalg.norm(candidates - queries[:, None, :], axis=2).astype(np.float32)
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+    """The mean share of each row's true neighbours (`truth`, -1 for none) that `found` holds."""
+    pairs = zip(found, truth, strict=True)
+    hits = [len(np.intersect1d(f[f >= 0], t[t >= 0])) / max(1, int((t >= 0).sum())) for f, t in pairs]
+    return float(np.mean(hits)) if hits else 1.0

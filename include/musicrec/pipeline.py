@@ -26,9 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from musicrec import discover as discovery
 from musicrec import (
+    ann,
     encode,
     evaluation,
     extract,
@@ -43,6 +45,7 @@ from musicrec import (
     storage,
     tags,
 )
+from musicrec import discover as discovery
 from musicrec.errors import InputError
 
 log = logging.getLogger("musicrec")
@@ -340,38 +343,36 @@ def clean_metadata(run: dict, metadata_path: str | None) -> dict:
 def join(run: dict, shard_results: list[dict], meta: dict) -> dict:
     """All features of the run (reused and extracted) joined with the validated metadata at `meta["path"]`."""
     folder = storage.path(run["run_dir"])
-    parts = [storage.read_parquet(p) for p in [run["reused_features"], *(r["features"] for r in shard_results)]]
-    parts = [p for p in parts if not p.empty]
-    feats = pd.concat(parts, ignore_index=True) if parts else extract.features_frame([])
-    feats = feats.sort_values("track_key", ignore_index=True)
+    feats = storage.read_dataset([run["reused_features"], *(r["features"] for r in shard_results)])
+    if feats.num_rows == 0:
+        feats = pa.Table.from_pandas(extract.features_frame([]), preserve_index=False)
+    feats = feats.sort_by("track_key")
     quarantine = pd.concat(
         [storage.read_parquet(run["still_quarantined"]).reindex(columns=extract.QUARANTINE_COLUMNS)]
         + [storage.read_parquet(r["quarantine"]) for r in shard_results],
         ignore_index=True,
     )
-    features_path = storage.write_parquet(feats, folder / storage.FEATURES)
+    features_path = storage.write_table(feats, folder / storage.FEATURES)
     quarantine_path = storage.write_parquet(quarantine, folder / storage.QUARANTINE)
-    if len(feats) < 2:
+    if feats.num_rows < 2:
         raise TooFewTracks(
-            f"only {len(feats)} track(s) could be analysed ({len(quarantine)} quarantined): an index needs at least 2"
+            f"only {feats.num_rows} track(s) could be analysed ({len(quarantine)} quarantined): "
+            "an index needs at least 2"
         )
     tracks = model.join(feats, storage.read_parquet(meta["path"]))
-    path = storage.write_parquet(tracks, folder / storage.TRACKS)
-    log.info(
-        "join: %d tracks (%d with metadata), %d quarantined",
-        len(tracks),
-        int(tracks["has_metadata"].sum()),
-        len(quarantine),
-    )
+    del feats
+    path = storage.write_table(tracks, folder / storage.TRACKS)
+    with_metadata = int(pc.sum(tracks["has_metadata"]).as_py() or 0)
+    log.info("join: %d tracks (%d with metadata), %d quarantined", tracks.num_rows, with_metadata, len(quarantine))
     return {
         "run_dir": run["run_dir"],
         "path": str(path),
         "features": str(features_path),
         "quarantine": str(quarantine_path),
-        "tracks": len(tracks),
-        "with_metadata": int(tracks["has_metadata"].sum()),
+        "tracks": tracks.num_rows,
+        "with_metadata": with_metadata,
         "quarantined": len(quarantine),
-        "audio_hours": round(float(tracks["duration_s"].sum()) / 3600, 4),
+        "audio_hours": round(float(pc.sum(tracks["duration_s"]).as_py() or 0.0) / 3600, 4),
         "extract": _extraction(shard_results),
     }
 
@@ -397,18 +398,21 @@ def scale(tracks: dict, metadata_weight: float = 0.0) -> dict:
     if reused:
         return reused
     folder = storage.path(tracks["run_dir"])
-    table = storage.read_parquet(tracks["path"])
     columns = features.feature_columns()
-    scaler = model.fit_scaler(table[columns].to_numpy())
-    scaled = pd.DataFrame(model.scale(table[columns].to_numpy(), scaler), columns=columns)
-    encoder = encode.fit(table)
-    meta = encode.transform(table, encoder)
+    x = model.matrix(storage.read_table(tracks["path"], columns), columns)
+    scaler = model.fit_scaler(x)
+    z = model.scale(x, scaler, dtype=np.float32)
+    del x
+    encoded = [c for c in ENCODED if c in storage.columns(tracks["path"])]
+    described = storage.read_parquet(tracks["path"], columns=encoded)
+    encoder = encode.fit(described)
+    meta = encode.transform(described, encoder)
     meta_scaler = model.fit_scaler(meta.to_numpy())
+    names = list(columns)
     if metadata_weight > 0:
-        weighted = model.scale(meta.to_numpy(), meta_scaler) * metadata_weight
-        scaled = pd.concat([scaled, pd.DataFrame(weighted, columns=meta.columns)], axis=1)
-    scaled.insert(0, "track_key", table["track_key"])
-    path = storage.write_parquet(scaled, folder / storage.SCALED)
+        weighted = model.scale(meta.to_numpy(), meta_scaler, dtype=np.float32) * np.float32(metadata_weight)
+        z, names = np.hstack([z, weighted]), names + meta.columns.tolist()
+    path = storage.write_table(_keyed(pa.array(described["track_key"]), z, names), folder / storage.SCALED)
     model_path = storage.write_json(
         {
             "feature_version": features.FEATURE_VERSION,
@@ -427,10 +431,20 @@ def scale(tracks: dict, metadata_weight: float = 0.0) -> dict:
         "run_dir": tracks["run_dir"],
         "path": str(path),
         "model": str(model_path),
-        "columns": scaled.shape[1] - 1,
+        "columns": len(names),
         "metadata_weight": metadata_weight,
         "reuse_key": key,
     }
+
+
+# The tracks' columns the metadata encoding reads (`musicrec.encode`).
+ENCODED = ["track_key", "artist", "genre", "year", "duration_s", "play_count"]
+
+
+def _keyed(keys: pa.Array | pa.ChunkedArray, values: np.ndarray, names: list[str]) -> pa.Table:
+    """A table of the track keys and one float column per column of `values`."""
+    floats = [pa.array(values[:, j]) for j in range(values.shape[1])]
+    return pa.Table.from_arrays([keys, *floats], ["track_key", *names])
 
 
 @stage("reduce")
@@ -441,13 +455,14 @@ def reduce(scaled: dict, n_components: int) -> dict:
     if reused:
         return reused
     folder = storage.path(scaled["run_dir"])
-    table = storage.read_parquet(scaled["path"])
-    z = table.drop(columns="track_key").to_numpy()
+    table = storage.read_table(scaled["path"])
+    keys = table.column("track_key")
+    z = model.matrix(table, table.column_names[1:], dtype=np.float32)
+    del table
     pca = model.fit_pca(z, n_components)
-    embedding = model.reduce(z, pca)
-    emb = pd.DataFrame(embedding, columns=model.component_columns(embedding.shape[1]))
-    emb.insert(0, "track_key", table["track_key"])
-    path = storage.write_parquet(emb, folder / storage.EMBEDDINGS)
+    embedding = model.reduce(z, pca, dtype=np.float32)
+    emb = _keyed(keys, embedding, model.component_columns(embedding.shape[1]))
+    path = storage.write_table(emb, folder / storage.EMBEDDINGS)
     model_path = storage.write_json(storage.read_json(scaled["model"]) | {"pca": pca}, scaled["model"])
     explained = float(np.sum(pca["explained_variance_ratio"]))
     log.info(
@@ -469,31 +484,48 @@ def build_index(embedded: dict, tracks: dict, n_neighbors: int, metric: str, hub
     key = reuse.key(
         [embedded["path"], (tracks["path"], ["track_key", "content_hash"])],
         {"n_neighbors": n_neighbors, "metric": metric, "hubness": hubness},
-        [neighbours],
+        [neighbours, ann],
     )
-    reused = reuse.from_current_index("build_index", key, embedded["run_dir"], [storage.RECOMMENDATIONS])
+    reused = reuse.from_current_index(
+        "build_index", key, embedded["run_dir"], [storage.RECOMMENDATIONS], optional=(storage.ANN_INDEX,)
+    )
     if reused:
         return reused
     emb = storage.read_parquet(embedded["path"])
     hashes = storage.read_parquet(tracks["path"], columns=["track_key", "content_hash"]).set_index("track_key")
-    recs = neighbours.nearest_neighbours(
-        emb["track_key"].tolist(),
-        emb.drop(columns="track_key").to_numpy(),
+    found = neighbours.find(
+        emb.drop(columns="track_key").to_numpy(dtype=np.float32),
         n_neighbors,
         metric,
         groups=hashes.loc[emb["track_key"], "content_hash"].tolist(),
         hubness=hubness,
     )
-    path = storage.write_parquet(recs, storage.path(embedded["run_dir"]) / storage.RECOMMENDATIONS)
+    folder = storage.path(embedded["run_dir"])
+    path = storage.write_parquet(neighbours.table(emb["track_key"].tolist(), found), folder / storage.RECOMMENDATIONS)
+    search = found.search
+    if found.index is not None:  # saved, so that queries of new files search it rather than rebuild it
+        search = search | {"path": str(storage.write_bytes(ann.to_bytes(found.index), folder / storage.ANN_INDEX))}
+    log.info("build_index: %d tracks, %s", len(emb), _search_line(search))
     return {
         "run_dir": embedded["run_dir"],
         "path": str(path),
         "tracks": len(emb),
-        "neighbors": int(recs.groupby("track_key").size().min()) if len(recs) else 0,
+        "neighbors": int(found.rows.shape[1]),
         "metric": metric,
         "hubness": hubness,
+        "search": search,
         "reuse_key": key,
     }
+
+
+def _search_line(search: dict) -> str:
+    if search["method"] == "exact":
+        return "exact search"
+    recall = next(v for k, v in search.items() if k.startswith("recall_at_"))
+    return (
+        f"approximate search (HNSW, breadth {search['ef_search']}): recall {recall:.3f} against exact "
+        f"on {search['recall_sample']} queries"
+    )
 
 
 EVALUATION_FILES = [
@@ -580,6 +612,7 @@ def summarize(run: dict) -> dict:
         "metadata_rows_not_in_library": stages["clean_metadata"]["rows_not_in_library"],
         "feature_version": features.FEATURE_VERSION,
         "identical_audio": int(duplicates),
+        "neighbour_search": stages["build_index"].get("search", {"method": "exact"}),
         "validation_result": str(folder / storage.VALIDATION),
         "validation_data_docs": str(folder / storage.DATA_DOCS / "index.html"),
         "cleaning_report": str(folder / storage.CLEANING_REPORT_MD),

@@ -84,8 +84,12 @@ class Index:
     @cached_property
     def built_with(self) -> dict:
         """The metric and hubness setting the stored neighbours were computed with."""
-        record = storage.read_json(storage.stage_record(self.run, "build_index"))
+        record = self.build_record
         return {"metric": record["metric"], "hubness": record.get("hubness", "none")}
+
+    @cached_property
+    def build_record(self) -> dict:
+        return storage.read_json(storage.stage_record(self.run, "build_index"))
 
     @cached_property
     def groups(self) -> np.ndarray:
@@ -108,6 +112,39 @@ class Index:
         if self.built_with["hubness"] != "mutual_proximity":
             return None
         return neighbours.spread(self.embedding, self.built_with["metric"])
+
+    @cached_property
+    def approximate(self):
+        """The approximate index saved with the run (`musicrec.ann`), None where the search was exact."""
+        path = self.run / storage.ANN_INDEX
+        if not path.exists():
+            return None
+        from musicrec import ann
+
+        return ann.from_bytes(path.read_bytes())
+
+    def scores(self, point: np.ndarray, k: int) -> np.ndarray:
+        """(tracks,) distances, or mutual proximity scores, from an embedded point outside the index, as the
+        index ranks its own tracks; where the index is approximate, of the candidates it finds only (inf
+        elsewhere)."""
+        metric, hubness = self.built_with["metric"], self.built_with["hubness"]
+        n = len(self.tracks)
+        rows = np.arange(n)
+        if self.approximate is not None:
+            from musicrec import ann
+
+            breadth = self.build_record.get("search", {}).get("ef_search", 0)
+            copies = len(self.groups) - len(np.unique(self.groups))
+            depth = min(n, max(breadth, 2 * k + 1) + copies)
+            rows = ann.search(self.approximate, ann.vectors(point, metric), depth)[0]
+            rows = rows[rows >= 0]
+        d = np.full(n, np.inf, dtype=np.float64)
+        d[rows] = neighbours.distances(point, self.embedding[rows], metric)[0]
+        if hubness == "mutual_proximity":
+            sample = neighbours.distances(point, self.embedding[neighbours.spread_rows(n)], metric)
+            own = np.array([[sample.mean()], [max(float(sample.std()), 1e-12)]])
+            d[rows] = neighbours.mutual_proximity(d[None, rows], own, self.spread[:, rows])[0]
+        return d
 
     @cached_property
     def explainer(self):

@@ -46,9 +46,12 @@ def key(tables: list[str | Path | tuple[str | Path, list[str]]], params: dict, c
     return digest.hexdigest()
 
 
-def from_current_index(stage: str, stage_key: str, run_dir: str | Path, outputs: list[str]) -> dict | None:
+def from_current_index(
+    stage: str, stage_key: str, run_dir: str | Path, outputs: list[str], optional: tuple[str, ...] = ()
+) -> dict | None:
     """The stage's record with its `outputs` (file names) linked into `run_dir` from the current index,
-    if that index's run recorded the same key for the stage and still holds them; else None."""
+    if that index's run recorded the same key for the stage and still holds them; else None. The
+    `optional` outputs are linked too where that run has them."""
     run_dir = storage.path(run_dir)
     current = storage.current_dir(run_dir.parents[1])
     record_path = storage.stage_record(current, stage) if current else None
@@ -57,7 +60,7 @@ def from_current_index(stage: str, stage_key: str, run_dir: str | Path, outputs:
     record = storage.read_json(record_path)
     if record.get("reuse_key") != stage_key or not all((current / name).exists() for name in outputs):
         return None
-    for name in outputs:
+    for name in outputs + [name for name in optional if (current / name).exists()]:
         storage.copy(current / name, run_dir / name)
     old = record["run_dir"]
     log.info("%s: inputs unchanged since the current index: its %s reused", stage, ", ".join(outputs))
@@ -65,6 +68,8 @@ def from_current_index(stage: str, stage_key: str, run_dir: str | Path, outputs:
 
 
 def _moved(value, old_run: str, new_run: str):
+    if isinstance(value, dict):
+        return {k: _moved(v, old_run, new_run) for k, v in value.items()}
     if isinstance(value, str) and value.startswith(old_run):
         return new_run + value[len(old_run) :]
     return value

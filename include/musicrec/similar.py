@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicrec import encode, extract, features, metadata, model, neighbours, query
+from musicrec import encode, extract, features, metadata, model, query
 from musicrec.errors import InputError
 
 
@@ -51,13 +51,7 @@ def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10, name: s
     key, row, error = extract.extract_one(str(path.parent), path.name, max_seconds=extract.DEFAULT_MAX_MINUTES * 60)
     if row is None:
         raise InputError(f"{name or path}: {error}")
-    point = embed(row, published)
-    metric, hubness = index.built_with["metric"], index.built_with["hubness"]
-    d = neighbours.distances(point, index.embedding, metric)
-    if hubness == "mutual_proximity":
-        own = np.array([[d.mean()], [max(float(d.std()), 1e-12)]])
-        d = neighbours.mutual_proximity(d, own, index.spread)
-    d = d[0].astype(np.float64)
+    d = index.scores(embed(row, published), k)
     d[(index.tracks["content_hash"] == row["content_hash"]).to_numpy()] = np.inf
     order, distances = index.nearest(d, k)
     found = index.tracks.iloc[order].assign(rank=np.arange(1, len(order) + 1), distance=distances)

@@ -46,6 +46,7 @@ TRACKS = "tracks.parquet"
 SCALED = "scaled.parquet"
 EMBEDDINGS = "embeddings.parquet"
 RECOMMENDATIONS = "recommendations.parquet"
+ANN_INDEX = "neighbours.faiss"  # the approximate index, where the library is large enough to have one
 MODEL = "model.json"
 SUMMARY = "summary.json"
 CLEANING_REPORT = "cleaning_report.json"
@@ -151,9 +152,20 @@ def write_parquet(df: pd.DataFrame, target: str | Path) -> Path:
     return atomic_write(target, lambda tmp: df.to_parquet(tmp, index=False))
 
 
+def write_table(table, target: str | Path) -> Path:
+    """An Arrow table as Parquet."""
+    import pyarrow.parquet as pq
+
+    return atomic_write(target, lambda tmp: pq.write_table(table, tmp))
+
+
 def write_json(obj, target: str | Path) -> Path:
     text = json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n"
     return atomic_write(target, lambda tmp: tmp.write_text(text))
+
+
+def write_bytes(data: bytes, target: str | Path) -> Path:
+    return atomic_write(target, lambda tmp: tmp.write_bytes(data))
 
 
 def write_text(text: str, target: str | Path) -> Path:
@@ -169,6 +181,39 @@ def read_parquet(source: str | Path, columns: list[str] | None = None) -> pd.Dat
     if isinstance(source, Path):
         return pd.read_parquet(source, columns=columns)
     return pd.read_parquet(source.path, columns=columns, filesystem=source.fs)
+
+
+def read_table(source: str | Path, columns: list[str] | None = None):
+    """A Parquet file as an Arrow table (no pandas)."""
+    return read_dataset([source], columns)
+
+
+def columns(source: str | Path) -> list[str]:
+    """The column names of a Parquet file, from its footer."""
+    import pyarrow.parquet as pq
+
+    where = path(source)
+    if isinstance(where, Path):
+        return pq.read_schema(where).names
+    return pq.read_schema(where.path, filesystem=where.fs).names
+
+
+def read_dataset(sources: list, columns: list[str] | None = None):
+    """The rows of Parquet files with the same columns, read as one Arrow dataset (no pandas). Files with
+    no rows are left out: their columns may have no type."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    paths = [path(s) for s in sources]
+    remote = next((p for p in paths if not isinstance(p, Path)), None)
+    fs = remote.fs if remote is not None else None
+    names = [str(p) if isinstance(p, Path) else p.path for p in paths]
+    kept = [name for name in names if pq.read_metadata(name, filesystem=fs).num_rows]
+    if not kept:
+        return pq.read_table(names[0], columns=columns, filesystem=fs) if names else pa.table({})
+    schema = pa.unify_schemas([pq.read_schema(name, filesystem=fs) for name in kept], promote_options="permissive")
+    return ds.dataset(kept, schema=schema, format="parquet", filesystem=fs).to_table(columns=columns)
 
 
 def copy(source, target) -> None:

@@ -1,0 +1,61 @@
+"""The approximate nearest-neighbour index: HNSW graphs through faiss.
+
+Above a library size (`neighbours.EXACT_BELOW`) comparing every track with every other costs more than
+building a graph of the tracks (Malkov and Yashunin's hierarchical navigable small worlds) and walking
+it. The walk's breadth (`efSearch`) trades speed for recall; `musicrec.neighbours` chooses it on each
+build, by measuring recall against exact search on a sample of queries.
+
+faiss was measured against hnswlib and usearch on the same vectors (benchmarks/SCALE.md): as fast as
+hnswlib, with wheels on the package index, and an index that serializes to bytes (object storage).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+M = 16  # graph links per track
+EF_CONSTRUCTION = 64  # breadth of the search that links each new track
+EF_SEARCH = (16, 32, 64, 128, 256, 512)  # breadths tried, narrowest first, until recall is reached
+
+
+def vectors(embedding: np.ndarray, metric: str) -> np.ndarray:
+    """The rows as the index holds them: float32, unit length for cosine (inner product then ranks alike)."""
+    x = np.ascontiguousarray(embedding, dtype=np.float32)
+    if metric == "cosine":
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), np.float32(1e-12))
+    return x
+
+
+def build(x: np.ndarray, metric: str, threads: int | None = None):
+    """An HNSW index of the rows of `x` (from `vectors`), their row numbers as ids."""
+    import faiss
+
+    if threads:
+        faiss.omp_set_num_threads(threads)
+    space = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
+    index = faiss.IndexHNSWFlat(x.shape[1], M, space)
+    index.hnsw.efConstruction = EF_CONSTRUCTION
+    index.add(x)
+    return index
+
+
+def search(index, queries: np.ndarray, depth: int) -> np.ndarray:
+    """(queries, depth) row numbers of the candidates found, -1 where fewer were found; the search's
+    breadth is `depth`."""
+    import faiss
+
+    params = faiss.SearchParametersHNSW(efSearch=depth)
+    _, found = index.search(np.ascontiguousarray(queries, dtype=np.float32), min(depth, index.ntotal), params=params)
+    return found
+
+
+def to_bytes(index) -> bytes:
+    import faiss
+
+    return faiss.serialize_index(index).tobytes()
+
+
+def from_bytes(data: bytes):
+    import faiss
+
+    return faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
