@@ -8,7 +8,8 @@ no candidate sees it: each is unsupervised (standardizing, PCA, a distance, a re
 
 With --library (the corpus's audio), the candidates also include a single-Gaussian timbre model per
 track compared with the symmetric KL divergence (`gaussians.py`), alone and combined with the default,
-each normalised by mutual proximity before they are averaged.
+each normalised by mutual proximity before they are averaged; block-level features (`blocks.py`),
+texture-window percentiles (`textures.py`), and the peer systems musly and bliss (`peers.py`).
 
 For each candidate: precision@5 micro and macro, precision@10, the k-occurrence skewness of the top-5
 lists, and a 95% bootstrap interval over tracks of precision@5 and of its difference to the default
@@ -124,9 +125,12 @@ def interval(values: np.ndarray, rng: np.random.Generator) -> tuple[float, float
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def candidate_distances(tracks: pd.DataFrame, library: str | None, cache: Path) -> dict[str, np.ndarray]:
+def candidate_distances(
+    tracks: pd.DataFrame, library: str | None, cache: Path, notes: list[str]
+) -> dict[str, np.ndarray]:
     found = {c.name: distances(tracks, c) for c in CANDIDATES}
     if library:
+        found |= peer_distances(tracks, library, cache, notes)
         import gaussians
 
         models = gaussians.gaussians(library, tracks["track_key"].tolist(), cache)
@@ -140,6 +144,25 @@ def candidate_distances(tracks: pd.DataFrame, library: str | None, cache: Path) 
         ) / 2
         found |= block_level_distances(tracks, library, cache.with_name("blocks.parquet"), default_d, skl)
         found |= texture_distances(tracks, library, cache.with_name("textures.parquet"), default_d)
+    return found
+
+
+def peer_distances(tracks: pd.DataFrame, library: str, cache: Path, notes: list[str]) -> dict[str, np.ndarray]:
+    """The peer systems (`peers.py`) on the same tracks; where one cannot run here, the reason goes to `notes`."""
+    import peers
+
+    keys = tracks["track_key"].tolist()
+    found = {}
+    d, failed = peers.musly_distances(library, keys, cache.with_name("musly.parquet"))
+    found["peer: musly timbre (pymusly 2.0.0, its own mutual proximity)"] = d
+    notes.append(f"musly could not analyse {failed} of {len(keys)} tracks (they are no one's neighbour).")
+    why = peers.bliss_runs(Path(library) / keys[0])
+    if why is None:
+        d, failed = peers.bliss_distances(library, keys, cache.with_name("bliss.parquet"))
+        found["peer: bliss (bliss-audio 0.2.0, 23 features, Euclidean)"] = d
+        notes.append(f"bliss could not analyse {failed} of {len(keys)} tracks.")
+    else:
+        notes.append(f"bliss not measured here: {why}.")
     return found
 
 
@@ -196,7 +219,8 @@ def block_level_distances(
 
 def report(tracks: pd.DataFrame, title: str, library: str | None = None, cache: Path | None = None) -> list[str]:
     folder = tracks["track_key"].str.split("/").str[0]
-    results = {name: per_track(tracks, d) for name, d in candidate_distances(tracks, library, cache).items()}
+    notes: list[str] = []
+    results = {name: per_track(tracks, d) for name, d in candidate_distances(tracks, library, cache, notes).items()}
     default = results[CANDIDATES[0].name]
     rng = np.random.default_rng(0)
     lines = [
@@ -214,6 +238,7 @@ def report(tracks: pd.DataFrame, title: str, library: str | None = None, cache: 
             f"| {name} | {p5.mean():.3f} [{low:.3f}, {high:.3f}] | {macro(r['p5'], folder):.3f} | "
             f"{r['p10'].mean():.3f} | {r['skewness']:.2f} | {diff.mean():+.3f} [{dlow:+.3f}, {dhigh:+.3f}] |"
         )
+    lines += [""] + [f"- {note}" for note in notes]
     lines += ["", "Leave one folder out: the best candidate on the other folders, checked on the folder left out.", ""]
     lines += ["| folder left out | chosen on the others | its P@5 there | default's P@5 there |", "|---|---|---|---|"]
     wins = 0

@@ -3,7 +3,10 @@ saved approximate index that queries use, and evaluation on samples."""
 
 from __future__ import annotations
 
+import builtins
 import json
+import os
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -11,7 +14,7 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 
 from conftest import run_stages, small_library
-from musicrec import ann, cli, evaluation, neighbours, query, storage
+from musicrec import ann, cli, discover, evaluation, neighbours, query, storage
 
 
 def clustered(n: int, dims: int, seed: int = 0) -> np.ndarray:
@@ -128,3 +131,29 @@ def test_a_rerun_reuses_the_neighbours_and_their_approximate_index(approximate_i
     current = storage.require_current(data)
     assert current.name.endswith("second") and (current / storage.ANN_INDEX).is_file()
     assert again["build_index"]["search"]["path"] == str(current / storage.ANN_INDEX)
+
+
+def test_discovery_stats_each_file_once_and_opens_none(tmp_path, monkeypatch):
+    library = tmp_path / "library"
+    for folder in ("a", "b", "c"):
+        (library / folder).mkdir(parents=True)
+        for i in range(20):
+            (library / folder / f"{i}.mp3").touch()
+    stats, opens = Counter(), []
+    real_stat, real_open = os.stat, builtins.open
+
+    def counted_stat(path, *args, **kwargs):
+        stats[str(path)] += 1
+        return real_stat(path, *args, **kwargs)
+
+    def counted_open(file, *args, **kwargs):
+        opens.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counted_stat)
+    monkeypatch.setattr(builtins, "open", counted_open)
+    scanned = discover.scan(library)
+    monkeypatch.undo()
+    audio = {p: n for p, n in stats.items() if p.endswith(".mp3")}
+    assert len(scanned.files) == 60 and len(audio) == 60 and set(audio.values()) == {1}
+    assert not [p for p in opens if p.endswith(".mp3")]

@@ -25,8 +25,9 @@ METRICS = ("cosine", "euclidean")
 RECOMMENDATION_COLUMNS = ["track_key", "rank", "neighbor_key", "distance"]
 BLOCK_CELLS = 1 << 24  # distances in memory at once, per block of queries (64 MiB of float32)
 SPREAD_SAMPLE = 2000  # tracks whose distances estimate every track's distance distribution
-# Where the approximate index starts to pay, with its recall search, on this machine (benchmarks/SCALE.md).
-EXACT_BELOW = 50_000
+# Exact below: the approximate index (with its recall measurement) pays from about 5,000 tracks, and
+# below 10,000 exact search takes under 2 s (benchmarks/SCALE.md).
+EXACT_BELOW = 10_000
 TARGET_RECALL = 0.95
 RECALL_SAMPLE = 1000  # queries whose exact neighbours measure the approximate index's recall
 
