@@ -144,7 +144,27 @@ def candidate_distances(
         ) / 2
         found |= block_level_distances(tracks, library, cache.with_name("blocks.parquet"), default_d, skl)
         found |= texture_distances(tracks, library, cache.with_name("textures.parquet"), default_d)
+        found |= peer_fusions(found, default_d)
     return found
+
+
+def peer_fusions(found: dict[str, np.ndarray], default_d: np.ndarray) -> dict[str, np.ndarray]:
+    """musly's distances fused with the default and with the best texture-window candidate (each normalised,
+    summed, then mutual proximity), where musly analysed every track."""
+    import blocks
+
+    musly = next((d for name, d in found.items() if name.startswith("peer: musly")), None)
+    if musly is None or not np.isfinite(musly).all():
+        return {}
+    textures = found["texture-window percentiles (PCA 48, cosine)"]
+    return {
+        "default + musly (normalised, summed) + mutual proximity": mutual_proximity(
+            blocks.normalised(musly) + blocks.normalised(default_d)
+        ),
+        "texture-window percentiles (PCA 48) + musly (normalised, summed) + mutual proximity": mutual_proximity(
+            blocks.normalised(musly) + blocks.normalised(textures)
+        ),
+    }
 
 
 def peer_distances(tracks: pd.DataFrame, library: str, cache: Path, notes: list[str]) -> dict[str, np.ndarray]:

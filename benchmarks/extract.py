@@ -12,6 +12,11 @@ Modes, each in a fresh process so that peak RSS is its own:
   longest         the project's extraction of the longest file alone, for its peak RSS
   long_30min      the same on a generated 30-minute stereo 44.1 kHz track
 Results go to a JSON file and a markdown table in benchmarks/RESULTS.md.
+
+With --peers, whole commands are also timed (wall and CPU seconds, start-up included) on the same files,
+on all of them and on a subset of 44.1 kHz stereo tracks (--subset-minutes, the first tracks by key):
+`musicrec features` with 1 and 2 workers against bliss (`bliss_audio.Song(path).analysis` in a process
+pool of the same size; see peers.py for where it cannot run).
 """
 
 from __future__ import annotations
@@ -183,6 +188,102 @@ def _child(mode: str, files: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+BLISS_SCRIPT = """
+import concurrent.futures, sys
+import bliss_audio
+
+def analysed(path):
+    try:
+        return bliss_audio.Song(path).analysis is not None
+    except BaseException:  # a pyo3 panic for a file bliss cannot read
+        return False
+
+if __name__ == "__main__":
+    with concurrent.futures.ProcessPoolExecutor(int(sys.argv[1])) as pool:
+        print(sum(pool.map(analysed, sys.argv[2:])), "analysed")
+"""
+
+
+def _whole(cmd: list[str]) -> dict:
+    """A command's wall time and the CPU seconds of it and its children."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if out.returncode != 0:
+        raise RuntimeError(f"{cmd[:3]} failed:\n{out.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu}
+
+
+def _subset(files: list[str], minutes: float) -> list[str]:
+    """The first files (by key) of 44.1 kHz stereo audio, up to `minutes` in all."""
+    import soundfile as sf
+
+    chosen, total = [], 0.0
+    for f in files:
+        try:
+            info = sf.info(f)
+        except Exception:  # noqa: BLE001 - not a format libsndfile reads: not in the subset
+            continue
+        if info.samplerate == 44100 and info.channels == 2 and total + info.duration <= minutes * 60:
+            chosen.append(f)
+            total += info.duration
+    return chosen
+
+
+def peers(files: list[str], scratch: Path) -> dict:
+    """musicrec features and bliss as whole commands, 1 and 2 processes each, on the same files."""
+    import peers as peer_systems
+
+    library = scratch / f"library-{len(files)}"
+    library.mkdir()
+    for i, f in enumerate(files):
+        (library / f"{i:04d}{Path(f).suffix}").symlink_to(f)
+    minutes = sum(_duration(f) for f in files) / 60
+    found = {"files": len(files), "minutes": minutes}
+    for workers in (1, 2):
+        cmd = [sys.executable, "-m", "musicrec.cli", "features", "--library", str(library)]
+        cmd += ["--workers", str(workers), "--out", str(scratch / "features.parquet")]
+        found[f"musicrec_{workers}"] = _whole(cmd)
+    why = peer_systems.bliss_runs(files[0])
+    if why:
+        found["bliss"] = why
+        return found
+    script = scratch / "bliss_pool.py"
+    script.write_text(BLISS_SCRIPT)
+    for workers in (1, 2):
+        found[f"bliss_{workers}"] = _whole([sys.executable, str(script), str(workers), *files])
+    return found
+
+
+def _duration(f: str) -> float:
+    import soundfile as sf
+
+    try:
+        return sf.info(f).duration
+    except Exception:  # noqa: BLE001
+        return 0.0
+
+
+def peers_markdown(name: str, found: dict) -> list[str]:
+    lines = [f"\n## Whole commands against bliss: {name} ({found['files']} files, {found['minutes']:.0f} min)\n"]
+    lines += ["| command | processes | wall s | CPU s |", "|---|---|---|---|"]
+    for system in ("musicrec", "bliss"):
+        for workers in (1, 2):
+            r = found.get(f"{system}_{workers}")
+            if r:
+                lines.append(f"| {system} | {workers} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} |")
+    if isinstance(found.get("bliss"), str):
+        lines.append(f"\nbliss not measured: {found['bliss']}.")
+    else:
+        for workers in (1, 2):
+            ratio = found[f"bliss_{workers}"]["wall_s"] / found[f"musicrec_{workers}"]["wall_s"]
+            lines.append(f"\n- musicrec against bliss, {workers} process(es): **{ratio:.2f}x**")
+    return lines
+
+
 def markdown(results: dict) -> str:
     rows = results["modes"]
     base = rows["baseline"]["x_realtime"]
@@ -208,6 +309,8 @@ def markdown(results: dict) -> str:
         f"**{rows['longest']['peak_rss_mb']:.0f} MB** (target under 500 MB)",
         f"- peak RSS on a generated 30-minute track: **{rows['long_30min']['peak_rss_mb']:.0f} MB**",
     ]
+    for name, found in results.get("peers", {}).items():
+        lines += peers_markdown(name, found)
     return "\n".join(lines) + "\n"
 
 
@@ -218,6 +321,8 @@ def main() -> int:
     p.add_argument("--out", default=str(HERE / "results.json"))
     p.add_argument("--markdown", default=str(HERE / "RESULTS.md"))
     p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--peers", action="store_true", help="also time whole commands against bliss")
+    p.add_argument("--subset-minutes", type=float, default=76.0, help="the 44.1 kHz stereo subset's length")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -250,6 +355,10 @@ def main() -> int:
             file=sys.stderr,
             flush=True,
         )
+    if args.peers:
+        subset = _subset(files, args.subset_minutes)
+        results["peers"] = {f"{args.subset_minutes:.0f}-minute subset": peers(subset, scratch)}
+        results["peers"][folder.name] = peers(files, scratch)
     shutil.rmtree(scratch, ignore_errors=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     if set(MODES) <= set(results["modes"]):

@@ -88,13 +88,14 @@ def test_evaluation_above_the_sample_size_measures_samples(monkeypatch):
     assert "random tracks" in evaluation.markdown(sampled, [0.5], {})
 
 
-@pytest.fixture
-def approximate_index(tmp_path, monkeypatch):
+@pytest.fixture(params=neighbours.HUBNESS)
+def approximate_index(request, tmp_path, monkeypatch):
     """The small library indexed with the approximate index (threshold 0), and the same indexed exactly."""
     library = small_library(tmp_path / "library")
-    run_stages(library, tmp_path / "exact", "exact", library / "metadata.csv", n_neighbors=3)
+    params = {"n_neighbors": 3, "hubness": request.param}
+    run_stages(library, tmp_path / "exact", "exact", library / "metadata.csv", **params)
     monkeypatch.setattr(neighbours, "EXACT_BELOW", 0)
-    records = run_stages(library, tmp_path / "data", "first", library / "metadata.csv", n_neighbors=3)
+    records = run_stages(library, tmp_path / "data", "first", library / "metadata.csv", **params)
     return library, tmp_path / "data", tmp_path / "exact", records
 
 
@@ -125,8 +126,9 @@ def test_similar_searches_the_saved_approximate_index_without_rebuilding_it(appr
 
 
 def test_a_rerun_reuses_the_neighbours_and_their_approximate_index(approximate_index):
-    library, data, _, _ = approximate_index
-    again = run_stages(library, data, "second", library / "metadata.csv", n_neighbors=3)
+    library, data, _, records = approximate_index
+    hubness = records["build_index"]["hubness"]
+    again = run_stages(library, data, "second", library / "metadata.csv", n_neighbors=3, hubness=hubness)
     assert again["build_index"]["reused"] is True
     current = storage.require_current(data)
     assert current.name.endswith("second") and (current / storage.ANN_INDEX).is_file()
