@@ -179,7 +179,7 @@ def peer_distances(tracks: pd.DataFrame, library: str, cache: Path, notes: list[
     why = peers.bliss_runs(Path(library) / keys[0])
     if why is None:
         d, failed = peers.bliss_distances(library, keys, cache.with_name("bliss.parquet"))
-        found["peer: bliss (bliss-audio 0.2.0, 23 features, Euclidean)"] = d
+        found["peer: bliss (bliss-audio 0.1.11, 20 features, Euclidean)"] = d
         notes.append(f"bliss could not analyse {failed} of {len(keys)} tracks.")
     else:
         notes.append(f"bliss not measured here: {why}.")

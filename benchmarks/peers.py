@@ -1,10 +1,11 @@
 """Peer systems, measured beside musicrec in the same benchmark runs: bliss (bliss-rs, `bliss-audio` on
 PyPI) and musly's timbre method (`pymusly`).
 
-- bliss: `Song(path).analysis`, 23 features per whole track (tempo, timbre, loudness, chroma), decoded by
-  its own statically linked ffmpeg; compared with the Euclidean distance, as blissify does. A file it
-  cannot read raises a pyo3 panic, a BaseException. Its PyPI wheel (0.2.0) is built for CPUs with
-  AVX-512: elsewhere it dies of SIGILL, so `bliss_runs` tries it in a child process first.
+- bliss: `Song(path).analysis`, 20 features per whole track in bliss-audio 0.1.11 (23 in 0.2.0: tempo,
+  timbre, loudness, chroma), decoded by its own statically linked ffmpeg; compared with the Euclidean
+  distance, as blissify does. A file it cannot read raises a pyo3 panic, a BaseException. The 0.2.0 wheel
+  on PyPI is built for CPUs with AVX-512 and dies of SIGILL elsewhere (no sdist to build it otherwise);
+  0.1.11, the newest that runs on any x86-64, is pinned. `bliss_runs` tries it in a child process first.
 - musly: a single Gaussian of MFCCs over a 30-s excerpt from the middle of the track (musly's default),
   compared by its jukebox, which normalises the distances with mutual proximity. Its wheel has no decoder:
   the audio comes from musicrec's decoder (22.05 kHz mono), as musly's own ffmpeg path would give it.
@@ -33,12 +34,12 @@ def bliss_runs(path: str | Path) -> str | None:
     if out.returncode == 0:
         return None
     if out.returncode == -signal.SIGILL:
-        return "bliss-audio 0.2.0's wheel uses AVX-512 instructions (vrndscalesd), which this CPU lacks (SIGILL)"
+        return "this bliss-audio wheel uses instructions this CPU lacks (SIGILL; 0.2.0's needs AVX-512)"
     return f"bliss-audio failed (exit {out.returncode}): {out.stderr.strip()[-300:]}"
 
 
 def bliss_analysis(path: Path) -> list[float] | None:
-    """bliss's 23 features of the track, None where it cannot read it."""
+    """bliss's features of the track, None where it cannot read it."""
     import bliss_audio
 
     try:
@@ -47,12 +48,17 @@ def bliss_analysis(path: Path) -> list[float] | None:
         return None
 
 
+def _bliss_row(path: Path) -> dict:
+    return {"bliss": bliss_analysis(path)}
+
+
 def bliss_distances(library: str | Path, keys: list[str], cache: Path) -> tuple[np.ndarray, int]:
     """(n, n) Euclidean distances between bliss analyses, inf for a track bliss could not read; and the
     number of such tracks."""
-    table = track_cache.per_track(library, keys, cache, lambda path: {"bliss": bliss_analysis(path)})
+    table = track_cache.per_track(library, keys, cache, _bliss_row)
     failed = table["bliss"].isna().to_numpy()
-    x = np.stack([np.asarray(v, dtype=np.float64) if v is not None else np.zeros(23) for v in table["bliss"]])
+    width = len(next(v for v in table["bliss"] if v is not None))
+    x = np.stack([np.asarray(v, dtype=np.float64) if v is not None else np.zeros(width) for v in table["bliss"]])
     d = np.linalg.norm(x[:, None, :] - x[None, :, :], axis=2)
     d[failed, :] = d[:, failed] = np.inf
     return d, int(failed.sum())

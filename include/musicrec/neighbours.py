@@ -178,17 +178,9 @@ def searcher(embedding: np.ndarray, k: int, metric: str, groups: list | None = N
     return Search(embedding, k, metric, hubness, track_spread, codes)
 
 
-def nearest_neighbours(
-    keys: list[str],
-    embedding: np.ndarray,
-    k: int,
-    metric: str,
-    groups: list | None = None,
-    hubness: str = "none",
-    exact_below: int | None = None,
-) -> pd.DataFrame:
-    """`find`'s neighbours as a table of RECOMMENDATION_COLUMNS."""
-    return table(keys, find(embedding, k, metric, groups, hubness, exact_below))
+def nearest_neighbours(keys: list[str], embedding: np.ndarray, k: int, metric: str, **options) -> pd.DataFrame:
+    """`find`'s neighbours (with its `options`) as a table of RECOMMENDATION_COLUMNS."""
+    return table(keys, find(embedding, k, metric, **options))
 
 
 def table(keys: list[str], found: Found) -> pd.DataFrame:
