@@ -125,6 +125,14 @@ def test_similar_searches_the_saved_approximate_index_without_rebuilding_it(appr
     assert [n["track_key"] for n in similar["neighbors"]] == [n["track_key"] for n in indexed["neighbors"]]
 
 
+def test_a_damaged_approximate_index_is_named_by_similar(approximate_index, capsys):
+    library, data, _, _ = approximate_index
+    graph = storage.require_current(data) / storage.ANN_INDEX
+    graph.write_bytes(b"not a faiss index")
+    assert cli.main(["similar", str(library / "low" / "2.wav"), "--data-dir", str(data)]) == 1
+    assert f"{graph}: not a readable approximate index" in capsys.readouterr().err
+
+
 def test_a_rerun_reuses_the_neighbours_and_their_approximate_index(approximate_index):
     library, data, _, records = approximate_index
     hubness = records["build_index"]["hubness"]

@@ -96,10 +96,14 @@ class Index:
         """A code per track, shared by copies of the same audio (content hash)."""
         return pd.factorize(self.tracks["content_hash"].fillna(self.tracks["track_key"]))[0]
 
+    @cached_property
+    def copies(self) -> int:
+        """Tracks beyond the first of their audio: how much deeper than k a ranking must look."""
+        return len(self.groups) - len(np.unique(self.groups))
+
     def nearest(self, d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The rows of the k smallest finite distances in `d` (one per track), one track of any audio at most."""
-        copies = len(self.groups) - len(np.unique(self.groups))
-        order = neighbours.distinct(neighbours.top(d[None, :], k + copies)[0], self.groups, k)
+        order = neighbours.distinct(neighbours.top(d[None, :], k + self.copies)[0], self.groups, k)
         order = order[np.isfinite(d[order])]
         return order, d[order].astype(float)
 
@@ -121,7 +125,10 @@ class Index:
             return None
         from musicrec import ann
 
-        return ann.from_bytes(path.read_bytes())
+        try:
+            return ann.from_bytes(path.read_bytes())
+        except (RuntimeError, OSError) as exc:  # faiss refuses bytes that are not an index it wrote
+            raise DamagedIndex(f"{path}: not a readable approximate index ({exc})".splitlines()[0]) from None
 
     def scores(self, point: np.ndarray, k: int) -> np.ndarray:
         """(tracks,) distances, or mutual proximity scores, from an embedded point outside the index, as the
@@ -134,8 +141,7 @@ class Index:
             from musicrec import ann
 
             breadth = self.build_record.get("search", {}).get("ef_search", 0)
-            copies = len(self.groups) - len(np.unique(self.groups))
-            depth = min(n, max(breadth, 2 * k + 1) + copies)
+            depth = min(n, max(breadth, 2 * k + 1) + self.copies)
             rows = ann.search(self.approximate, ann.vectors(point, metric), depth)[0]
             rows = rows[rows >= 0]
         d = np.full(n, np.inf, dtype=np.float64)
