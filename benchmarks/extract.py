@@ -53,13 +53,12 @@ def _rss_mb(who) -> float:
 
 
 def _seed_style(path: Path) -> float:
+    import imageio_ffmpeg
     import librosa
     import numpy as np
     from pydub import AudioSegment, effects
 
-    from musicrec import audio
-
-    AudioSegment.converter = audio.ffmpeg_executable()
+    AudioSegment.converter = shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
     # pydub probes with ffprobe unless told the codec; the wheel's ffmpeg comes without ffprobe.
     segment = effects.normalize(AudioSegment.from_file(path, codec=PYDUB_CODECS.get(path.suffix.lower())))
     samples = np.array(segment.get_array_of_samples(), dtype=np.float32).reshape(-1, segment.channels).mean(axis=1)

@@ -36,12 +36,19 @@ def tone(freq: float = 440.0, seconds: float = 1.0, sr: int = 22050, channels: i
     return y if channels == 1 else np.column_stack([y] * channels)
 
 
+def ffmpeg_executable() -> str:
+    """The ffmpeg command: on PATH if there, otherwise the binary that the imageio-ffmpeg wheel ships."""
+    import shutil
+
+    import imageio_ffmpeg
+
+    return shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
+
+
 def ffmpeg_generate(
     path: Path, seconds: float = 1.0, sr: int = 44100, channels: int = 2, extra: list[str] = ()
 ) -> Path:
     """A sine test file made by ffmpeg's own generator, in whatever format the extension says."""
-    from musicrec.audio import ffmpeg_executable
-
     layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
     cmd = [
         ffmpeg_executable(),

@@ -108,7 +108,7 @@ def test_peak_normalize_scales_to_one_and_leaves_silence_alone():
     assert peak == 0.0 and not silent.any()
 
 
-def test_ffmpeg_is_the_fallback_for_formats_soundfile_reads_first(tmp_path, monkeypatch):
+def test_ffmpeg_alone_reads_what_soundfile_also_reads(tmp_path, monkeypatch):
     path = tmp_path / "x.flac"
     sf.write(path, tone(seconds=1.0, sr=44100), 44100)
 
@@ -122,12 +122,11 @@ def test_ffmpeg_is_the_fallback_for_formats_soundfile_reads_first(tmp_path, monk
 def test_decoders_agree(tmp_path):
     path = tmp_path / "x.ogg"
     sf.write(path, tone(330, seconds=2.0, sr=44100, channels=2), 44100, subtype="VORBIS")
-    # Downmix gains differ (ffmpeg mixes at -3 dB); peak normalization makes that moot.
-    a = audio.peak_normalize(audio.decode_soundfile(path, SR))[0]
-    b = audio.peak_normalize(audio.decode_ffmpeg(path, SR))[0]
-    n = min(a.size, b.size)
-    assert abs(a.size - b.size) <= 64
-    assert np.sqrt(np.mean((a[:n] - b[:n]) ** 2)) < 0.02
+    # The same downmix (the channels' mean) and resampler: only the two Vorbis decoders' rounding differs.
+    a = audio.decode_soundfile(path, SR)
+    b = audio.decode_ffmpeg(path, SR)
+    assert a.size == b.size
+    assert np.sqrt(np.mean((a - b) ** 2)) < 1e-5
 
 
 def test_the_mp3_decoders_own_notes_stay_off_stderr(tmp_path):
@@ -142,9 +141,22 @@ def test_the_mp3_decoders_own_notes_stay_off_stderr(tmp_path):
     assert "mpg123" not in out.stderr and "Note:" not in out.stderr and "warning" not in out.stderr
 
 
-def test_a_hung_decoder_is_stopped(tmp_path, monkeypatch):
-    fifo = tmp_path / "never.wav"
-    os.mkfifo(fifo)  # ffmpeg waits for a writer that never comes
-    monkeypatch.setattr(audio, "FFMPEG_TIMEOUT_S", 1)
-    with pytest.raises(audio.DecodeError, match="still decoding after 1 s, stopped"):
-        audio.decode_ffmpeg(fifo, SR)
+def test_a_damaged_stretch_in_the_middle_costs_only_itself(tmp_path):
+    path = ffmpeg_generate(tmp_path / "scratched.mp3", seconds=10.0)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 3000] = np.random.default_rng(1).bytes(3000)
+    path.write_bytes(bytes(data))
+    with pytest.raises(audio.DecodeError):
+        audio.decode_soundfile(path, SR)
+    assert audio.decode(path, SR).size / SR > 9.0
+
+
+def test_a_chained_ogg_that_changes_its_channels_falls_back_to_soundfile(tmp_path):
+    mono = ffmpeg_generate(tmp_path / "a.ogg", seconds=2.0, channels=1, extra=["-c:a", "libvorbis"])
+    stereo = ffmpeg_generate(tmp_path / "b.ogg", seconds=2.0, sr=48000, extra=["-c:a", "libvorbis"])
+    chained = tmp_path / "chained.ogg"
+    chained.write_bytes(mono.read_bytes() + stereo.read_bytes())
+    with pytest.raises(audio.DecodeError, match="ffmpeg: "):
+        audio.decode_ffmpeg(chained, SR)
+    assert audio.decode(chained, SR).size / SR == pytest.approx(2.0, abs=0.05)

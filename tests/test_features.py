@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from conftest import ffmpeg_generate, tone
-from musicrec import audio, features
+from musicrec import audio, features, filterbanks
 
 SR = features.SETTINGS.sample_rate
 
@@ -82,18 +82,74 @@ def test_every_row_records_the_feature_version(tmp_path):
     assert features.extract_path(path)["feature_version"] == features.FEATURE_VERSION
 
 
-def test_shortcut_features_equal_librosas():
+def _librosa_row(y: np.ndarray, s: features.Settings = features.SETTINGS) -> dict[str, float]:
+    """The feature row as librosa's own functions compute it, over the whole signal at once."""
     import librosa
 
-    y = np.random.default_rng(5).standard_normal(SR * 3).astype(np.float32) * 0.3 + tone(500, 3.0)
-    s = features.SETTINGS
-    magnitude = np.abs(librosa.stft(y, n_fft=s.n_fft, hop_length=s.hop_length, center=False))
-    centroid, bandwidth = features._centroid_bandwidth(magnitude, s)
-    np.testing.assert_allclose(centroid, librosa.feature.spectral_centroid(S=magnitude, sr=SR), rtol=1e-4)
-    np.testing.assert_allclose(bandwidth, librosa.feature.spectral_bandwidth(S=magnitude, sr=SR), rtol=1e-4)
-    zcr = librosa.feature.zero_crossing_rate(y, frame_length=s.n_fft, hop_length=s.hop_length, center=False)
-    np.testing.assert_allclose(features._zero_crossing_rate(y, s), zcr, atol=2 / s.n_fft)
-    np.testing.assert_allclose(features._rolloff(magnitude, s), librosa.feature.spectral_rolloff(S=magnitude, sr=SR))
+    magnitude = np.abs(librosa.stft(y, n_fft=s.n_fft, hop_length=s.hop_length, pad_mode="constant"))
+    power = magnitude**2
+    log_mel = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=SR, n_mels=s.n_mels), top_db=None)
+    mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=s.n_mfcc)
+    zcr_frames = dict(frame_length=s.n_fft, hop_length=s.hop_length, center=False)
+    series = {
+        "mfcc": mfcc,
+        "mfcc_delta": librosa.feature.delta(mfcc, width=9, mode="nearest"),
+        "chroma": librosa.feature.chroma_stft(S=power, sr=SR, tuning=0.0),
+        "spectral_contrast": librosa.feature.spectral_contrast(S=magnitude, sr=SR),
+        "spectral_centroid": librosa.feature.spectral_centroid(S=magnitude, sr=SR),
+        "spectral_bandwidth": librosa.feature.spectral_bandwidth(S=magnitude, sr=SR),
+        "spectral_rolloff": librosa.feature.spectral_rolloff(S=magnitude, sr=SR),
+        "spectral_flatness": librosa.feature.spectral_flatness(S=power, power=1.0),
+        "rms": librosa.feature.rms(S=magnitude, frame_length=s.n_fft),
+        # zero-padded like the STFT's frames (librosa's own centring repeats the edge samples)
+        "zero_crossing_rate": librosa.feature.zero_crossing_rate(np.pad(y, s.n_fft // 2), **zcr_frames),
+        "onset_strength": np.maximum(0.0, np.diff(log_mel, axis=1, prepend=log_mel[:, :1])).mean(0, keepdims=True),
+    }
+    row = {}
+    for name, values in series.items():
+        stats = np.column_stack([values.mean(axis=1), values.std(axis=1)]).ravel()
+        row.update(zip(features.series_columns(name, features.SERIES[name]), stats.tolist(), strict=True))
+    envelope = series["onset_strength"][0]
+    window = round(s.tempo_window_s * SR / s.hop_length)
+    autocorrelation = librosa.autocorrelate(envelope, max_size=min(window, envelope.size))
+    tempogram = np.zeros((window, 1))
+    tempogram[: autocorrelation.size, 0] = np.maximum(autocorrelation, 0.0) / np.max(autocorrelation)
+    row["tempo_bpm"] = float(librosa.feature.tempo(tg=tempogram, sr=SR, hop_length=s.hop_length)[0])
+    return row
+
+
+def test_every_feature_equals_librosas_own():
+    """The analysis is numpy on librosa's filterbanks: every column agrees with librosa's functions."""
+    t = np.arange(SR * 20) / SR
+    y = np.random.default_rng(5).standard_normal(t.size) * 0.05 + 0.2 * np.sin(2 * np.pi * 97 * t)
+    y += 0.4 * np.sin(2 * np.pi * 440 * t) * (t % 1 < 0.5)  # on and off: onsets and a tempo
+    y[SR * 5 : SR * 7] = 0.0  # digital silence: floors, empty frames, zero chroma
+    y = y.astype(np.float32)
+    ours = features.compute(y)  # one block: librosa's contrast clips 80 dB below the maximum of what it is given
+    theirs = _librosa_row(y)
+    assert set(ours) == set(theirs) == set(features.feature_columns())
+    for column, expected in theirs.items():
+        assert ours[column] == pytest.approx(expected, rel=1e-3, abs=1e-4), column
+
+
+def test_filterbanks_are_computed_once_and_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSICREC_CACHE_DIR", str(tmp_path))
+    computed = []
+    real = filterbanks.compute
+    monkeypatch.setattr(filterbanks, "compute", lambda *a: computed.append(a) or real(*a))
+    mel, chroma = filterbanks.load(SR, 2048, 128)
+    again = filterbanks.load(SR, 2048, 128)
+    assert len(computed) == 1
+    np.testing.assert_array_equal(again[0], mel)
+    np.testing.assert_array_equal(again[1], chroma)
+    assert mel.shape == (128, 1025) and chroma.shape == (12, 1025)
+    # a damaged file is computed again and replaced; an unwritable folder only costs the time
+    (saved,) = (tmp_path / "filterbanks").iterdir()
+    saved.write_bytes(b"not numpy")
+    np.testing.assert_array_equal(filterbanks.load(SR, 2048, 128)[0], mel)
+    assert len(computed) == 2 and filterbanks.load(SR, 2048, 128) is not None and len(computed) == 2
+    monkeypatch.setenv("MUSICREC_CACHE_DIR", "/proc/no-such-place")
+    np.testing.assert_array_equal(filterbanks.load(SR, 2048, 128)[1], chroma)
 
 
 def test_tempo_of_a_click_track():

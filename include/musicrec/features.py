@@ -12,6 +12,7 @@ or its settings change, and is stored with every row.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicrec import audio
+from musicrec import audio, filterbanks
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ SERIES = {
     "onset_strength": 1,
 }
 
+FFT_FRAMES = 64
+
 # The seed's original set: MFCC, spectral centroid and zero-crossing rate statistics.
 SEED_SERIES = ("mfcc", "spectral_centroid", "zero_crossing_rate")
 
@@ -81,7 +84,7 @@ def feature_columns(feature_set: str = "default") -> list[str]:
 
 
 class _Stats:
-    """Running sum and sum of squares of a (rows, frames) series, in float64."""
+    """Running sum and sum of squares of a (frames, rows) series, in float64."""
 
     def __init__(self, rows: int):
         self.sum = np.zeros(rows)
@@ -90,9 +93,9 @@ class _Stats:
 
     def add(self, block: np.ndarray) -> None:
         block = np.nan_to_num(block.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-        self.sum += block.sum(axis=1)
-        self.sumsq += np.square(block).sum(axis=1)
-        self.count += block.shape[1]
+        self.sum += block.sum(axis=0)
+        self.sumsq += np.square(block).sum(axis=0)
+        self.count += block.shape[0]
 
     def mean_std(self) -> tuple[np.ndarray, np.ndarray]:
         mean = self.sum / max(self.count, 1)
@@ -100,8 +103,87 @@ class _Stats:
         return mean, np.sqrt(var)
 
 
+@dataclass(frozen=True)
+class _Tables:
+    """What every block's analysis multiplies by: window, filterbanks, DCT, frequencies, contrast bands."""
+
+    window: np.ndarray  # (n_fft,) periodic Hann, as scipy's get_window gives librosa
+    mel: np.ndarray  # (bins, n_mels), librosa's Slaney mel filterbank, transposed
+    chroma: np.ndarray  # (bins, 12), librosa's chroma filterbank at tuning 0, transposed
+    dct: np.ndarray  # (n_mels, n_mfcc), orthonormal DCT-II: librosa's MFCC of a log-mel spectrogram
+    freq: np.ndarray  # (bins,) the bins' frequencies in Hz
+    bands: tuple[tuple[int, int, int], ...]  # spectral contrast's sub-bands: (first bin, stop, quantile count)
+
+
+@functools.cache
+def _tables(s: Settings = SETTINGS) -> _Tables:
+    n = np.arange(s.n_fft)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * n / s.n_fft)
+    freq = np.fft.rfftfreq(s.n_fft, 1.0 / s.sample_rate)
+    mel, chroma = filterbanks.load(s.sample_rate, s.n_fft, s.n_mels)
+    k, m = np.arange(s.n_mfcc)[np.newaxis], np.arange(s.n_mels)[:, np.newaxis]
+    dct = np.cos(np.pi * k * (2 * m + 1) / (2 * s.n_mels)) * np.sqrt(2.0 / s.n_mels)
+    dct[:, 0] /= np.sqrt(2.0)
+    return _Tables(
+        window=window,
+        mel=np.ascontiguousarray(mel.T),
+        chroma=np.ascontiguousarray(chroma.T),
+        dct=dct.astype(np.float32),
+        freq=freq,
+        bands=_contrast_bands(freq, s.sample_rate),
+    )
+
+
+def _contrast_bands(freq: np.ndarray, sr: int, n_bands: int = 6, fmin: float = 200.0, quantile: float = 0.02):
+    """librosa's spectral-contrast sub-bands (octaves from fmin), as contiguous bin ranges."""
+    octaves = np.zeros(n_bands + 2)
+    octaves[1:] = fmin * (2.0 ** np.arange(0, n_bands + 1))
+    bands = []
+    for k, (low, high) in enumerate(zip(octaves[:-1], octaves[1:], strict=True)):
+        inside = np.flatnonzero((freq >= low) & (freq <= high))
+        first = inside[0] - 1 if k > 0 else inside[0]
+        stop = freq.size if k == n_bands else inside[-1] + 1
+        count = stop - first
+        # librosa counts the band's bins before dropping the last one of every band but the top
+        take = max(int(np.rint(quantile * count)), 1)
+        bands.append((int(first), int(stop if k == n_bands else stop - 1), take))
+    return tuple(bands)
+
+
+def _power_to_db(power: np.ndarray, top_db: float | None = None) -> np.ndarray:
+    """librosa's power_to_db with ref 1.0 and amin 1e-10."""
+    db = 10.0 * np.log10(np.maximum(power, np.float32(1e-10)))
+    return db if top_db is None else np.maximum(db, db.max() - top_db)
+
+
+def _spectral_contrast(magnitude: np.ndarray, t: _Tables) -> np.ndarray:
+    """librosa's spectral contrast (dB difference of each band's top and bottom quantile), by partial
+    selection instead of a full sort of every band: the same means, a fraction of the cost."""
+    peak = np.empty((magnitude.shape[0], len(t.bands)), dtype=np.float64)
+    valley = np.empty_like(peak)
+    for k, (first, stop, take) in enumerate(t.bands):
+        width = stop - first
+        # One selection puts both the `take` smallest and the `take` largest of each frame in place.
+        band = np.partition(magnitude[:, first:stop], sorted({take - 1, width - take}), axis=1)
+        valley[:, k] = band[:, :take].mean(axis=1)
+        peak[:, k] = band[:, width - take :].mean(axis=1)
+    return _power_to_db(peak, top_db=80.0) - _power_to_db(valley, top_db=80.0)
+
+
+def _delta(series: np.ndarray) -> np.ndarray:
+    """librosa's delta (width 9, order 1, mode 'nearest') along frames: Savitzky-Golay of order 1 is the
+    least-squares slope over the window, a fixed weighted sum of the neighbours."""
+    half = _Delta.HALF
+    padded = np.concatenate([np.repeat(series[:1], half, axis=0), series, np.repeat(series[-1:], half, axis=0)])
+    n = series.shape[0]
+    out = np.zeros_like(series)
+    for lag in range(1, half + 1):
+        out += lag * (padded[half + lag : half + lag + n] - padded[half - lag : half - lag + n])
+    return out / np.float32(2 * sum(lag * lag for lag in range(1, half + 1)))
+
+
 class _Delta:
-    """Delta (librosa, width 9) of a series that arrives in blocks, equal to the delta of the whole.
+    """Delta of a series that arrives in blocks, equal to the delta of the whole.
 
     Each block's last frames wait for the next block to give them their right-hand context.
     """
@@ -112,17 +194,12 @@ class _Delta:
         self.context: np.ndarray | None = None
 
     def push(self, block: np.ndarray, last: bool) -> np.ndarray:
-        import librosa
-
-        series = block if self.context is None else np.concatenate([self.context, block], axis=1)
-        first = 0 if self.context is None else self.context.shape[1] - self.HALF
-        stop = series.shape[1] if last else series.shape[1] - self.HALF
-        if series.shape[1] >= 3:
-            delta = librosa.feature.delta(series, width=9, mode="nearest")
-        else:
-            delta = np.zeros_like(series)
-        self.context = series[:, -2 * self.HALF :]
-        return delta[:, first:stop]
+        series = block if self.context is None else np.concatenate([self.context, block], axis=0)
+        first = 0 if self.context is None else self.context.shape[0] - self.HALF
+        stop = series.shape[0] if last else series.shape[0] - self.HALF
+        delta = _delta(series) if series.shape[0] >= 3 else np.zeros_like(series)
+        self.context = series[-2 * self.HALF :]
+        return delta[first:stop]
 
 
 def _padded_slice(y: np.ndarray, start: int, stop: int) -> np.ndarray:
@@ -134,59 +211,82 @@ def _padded_slice(y: np.ndarray, start: int, stop: int) -> np.ndarray:
     return out
 
 
-def _centroid_bandwidth(magnitude: np.ndarray, s: Settings) -> tuple[np.ndarray, np.ndarray]:
-    """librosa's spectral centroid and (p=2) bandwidth, from the first two moments of each frame.
+def _magnitude(segment: np.ndarray, s: Settings, t: _Tables) -> np.ndarray:
+    """|STFT| of the segment's frames (no centring), (frames, bins), float32.
 
-    Two matrix-vector products instead of librosa's broadcast over the whole spectrogram, which
-    also recomputes the centroid: the same values, at a thirtieth of the cost.
+    The FFT runs in float64, as librosa's does: in float32, its rounding noise would stand in for the quiet
+    bins that spectral contrast's valleys are made of. Frames go FFT_FRAMES at a time, which keeps the
+    float64 copies in cache.
     """
-    import librosa
+    frames = np.lib.stride_tricks.sliding_window_view(segment, s.n_fft)[:: s.hop_length]
+    magnitude = np.empty((frames.shape[0], s.n_fft // 2 + 1), dtype=np.float32)
+    for first in range(0, frames.shape[0], FFT_FRAMES):
+        chunk = frames[first : first + FFT_FRAMES]
+        magnitude[first : first + chunk.shape[0]] = np.abs(np.fft.rfft(chunk * t.window, axis=1))
+    return magnitude
 
-    freq = librosa.fft_frequencies(sr=s.sample_rate, n_fft=s.n_fft).astype(np.float32)
-    total = magnitude.sum(axis=0) + np.finfo(np.float32).tiny
-    centroid = freq @ magnitude / total
-    bandwidth = np.sqrt(np.maximum(np.square(freq) @ magnitude / total - np.square(centroid), 0.0))
-    return centroid[np.newaxis], bandwidth[np.newaxis]
+
+def _centroid_bandwidth(magnitude: np.ndarray, t: _Tables) -> tuple[np.ndarray, np.ndarray]:
+    """librosa's spectral centroid and (p=2) bandwidth, from the first two moments of each frame."""
+    freq = t.freq.astype(np.float32)
+    total = magnitude.sum(axis=1) + np.finfo(np.float32).tiny
+    centroid = magnitude @ freq / total
+    bandwidth = np.sqrt(np.maximum(magnitude @ np.square(freq) / total - np.square(centroid), 0.0))
+    return centroid[:, np.newaxis], bandwidth[:, np.newaxis]
 
 
-def _rolloff(magnitude: np.ndarray, s: Settings, fraction: float = 0.85) -> np.ndarray:
+def _rolloff(magnitude: np.ndarray, t: _Tables, fraction: float = 0.85) -> np.ndarray:
     """librosa's spectral rolloff: the lowest frequency under which `fraction` of each frame's energy lies."""
-    import librosa
+    cumulative = np.cumsum(magnitude, axis=1)
+    below = (cumulative < fraction * cumulative[:, -1:]).sum(axis=1)
+    return t.freq[np.minimum(below, t.freq.size - 1)][:, np.newaxis]
 
-    freq = librosa.fft_frequencies(sr=s.sample_rate, n_fft=s.n_fft)
-    cumulative = np.cumsum(magnitude, axis=0)
-    below = (cumulative < fraction * cumulative[-1]).sum(axis=0)
-    return freq[np.minimum(below, freq.size - 1)][np.newaxis]
+
+def _flatness(power: np.ndarray) -> np.ndarray:
+    """librosa's spectral flatness of the power spectrogram (power=1.0): geometric over arithmetic mean."""
+    floored = np.maximum(power, np.float32(1e-10))
+    return (np.exp(np.log(floored).mean(axis=1)) / floored.mean(axis=1))[:, np.newaxis]
+
+
+def _rms(power: np.ndarray, s: Settings) -> np.ndarray:
+    """librosa's RMS from a magnitude spectrogram: DC and Nyquist bins count half."""
+    total = power.sum(axis=1) - 0.5 * power[:, 0] - 0.5 * power[:, -1]
+    return np.sqrt(2.0 * total / s.n_fft**2)[:, np.newaxis]
+
+
+def _chroma(power: np.ndarray, t: _Tables) -> np.ndarray:
+    """librosa's chroma_stft at tuning 0: each frame scaled to a maximum of 1 (silent frames left at 0)."""
+    raw = power @ t.chroma
+    peak = raw.max(axis=1, keepdims=True)
+    return raw / np.where(peak < np.finfo(np.float32).tiny, 1.0, peak)
 
 
 def _zero_crossing_rate(segment: np.ndarray, s: Settings) -> np.ndarray:
-    """librosa's zero-crossing rate of the STFT's frames, counting each sample's crossing once."""
-    import librosa
+    """librosa's zero-crossing rate of the STFT's frames, counting each sample's crossing once.
 
-    crossings = np.concatenate([[0], np.cumsum(librosa.zero_crossings(segment, pad=False), dtype=np.int64)])
+    A sample within 1e-10 of zero counts as positive, as librosa's threshold makes it.
+    """
+    negative = segment < -1e-10
+    crossings = np.concatenate([[0, 0], np.cumsum(negative[1:] != negative[:-1], dtype=np.int64)])
     starts = np.arange(0, segment.size - s.n_fft + 1, s.hop_length)
-    return ((crossings[starts + s.n_fft] - crossings[starts]) / s.n_fft)[np.newaxis]
+    return ((crossings[starts + s.n_fft] - crossings[starts]) / s.n_fft)[:, np.newaxis]
 
 
-def _block_series(segment: np.ndarray, mel_basis: np.ndarray, s: Settings) -> dict[str, np.ndarray]:
-    import librosa
-
-    sr = s.sample_rate
-    magnitude = np.abs(librosa.stft(segment, n_fft=s.n_fft, hop_length=s.hop_length, center=False))
+def _block_series(segment: np.ndarray, s: Settings, t: _Tables) -> dict[str, np.ndarray]:
+    """Every frame-series of one block, each (frames, rows)."""
+    magnitude = _magnitude(segment, s, t)
     power = np.square(magnitude)
-    log_mel = librosa.power_to_db(mel_basis @ power, ref=1.0, top_db=None)
-    mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=s.n_mfcc)
-    centroid, bandwidth = _centroid_bandwidth(magnitude, s)
+    log_mel = _power_to_db(power @ t.mel)
+    centroid, bandwidth = _centroid_bandwidth(magnitude, t)
     return {
-        "mfcc": mfcc,
-        # An explicit tuning skips pitch tracking, which allocates several spectrogram-sized arrays a call.
-        "chroma": librosa.feature.chroma_stft(S=power, sr=sr, tuning=0.0),
-        "spectral_contrast": librosa.feature.spectral_contrast(S=magnitude, sr=sr),
+        "mfcc": log_mel @ t.dct,
+        "chroma": _chroma(power, t),
+        "spectral_contrast": _spectral_contrast(magnitude, t),
         "spectral_centroid": centroid,
         "spectral_bandwidth": bandwidth,
-        "spectral_rolloff": _rolloff(magnitude, s),
-        "spectral_flatness": librosa.feature.spectral_flatness(S=power, power=1.0),  # the power we already have
-        "rms": librosa.feature.rms(S=magnitude, frame_length=s.n_fft),
+        "spectral_rolloff": _rolloff(magnitude, t),
+        "spectral_flatness": _flatness(power),
+        "rms": _rms(power, s),
         "zero_crossing_rate": _zero_crossing_rate(segment, s),
         "log_mel": log_mel,
     }
@@ -194,9 +294,7 @@ def _block_series(segment: np.ndarray, mel_basis: np.ndarray, s: Settings) -> di
 
 def compute(y: np.ndarray, s: Settings = SETTINGS) -> dict[str, float]:
     """Features of a mono, peak-normalized signal at `s.sample_rate`."""
-    import librosa
-
-    mel_basis = librosa.filters.mel(sr=s.sample_rate, n_fft=s.n_fft, n_mels=s.n_mels)
+    t = _tables(s)
     stats = {name: _Stats(rows) for name, rows in SERIES.items()}
     n_frames = 1 + y.size // s.hop_length
     half = s.n_fft // 2
@@ -208,15 +306,15 @@ def compute(y: np.ndarray, s: Settings = SETTINGS) -> dict[str, float]:
         last = first + frames >= n_frames
         start = first * s.hop_length - half
         segment = _padded_slice(y, start, start + (frames - 1) * s.hop_length + s.n_fft)
-        series = _block_series(segment, mel_basis, s)
+        series = _block_series(segment, s, t)
         log_mel = series.pop("log_mel")
         # Onset strength as librosa defines it (lag 1, mean over mel bands), continuous across blocks.
-        reference = log_mel[:, :1] if previous_log_mel is None else previous_log_mel
-        onset = np.maximum(0.0, np.diff(log_mel, axis=1, prepend=reference)).mean(axis=0, keepdims=True)
+        reference = log_mel[:1] if previous_log_mel is None else previous_log_mel
+        onset = np.maximum(0.0, np.diff(log_mel, axis=0, prepend=reference)).mean(axis=1, keepdims=True)
         series["onset_strength"] = onset
         series["mfcc_delta"] = mfcc_delta.push(series["mfcc"], last)
-        onset_envelope.append(onset[0])
-        previous_log_mel = log_mel[:, -1:]
+        onset_envelope.append(onset[:, 0])
+        previous_log_mel = log_mel[-1:]
         for name, block in series.items():
             stats[name].add(block)
 
@@ -229,22 +327,26 @@ def compute(y: np.ndarray, s: Settings = SETTINGS) -> dict[str, float]:
     return row
 
 
-def _tempo(envelope: np.ndarray, s: Settings) -> float:
-    """librosa's tempo estimate, from one autocorrelation of the whole onset envelope.
+def _tempo(envelope: np.ndarray, s: Settings, start_bpm: float = 120.0, max_bpm: float = 320.0) -> float:
+    """librosa's tempo estimate (its default log-normal prior around 120 BPM, at most 320 BPM), from one
+    autocorrelation of the whole onset envelope.
 
     librosa's default builds a tempogram (one autocorrelation per frame) and averages it;
     a single global autocorrelation gives the averaged picture for a fraction of the cost.
     """
-    import librosa
-
     win_length = round(s.tempo_window_s * s.sample_rate / s.hop_length)
     if envelope.size < 4 or not np.any(envelope):
         return 0.0
-    autocorrelation = librosa.autocorrelate(envelope, max_size=min(win_length, envelope.size))
-    tempogram = np.zeros((win_length, 1))
-    tempogram[: autocorrelation.size, 0] = np.maximum(autocorrelation, 0.0) / (np.max(autocorrelation) or 1.0)
-    tempo = librosa.feature.tempo(tg=tempogram, sr=s.sample_rate, hop_length=s.hop_length)
-    return float(np.nan_to_num(tempo[0]))
+    size = min(win_length, envelope.size)
+    spectrum = np.fft.rfft(envelope.astype(np.float64), n=2 * envelope.size)
+    autocorrelation = np.fft.irfft(np.abs(spectrum) ** 2)[:size]
+    tempogram = np.zeros(win_length)
+    tempogram[:size] = np.maximum(autocorrelation, 0.0) / (np.max(autocorrelation) or 1.0)
+    with np.errstate(divide="ignore"):
+        bpms = 60.0 * s.sample_rate / (s.hop_length * np.arange(win_length))
+        logprior = -0.5 * (np.log2(bpms) - np.log2(start_bpm)) ** 2
+    logprior[: int(np.argmax(bpms < max_bpm))] = -np.inf
+    return float(bpms[np.argmax(np.log1p(1e6 * tempogram) + logprior)])
 
 
 def extract_path(path: Path, s: Settings = SETTINGS, max_seconds: float | None = None) -> dict:

@@ -1,5 +1,5 @@
-"""Loaded once by the extraction pool's fork server: the analysis code imported and compiled there, so
-every worker forked from it starts warm instead of importing librosa and compiling on its own."""
+"""Loaded once by the extraction pool's fork server: the analysis code imported and its tables loaded
+there, so every worker forked from it starts warm."""
 
 from musicrec import extract
 
