@@ -25,6 +25,8 @@ from musicrec import audio, filterbanks
 
 @dataclass(frozen=True)
 class Settings:
+    """The analysis's parameters. A frame is a whole number of hops (n_fft a multiple of hop_length)."""
+
     sample_rate: int = 22050
     n_fft: int = 2048
     # Half-overlapping frames (46 ms apart): the statistics of a track need no finer step, and it halves the cost.
@@ -157,16 +159,17 @@ def _power_to_db(power: np.ndarray, top_db: float | None = None) -> np.ndarray:
 
 
 def _spectral_contrast(magnitude: np.ndarray, t: _Tables) -> np.ndarray:
-    """librosa's spectral contrast (dB difference of each band's top and bottom quantile), by partial
-    selection instead of a full sort of every band: the same means, a fraction of the cost."""
+    """librosa's spectral contrast: the dB difference of each band's top and bottom quantile.
+
+    Each band is sorted along the frame's own bins, which lie contiguous in memory here (librosa sorts
+    across the frequency axis of a (bins, frames) array): numpy's vectorised sort, several times faster.
+    """
     peak = np.empty((magnitude.shape[0], len(t.bands)), dtype=np.float64)
     valley = np.empty_like(peak)
     for k, (first, stop, take) in enumerate(t.bands):
-        width = stop - first
-        # One selection puts both the `take` smallest and the `take` largest of each frame in place.
-        band = np.partition(magnitude[:, first:stop], sorted({take - 1, width - take}), axis=1)
+        band = np.sort(magnitude[:, first:stop], axis=1)
         valley[:, k] = band[:, :take].mean(axis=1)
-        peak[:, k] = band[:, width - take :].mean(axis=1)
+        peak[:, k] = band[:, -take:].mean(axis=1)
     return _power_to_db(peak, top_db=80.0) - _power_to_db(valley, top_db=80.0)
 
 
@@ -264,12 +267,16 @@ def _chroma(power: np.ndarray, t: _Tables) -> np.ndarray:
 def _zero_crossing_rate(segment: np.ndarray, s: Settings) -> np.ndarray:
     """librosa's zero-crossing rate of the STFT's frames, counting each sample's crossing once.
 
-    A sample within 1e-10 of zero counts as positive, as librosa's threshold makes it.
+    A sample within 1e-10 of zero counts as positive, as librosa's threshold makes it. Crossings are
+    counted once per hop, and each frame adds up the hops it spans (frames are whole hops long).
     """
     negative = segment < -1e-10
-    crossings = np.concatenate([[0, 0], np.cumsum(negative[1:] != negative[:-1], dtype=np.int64)])
-    starts = np.arange(0, segment.size - s.n_fft + 1, s.hop_length)
-    return ((crossings[starts + s.n_fft] - crossings[starts]) / s.n_fft)[:, np.newaxis]
+    flips = np.empty(segment.size, dtype=bool)
+    flips[0] = False
+    np.not_equal(negative[1:], negative[:-1], out=flips[1:])
+    hops = s.n_fft // s.hop_length
+    per_hop = np.concatenate([[0], np.cumsum(flips.reshape(-1, s.hop_length).sum(axis=1))])
+    return ((per_hop[hops:] - per_hop[:-hops]) / s.n_fft)[:, np.newaxis]
 
 
 def _block_series(segment: np.ndarray, s: Settings, t: _Tables) -> dict[str, np.ndarray]:
