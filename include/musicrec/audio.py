@@ -11,6 +11,7 @@ Both downmix and resample (soxr) as the samples come, so no full-rate copy of th
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import stat
@@ -93,30 +94,44 @@ class _MonoStream:
         """Frames until they end or the limit is reached.
 
         The loop runs once per frame (about every 10 ms of audio), so it is kept to the least Python: each
-        plane is copied as bytes into a byte view of its row, with no array made for it.
+        plane is copied as bytes into a byte view of its row, with no array made for it, and the state
+        lives in local variables (`at`: bytes filled in each row).
         """
-        rows, waiting = self._byte_rows(), self.waiting
+        frames = self._planar(frames)
+        rows, at = self._byte_rows(), 4 * self.waiting
+        flush_at = 4 * self.PENDING_SAMPLES
         try:
             for frame in frames:
-                if self.rate is None:
-                    self._start(frame)
-                for planar in (frame,) if self.converter is None else self.converter.resample(frame):
-                    size, planes = planar.samples * 4, planar.planes
-                    if len(planes) != len(rows) or 4 * waiting + size > rows[0].nbytes:
-                        self.waiting = waiting
-                        self._make_room(len(planes), planar.samples)
-                        rows, waiting = self._byte_rows(), self.waiting
-                    at = 4 * waiting
-                    for row, plane in zip(rows, planes, strict=True):
-                        row[at : at + size] = memoryview(plane)[:size]
-                    waiting += planar.samples
-                if waiting >= self.PENDING_SAMPLES:
-                    self.waiting, waiting = waiting, 0
+                size, planes = 4 * frame.samples, frame.planes
+                end = at + size
+                if len(planes) != len(rows) or end > rows[0].nbytes:
+                    self.waiting = at // 4
+                    self._make_room(len(planes), frame.samples)
+                    rows, at = self._byte_rows(), 4 * self.waiting
+                    end = at + size
+                for row, plane in zip(rows, planes, strict=True):
+                    row[at:end] = memoryview(plane)[:size]
+                at = end
+                if at >= flush_at:
+                    self.waiting, at = at // 4, 0
                     self._flush(last=False)
                     if self.limit is not None and self.filled >= self.limit:
                         return
         finally:
-            self.waiting = waiting
+            self.waiting = at // 4
+
+    def _planar(self, frames):
+        """The frames as planar float32: as they come when they are (most decoders' output), else converted."""
+        frames = iter(frames)
+        first = next(frames, None)
+        if first is None:
+            return iter(())
+        if self.rate is None:
+            self._start(first)
+        frames = itertools.chain([first], frames)
+        if self.converter is None:
+            return frames
+        return (planar for frame in frames for planar in self.converter.resample(frame))
 
     def _byte_rows(self) -> list[memoryview]:
         return [memoryview(row).cast("B") for row in self.pending]
