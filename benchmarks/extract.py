@@ -5,7 +5,7 @@
 Modes, each in a fresh process so that peak RSS is its own:
   baseline        pydub AudioSegment.from_file + effects.normalize, samples to numpy, then librosa's mfcc,
                   spectral_centroid and zero_crossing_rate each on the raw signal (the seed's approach)
-  decode          floor: the project's decoding alone (ffmpeg straight to 22.05 kHz mono float32)
+  decode          floor: the project's decoding alone (ffmpeg's decoders in process, to 22.05 kHz mono float32)
   decode_stft     floor: decoding plus one STFT magnitude per track
   project_1       the project's extraction (full default feature set), one process
   project_2       the same with 2 worker processes
@@ -16,7 +16,7 @@ Results go to a JSON file and a markdown table in benchmarks/RESULTS.md.
 With --peers, whole commands are also timed (wall and CPU seconds, start-up included) on the same files,
 on all of them and on a subset of 44.1 kHz stereo tracks (--subset-minutes, the first tracks by key):
 `musicrec features` with 1 and 2 workers against bliss (`bliss_audio.Song(path).analysis` in a process
-pool of the same size; see peers.py for where it cannot run).
+pool of the same size; see peers.py for where it cannot run), back to back in pairs (--repeat).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -77,17 +78,14 @@ def _decode_only(path: Path) -> float:
 
 
 def _decode_stft(path: Path) -> float:
-    import librosa
-    import numpy as np
-
     from musicrec import audio, features
 
     s = features.SETTINGS
+    tables = features._tables(s)
     y = audio.decode(path, s.sample_rate)
-    for start in range(0, y.size, s.block_frames * s.hop_length):
-        block = y[start : start + s.block_frames * s.hop_length + s.n_fft]
-        if block.size >= s.n_fft:
-            np.abs(librosa.stft(block, n_fft=s.n_fft, hop_length=s.hop_length, center=False))
+    step = s.block_frames * s.hop_length
+    for start in range(0, y.size - s.n_fft + 1, step):
+        features._magnitude(y[start : start + step + s.n_fft - s.hop_length], s, tables)
     return y.size / s.sample_rate
 
 
@@ -232,8 +230,13 @@ def _subset(files: list[str], minutes: float) -> list[str]:
     return chosen
 
 
-def peers(files: list[str], scratch: Path) -> dict:
-    """musicrec features and bliss as whole commands, 1 and 2 processes each, on the same files."""
+def peers(files: list[str], scratch: Path, repeat: int) -> dict:
+    """musicrec features and bliss as whole commands, 1 and 2 processes each, on the same files.
+
+    This machine's speed drifts by tens of percent over minutes, so the two commands run back to back as a
+    pair, in alternating order, `repeat` times with 2 processes (once with 1); the ratio is the median of
+    the pairs' ratios.
+    """
     import peers as peer_systems
 
     library = scratch / f"library-{len(files)}"
@@ -242,18 +245,30 @@ def peers(files: list[str], scratch: Path) -> dict:
         (library / f"{i:04d}{Path(f).suffix}").symlink_to(f)
     minutes = sum(_duration(f) for f in files) / 60
     found = {"files": len(files), "minutes": minutes}
-    for workers in (1, 2):
-        cmd = [sys.executable, "-m", "musicrec.cli", "features", "--library", str(library)]
-        cmd += ["--workers", str(workers), "--out", str(scratch / "features.parquet")]
-        found[f"musicrec_{workers}"] = _whole(cmd)
     why = peer_systems.bliss_runs(files[0])
     if why:
         found["bliss"] = why
-        return found
     script = scratch / "bliss_pool.py"
     script.write_text(BLISS_SCRIPT)
     for workers in (1, 2):
-        found[f"bliss_{workers}"] = _whole([sys.executable, str(script), str(workers), *files])
+        commands = {
+            "musicrec": [sys.executable, "-m", "musicrec.cli", "features", "--library", str(library)]
+            + ["--workers", str(workers), "--out", str(scratch / "features.parquet")],
+            "bliss": None if why else [sys.executable, str(script), str(workers), *files],
+        }
+        runs = {"musicrec": [], "bliss": []}
+        for r in range(repeat if workers == 2 else 1):
+            for system in ("musicrec", "bliss") if r % 2 == 0 else ("bliss", "musicrec"):
+                if commands[system]:
+                    runs[system].append(_whole(commands[system]))
+        for system, timed in runs.items():
+            if timed:
+                found[f"{system}_{workers}"] = {
+                    key: statistics.median(t[key] for t in timed) for key in ("wall_s", "cpu_s")
+                } | {"runs": timed}
+        if runs["bliss"]:
+            pairs = [b["wall_s"] / m["wall_s"] for m, b in zip(runs["musicrec"], runs["bliss"], strict=True)]
+            found[f"ratio_{workers}"] = {"median": statistics.median(pairs), "pairs": pairs}
     return found
 
 
@@ -268,18 +283,22 @@ def _duration(f: str) -> float:
 
 def peers_markdown(name: str, found: dict) -> list[str]:
     lines = [f"\n## Whole commands against bliss: {name} ({found['files']} files, {found['minutes']:.0f} min)\n"]
-    lines += ["| command | processes | wall s | CPU s |", "|---|---|---|---|"]
+    lines += ["| command | processes | runs | wall s (median) | CPU s (median) |", "|---|---|---|---|---|"]
     for system in ("musicrec", "bliss"):
         for workers in (1, 2):
             r = found.get(f"{system}_{workers}")
             if r:
-                lines.append(f"| {system} | {workers} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} |")
+                lines.append(f"| {system} | {workers} | {len(r['runs'])} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} |")
     if isinstance(found.get("bliss"), str):
         lines.append(f"\nbliss not measured: {found['bliss']}.")
-    else:
-        for workers in (1, 2):
-            ratio = found[f"bliss_{workers}"]["wall_s"] / found[f"musicrec_{workers}"]["wall_s"]
-            lines.append(f"\n- musicrec against bliss, {workers} process(es): **{ratio:.2f}x**")
+        return lines
+    for workers in (1, 2):
+        ratio = found[f"ratio_{workers}"]
+        pairs = ", ".join(f"{x:.2f}" for x in ratio["pairs"])
+        lines.append(
+            f"\n- musicrec against bliss (bliss's wall time over musicrec's), {workers} process(es): "
+            f"**{ratio['median']:.2f}x** (pairs run back to back: {pairs})"
+        )
     return lines
 
 
@@ -322,6 +341,7 @@ def main() -> int:
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--peers", action="store_true", help="also time whole commands against bliss")
     p.add_argument("--subset-minutes", type=float, default=76.0, help="the 44.1 kHz stereo subset's length")
+    p.add_argument("--repeat", type=int, default=3, help="pairs of whole commands with 2 processes")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -356,8 +376,8 @@ def main() -> int:
         )
     if args.peers:
         subset = _subset(files, args.subset_minutes)
-        results["peers"] = {f"{args.subset_minutes:.0f}-minute subset": peers(subset, scratch)}
-        results["peers"][folder.name] = peers(files, scratch)
+        results["peers"] = {f"{args.subset_minutes:.0f}-minute subset": peers(subset, scratch, args.repeat)}
+        results["peers"][folder.name] = peers(files, scratch, args.repeat)
     shutil.rmtree(scratch, ignore_errors=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     if set(MODES) <= set(results["modes"]):
