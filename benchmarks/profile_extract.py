@@ -3,7 +3,7 @@
     python benchmarks/profile_extract.py [FOLDER] [--limit 20] [--top 25]
 
 Writes the functions with the most time of their own to benchmarks/PROFILE.md, with the share of
-decoding (libsndfile and ffmpeg) against analysis.
+decoding (ffmpeg through PyAV, libsndfile as fallback) against analysis.
 """
 
 from __future__ import annotations
@@ -37,7 +37,11 @@ def main() -> int:
     profiler.disable()
     stats = pstats.Stats(profiler)
     total = stats.total_tt
-    cumulative = {name: ct for (file, _, name), (_, _, _, ct, _) in stats.stats.items() if "musicrec" in file}
+    cumulative = {
+        f"{Path(file).stem}.{name}": ct
+        for (file, _, name), (_, _, _, ct, _) in stats.stats.items()
+        if "musicrec" in file
+    }
     buffer = io.StringIO()
     pstats.Stats(profiler, stream=buffer).sort_stats("tottime").print_stats(args.top)
     audio_s = float(feats["duration_s"].sum())
@@ -47,10 +51,10 @@ def main() -> int:
         f"# Extraction profile\n\n{dt.date.today().isoformat()}: {len(feats)} files, {audio_s / 3600:.2f} h of "
         f"audio, {total:.1f} s in one process ({audio_s / total:.0f}x realtime).\n\n"
         f"- decoding (`audio.decode` and what it calls): "
-        f"{cumulative.get('decode', 0):.1f} s ({100 * cumulative.get('decode', 0) / total:.0f}%)\n"
-        f"- analysis (`features.compute`): {cumulative.get('compute', 0):.1f} s "
-        f"({100 * cumulative.get('compute', 0) / total:.0f}%)\n"
-        f"- content hash: {cumulative.get('content_hash', 0):.1f} s\n\n"
+        f"{cumulative.get('audio.decode', 0):.1f} s ({100 * cumulative.get('audio.decode', 0) / total:.0f}%)\n"
+        f"- analysis (`features.compute`): {cumulative.get('features.compute', 0):.1f} s "
+        f"({100 * cumulative.get('features.compute', 0) / total:.0f}%)\n"
+        f"- content hash: {cumulative.get('extract.content_hash', 0):.1f} s\n\n"
         f"Functions by own time:\n\n```\n{listing}\n```\n"
     )
     Path(args.markdown).write_text(text)
