@@ -5,6 +5,11 @@ centred STFT over the whole track), so the spectrogram of a long track is never
 held whole. Every frame-series is summarised by its mean and standard deviation,
 accumulated across blocks; tempo comes from the onset envelope of the whole track.
 
+Each feature is librosa's definition, computed here in numpy on librosa's own filterbanks
+(`musicrec.filterbanks`) with frames laid out one per row, so that every per-frame
+reduction and sort runs over contiguous memory; a test holds every column to librosa's
+functions. librosa itself is not imported to analyse a track.
+
 Column names say what they hold: `mfcc_03_mean`, `spectral_centroid_std`,
 `chroma_07_mean`, `tempo_bpm`. `FEATURE_VERSION` changes whenever this module
 or its settings change, and is stored with every row.
