@@ -70,24 +70,18 @@ def decode_ffmpeg(path: Path, sr: int, max_seconds: float | None = None) -> np.n
 class _MonoStream:
     """Decoded frames to one mono float32 signal at `sr`.
 
-    Frames wait in a buffer of the source rate (a row per channel) and go to the downmix and soxr in pieces
-    of PENDING_SAMPLES: per-frame calls would cost more than the resampling. The output is one array,
-    written in place.
+    Frames wait in a buffer of the source rate (a row per channel) and go to the downmix and the output
+    (`_MonoOut`) in pieces of PENDING_SAMPLES: per-frame calls would cost more than the resampling.
     """
 
     PENDING_SAMPLES = 1 << 16
 
     def __init__(self, sr: int, seconds: float | None, max_seconds: float | None):
-        self.sr = sr
-        self.limit = int(max_seconds * sr) if max_seconds else None
-        wanted = int(seconds * sr) + 1024 if seconds else 1 << 20
-        self.out = np.empty(min(wanted, self.limit) if self.limit else wanted, dtype=np.float32)
-        self.filled = 0
+        self.sr, self.seconds, self.max_seconds = sr, seconds, max_seconds
+        self.out: _MonoOut | None = None  # made when the first frame tells the source rate
         self.pending = np.empty((0, 2 * self.PENDING_SAMPLES), dtype=np.float32)
         self.waiting = 0
         self.converter = None
-        self.resampler = None
-        self.rate = None
         self.skipped = 0
 
     def take(self, frames) -> None:
@@ -115,7 +109,7 @@ class _MonoStream:
                 if at >= flush_at:
                     self.waiting, at = at // 4, 0
                     self._flush(last=False)
-                    if self.limit is not None and self.filled >= self.limit:
+                    if self.out.full:
                         return
         finally:
             self.waiting = at // 4
@@ -126,7 +120,7 @@ class _MonoStream:
         first = next(frames, None)
         if first is None:
             return iter(())
-        if self.rate is None:
+        if self.out is None:
             self._start(first)
         frames = itertools.chain([first], frames)
         if self.converter is None:
@@ -138,14 +132,11 @@ class _MonoStream:
 
     def _start(self, frame) -> None:
         import av
-        import soxr
 
-        self.rate = frame.sample_rate
         if frame.format.name != "fltp":
             # Integer, packed or double samples become planar float32 in libswresample, at the same rate.
             self.converter = av.AudioResampler(format="fltp", layout=frame.layout, rate=frame.sample_rate)
-        if self.rate != self.sr:
-            self.resampler = soxr.ResampleStream(self.rate, self.sr, 1, dtype="float32", quality="HQ")
+        self.out = _MonoOut(frame.sample_rate, self.sr, self.seconds, self.max_seconds)
 
     def _make_room(self, channels: int, n: int) -> None:
         if channels != self.pending.shape[0]:  # a chained stream can change its channel count
@@ -156,26 +147,21 @@ class _MonoStream:
             self.pending = np.concatenate([self.pending, np.empty_like(self.pending)], axis=1)
 
     def _flush(self, last: bool) -> None:
-        channels = max(self.pending.shape[0], 1)
-        # Downmix as a matrix-vector product: a mean over the short channel axis is several times slower.
-        mono = np.full(channels, 1.0 / channels, dtype=np.float32) @ self.pending[:, : self.waiting]
-        if self.resampler is not None:
-            mono = self.resampler.resample_chunk(mono, last=last)
-        self.out, self.filled = _append(self.out, self.filled, mono)
+        self.out.add(_downmix(self.pending.shape[0]) @ self.pending[:, : self.waiting], last=last)
         self.waiting = 0
 
     def finish(self) -> np.ndarray:
         if self.converter is not None:  # what libswresample still holds, already converted
             converter, self.converter = self.converter, None
             self.take(converter.resample(None))
-        if self.rate is not None:
+        if self.out is not None:
             self._flush(last=True)
-        if self.filled == 0:
+        if self.out is None or self.out.filled == 0:
             reason = f"{self.skipped} damaged packets, no audio decoded" if self.skipped else "no audio samples decoded"
             raise DecodeError(f"ffmpeg: {reason}")
         if self.skipped:
             log.debug("ffmpeg: %d damaged packets skipped", self.skipped)
-        return self.out[: min(self.filled, self.limit or self.filled)]
+        return self.out.signal()
 
 
 @contextlib.contextmanager
@@ -199,41 +185,61 @@ def _native_stderr_to_debug_log():
 
 def decode_soundfile(path: Path, sr: int, max_seconds: float | None = None) -> np.ndarray:
     import soundfile as sf
-    import soxr
 
     try:
         with _native_stderr_to_debug_log(), sf.SoundFile(str(path)) as f:
-            resampler = (
-                None if f.samplerate == sr else soxr.ResampleStream(f.samplerate, sr, 1, dtype="float32", quality="HQ")
-            )
-            # Written in place into one array sized from the header: no list of pieces joined at the end,
-            # which would hold the track twice. (Some headers under-count: then it grows.)
-            wanted = int(f.frames * sr / f.samplerate) + 1024 if f.frames > 0 else 1 << 20
-            limit = int(max_seconds * sr) if max_seconds else None
-            out = np.empty(min(wanted, limit) if limit else wanted, dtype=np.float32)
-            filled = 0
-            # Downmix as a matrix-vector product: a mean over the short channel axis is several times slower.
-            downmix = np.full(f.channels, 1.0 / f.channels, dtype=np.float32)
+            seconds = f.frames / f.samplerate if f.frames > 0 else None
+            out = _MonoOut(f.samplerate, sr, seconds, max_seconds)
+            downmix = _downmix(f.channels)
             for block in f.blocks(blocksize=SOUNDFILE_BLOCK_FRAMES, dtype="float32", always_2d=True):
-                mono = block @ downmix
-                out, filled = _append(out, filled, mono if resampler is None else resampler.resample_chunk(mono))
-                if limit and filled >= limit:
-                    return out[:limit]
-            if resampler is not None:
-                tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-                out, filled = _append(out, filled, tail)
+                out.add(block @ downmix)
+                if out.full:
+                    break
+            else:
+                out.add(np.zeros(0, dtype=np.float32), last=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         raise DecodeError(f"soundfile: {str(exc).replace(f'Error opening {str(path)!r}: ', '')}") from exc
-    if filled == 0:
+    if out.filled == 0:
         raise DecodeError("soundfile: no audio samples decoded")
-    return out[:filled]
+    return out.signal()
 
 
-def _append(out: np.ndarray, filled: int, piece: np.ndarray) -> tuple[np.ndarray, int]:
-    if filled + piece.size > out.size:
-        out = np.resize(out, max(2 * out.size, filled + piece.size))
-    out[filled : filled + piece.size] = piece
-    return out, filled + piece.size
+class _MonoOut:
+    """Mono pieces at the source rate to one float32 signal at `sr`: resampled with soxr as a stream, and
+    written in place into one array sized from the expected length (no list of pieces joined at the end,
+    which would hold the track twice; a header that under-counts makes it grow), cut at `max_seconds`."""
+
+    def __init__(self, source_rate: int, sr: int, seconds: float | None, max_seconds: float | None):
+        import soxr
+
+        self.limit = int(max_seconds * sr) if max_seconds else None
+        wanted = int(seconds * sr) + 1024 if seconds else 1 << 20
+        self.out = np.empty(min(wanted, self.limit) if self.limit else wanted, dtype=np.float32)
+        self.filled = 0
+        self.resampler = (
+            None if source_rate == sr else soxr.ResampleStream(source_rate, sr, 1, dtype="float32", quality="HQ")
+        )
+
+    @property
+    def full(self) -> bool:
+        return self.limit is not None and self.filled >= self.limit
+
+    def add(self, mono: np.ndarray, last: bool = False) -> None:
+        if self.resampler is not None:
+            mono = self.resampler.resample_chunk(mono, last=last)
+        if self.filled + mono.size > self.out.size:
+            self.out = np.resize(self.out, max(2 * self.out.size, self.filled + mono.size))
+        self.out[self.filled : self.filled + mono.size] = mono
+        self.filled += mono.size
+
+    def signal(self) -> np.ndarray:
+        return self.out[: min(self.filled, self.limit or self.filled)]
+
+
+def _downmix(channels: int) -> np.ndarray:
+    """The channels' mean as a vector: a matrix-vector product is several times faster than a mean over the
+    short channel axis."""
+    return np.full(channels, 1.0 / max(channels, 1), dtype=np.float32)
 
 
 def decode(path: Path, sr: int, max_seconds: float | None = None) -> np.ndarray:

@@ -42,19 +42,12 @@ DEFAULT_MAX_MINUTES = 30.0
 PROGRESS_EVERY_S = 10.0
 
 
-def use_numba_cache() -> None:
-    """Keep librosa's compiled functions on disk, so that a process that imports librosa (to compute the
-    filterbanks the first time) compiles them only once per machine. Before librosa is first imported."""
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "musicrec" / "numba"))
-
-
 def warm_up() -> None:
     """Load the analysis tables and the decoders' modules once per process, before the first real file."""
     import av  # noqa: F401 - the decoders' modules, imported here once rather than in every forked worker
     import soundfile  # noqa: F401
     import soxr  # noqa: F401
 
-    use_numba_cache()
     noise = np.random.default_rng(0).standard_normal(features.SETTINGS.sample_rate).astype(np.float32)
     features.compute(noise * 0.1)
 

@@ -26,6 +26,8 @@ def cache_dir() -> Path:
 
 def compute(sr: int, n_fft: int, n_mels: int) -> tuple[np.ndarray, np.ndarray]:
     """(mel, chroma): librosa's Slaney mel filterbank and its chroma filterbank at tuning 0, float32."""
+    # librosa's numba-compiled core comes with the import: kept on disk, it is compiled once per machine.
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir().parent / "numba"))
     import librosa
 
     mel = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)

@@ -47,7 +47,6 @@ def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10, name: s
             f"{features.FEATURE_VERSION}: run `musicrec run --full-refresh` to rebuild it first"
         )
     path = Path(path)
-    extract.use_numba_cache()
     key, row, error = extract.extract_one(str(path.parent), path.name, max_seconds=extract.DEFAULT_MAX_MINUTES * 60)
     if row is None:
         raise InputError(f"{name or path}: {error}")
