@@ -93,7 +93,9 @@ PARAMS = {
         title="Full refresh",
         description="Extract every file again instead of reusing unchanged ones.",
     ),
-    "n_components": Param(DEFAULTS["n_components"], type="integer", minimum=1, maximum=512, title="PCA components"),
+    "n_components": Param(
+        DEFAULTS["n_components"], type="integer", minimum=1, maximum=512, title="PCA components per feature group"
+    ),
     "n_neighbors": Param(DEFAULTS["n_neighbors"], type="integer", minimum=1, maximum=200, title="Neighbours per track"),
     "metric": Param(DEFAULTS["metric"], type="string", enum=["cosine", "euclidean"], title="Distance"),
     "hubness": Param(

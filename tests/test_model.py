@@ -24,6 +24,28 @@ def test_stored_parameters_reproduce_scikit_learn():
     np.testing.assert_allclose(np.abs(model.reduce(z, pca)), np.abs(expected), atol=1e-9)
 
 
+def test_feature_groups_weigh_the_same_whatever_their_size():
+    """The embedding's cosine similarity is the mean of each group's own (PCA, then cosine) similarity."""
+    rng = np.random.default_rng(4)
+    names = [f"mfcc_{i:02d}_mean" for i in range(6)] + [f"musicnn_{i:03d}_mean" for i in range(60)]
+    z = rng.normal(size=(30, len(names)))
+    fitted = json.loads(json.dumps(model.fit_embedding(z, names, 4)))  # as stored: plain JSON
+    assert [(g["name"], len(g["columns"])) for g in fitted["groups"]] == [("signal", 6), ("musicnn", 60)]
+    e = model.embed(z, names, fitted)
+    assert e.shape == (30, 8)
+
+    def cosine(a):
+        unit = a / np.linalg.norm(a, axis=1, keepdims=True)
+        return unit @ unit.T
+
+    signal = model.reduce(z[:, :6], model.fit_pca(z[:, :6], 4))
+    network = model.reduce(z[:, 6:], model.fit_pca(z[:, 6:], 4))
+    np.testing.assert_allclose(e @ e.T, (cosine(signal) + cosine(network)) / 2, atol=1e-9)
+    # the column order of the features does not matter, only their names
+    order = rng.permutation(len(names))
+    np.testing.assert_allclose(model.embed(z[:, order], [names[j] for j in order], fitted), e, atol=1e-12)
+
+
 def test_pca_components_are_capped_by_the_data():
     z = np.random.default_rng(1).normal(size=(4, 10))
     assert len(model.fit_pca(z, 50)["components"]) == 4

@@ -55,7 +55,7 @@ def test_a_run_with_nothing_changed_reuses_the_index_stages_of_the_current_index
     "change, recomputed",
     [
         ({"n_neighbors": 3}, {"build_index"}),
-        ({"hubness": "mutual_proximity"}, {"build_index", "evaluate"}),
+        ({"hubness": "none"}, {"build_index", "evaluate"}),
         ({"n_components": 2}, {"reduce", "build_index", "evaluate"}),
         ({"metadata_weight": 1.0}, {"scale", "reduce", "build_index", "evaluate"}),
     ],
@@ -111,7 +111,7 @@ def test_a_run_would_change_the_index_when_any_input_changed(tmp_path, library, 
 
 
 @pytest.mark.parametrize(
-    "name, value", [("n_neighbors", 4), ("n_components", 2), ("metric", "euclidean"), ("hubness", "mutual_proximity")]
+    "name, value", [("n_neighbors", 4), ("n_components", 2), ("metric", "euclidean"), ("hubness", "none")]
 )
 def test_a_run_would_change_the_index_with_other_index_parameters(tmp_path, library, name, value):
     data_dir = tmp_path / "data"

@@ -85,7 +85,7 @@ def test_evaluation_above_the_sample_size_measures_samples(monkeypatch):
         assert got["precision"]["folder@5"]["tracks"] == 200
         assert abs(got["precision"]["folder@5"]["micro"] - want["precision"]["folder@5"]["micro"]) < 0.1
         assert len(got["k_occurrence"]) == 200
-    assert "random tracks" in evaluation.markdown(sampled, [0.5], {})
+    assert "random tracks" in evaluation.markdown(sampled, {"signal": [0.5]}, {})
 
 
 @pytest.fixture(params=neighbours.HUBNESS)

@@ -268,7 +268,7 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--folders", help="comma-separated folders (relative to the library) to (re)process; default all")
     run.add_argument("--full-refresh", action="store_true", help="extract every file again")
-    run.add_argument("--n-components", type=int)
+    run.add_argument("--n-components", type=int, help="PCA components per feature group (48)")
     run.add_argument("--n-neighbors", type=int)
     run.add_argument("--metric", choices=["cosine", "euclidean"])
     run.add_argument(

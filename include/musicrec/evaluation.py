@@ -173,13 +173,16 @@ def headline(report: dict) -> dict:
     }
 
 
-def markdown(report: dict, explained: list[float], plots: dict[str, str]) -> str:
+def markdown(report: dict, explained: dict[str, list[float]], plots: dict[str, str]) -> str:
+    reduced = "; ".join(
+        f"{name} {len(ratios)} components ({100 * sum(ratios):.1f}% of its variance)"
+        for name, ratios in explained.items()
+    )
     lines = [
         "# Evaluation of the index",
         "",
         f"{report['tracks']} tracks, {report['metric']} distance; the index uses hubness reduction "
-        f"`{report['index_hubness']}`. PCA keeps {len(explained)} components, "
-        f"{100 * sum(explained):.1f}% of the variance.",
+        f"`{report['index_hubness']}`. Each feature group has its own PCA: {reduced}.",
         "",
         *(
             [

@@ -10,9 +10,12 @@ Each feature is librosa's definition, computed here in numpy on librosa's own fi
 reduction and sort runs over contiguous memory; a test holds every column to librosa's
 functions. librosa itself is not imported to analyse a track.
 
+Besides librosa's features, each track gets an embedding from a music-tagging network
+(`musicrec.musicnn`), from the same decoded signal: `musicnn_001_mean` ... `musicnn_192_std`.
+
 Column names say what they hold: `mfcc_03_mean`, `spectral_centroid_std`,
-`chroma_07_mean`, `tempo_bpm`. `FEATURE_VERSION` changes whenever this module
-or its settings change, and is stored with every row.
+`chroma_07_mean`, `tempo_bpm`. `FEATURE_VERSION` changes whenever this module, the network's
+code or weights, or the settings change, and is stored with every row.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicrec import audio, filterbanks
+from musicrec import audio, filterbanks, musicnn
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ SEED_SERIES = ("mfcc", "spectral_centroid", "zero_crossing_rate")
 
 
 def _version() -> str:
-    source = Path(__file__).read_bytes()
+    source = Path(__file__).read_bytes() + Path(musicnn.__file__).read_bytes() + musicnn.WEIGHTS.read_bytes()
     settings = json.dumps(asdict(SETTINGS), sort_keys=True).encode()
     return hashlib.sha256(source + settings).hexdigest()[:12]
 
@@ -78,15 +81,22 @@ FEATURE_VERSION = _version()
 def series_columns(name: str, rows: int) -> list[str]:
     if rows == 1:
         return [f"{name}_mean", f"{name}_std"]
-    return [f"{name}_{i:02d}_{stat}" for i in range(1, rows + 1) for stat in ("mean", "std")]
+    digits = max(2, len(str(rows)))
+    return [f"{name}_{i:0{digits}d}_{stat}" for i in range(1, rows + 1) for stat in ("mean", "std")]
+
+
+MUSICNN_COLUMNS = series_columns("musicnn", musicnn.ROWS)
 
 
 def feature_columns(feature_set: str = "default") -> list[str]:
-    """Numeric feature columns of a set: 'default' (all) or 'seed' (the seed's MFCC, centroid, ZCR)."""
+    """Numeric feature columns of a set: 'default' (all), 'signal' (librosa's features, without the
+    network's embedding) or 'seed' (the seed's MFCC, centroid, ZCR)."""
     names = SEED_SERIES if feature_set == "seed" else tuple(SERIES)
     columns = [c for name in names for c in series_columns(name, SERIES[name])]
     if feature_set != "seed":
         columns.append("tempo_bpm")
+    if feature_set == "default":
+        columns += MUSICNN_COLUMNS
     return columns
 
 
@@ -336,6 +346,7 @@ def compute(y: np.ndarray, s: Settings = SETTINGS) -> dict[str, float]:
         values = np.column_stack([mean, std]).ravel()
         row.update(zip(series_columns(name, SERIES[name]), values.tolist(), strict=False))
     row["tempo_bpm"] = _tempo(np.concatenate(onset_envelope), s)
+    row.update(zip(MUSICNN_COLUMNS, musicnn.embed(y, s.sample_rate).tolist(), strict=True))
     return row
 
 

@@ -1,5 +1,10 @@
 """Join, standardize, reduce and index.
 
+The embedding is made of feature groups, each reduced by its own PCA and scaled to unit length, then
+weighted equally: the cosine similarity of two tracks is the mean of their groups' cosine similarities,
+whatever each group's size. The groups are the network's embedding (`musicnn_*`) and everything else
+(librosa's features, and the metadata features where they are weighted in).
+
 Fitted parameters are stored as JSON (never pickle) so a data dir can be shared
 and read safely; `scale` and `reduce` rebuild the same embedding from them.
 
@@ -106,6 +111,37 @@ def _by_blocks(x: np.ndarray, fn, width: int, dtype) -> np.ndarray:
     for start in range(0, len(x), BLOCK_ROWS):
         out[start : start + BLOCK_ROWS] = fn(x[start : start + BLOCK_ROWS])
     return out
+
+
+def feature_group(column: str) -> str:
+    return "musicnn" if column.startswith("musicnn_") else "signal"
+
+
+def fit_embedding(z: np.ndarray, names: list[str], n_components: int) -> dict:
+    """A PCA of `n_components` for each feature group of the standardized features `z` (columns `names`)."""
+    groups = []
+    for group in dict.fromkeys(map(feature_group, names)):
+        columns = [name for name in names if feature_group(name) == group]
+        rows = [names.index(c) for c in columns]
+        groups.append({"name": group, "columns": columns, "pca": fit_pca(z[:, rows], n_components)})
+    return {"groups": groups}
+
+
+def embed(z: np.ndarray, names: list[str], fitted: dict, dtype=np.float64) -> np.ndarray:
+    """Each group projected on its components, its rows scaled to unit length, the groups weighted equally."""
+    position = {name: j for j, name in enumerate(names)}
+    weight = 1.0 / np.sqrt(len(fitted["groups"]))
+    parts = []
+    for group in fitted["groups"]:
+        projected = reduce(z[:, [position[c] for c in group["columns"]]], group["pca"])
+        length = np.maximum(np.linalg.norm(projected, axis=1, keepdims=True), 1e-12)
+        parts.append(projected * (weight / length))
+    return np.hstack(parts).astype(dtype)
+
+
+def explained_variance(fitted: dict) -> dict[str, list[float]]:
+    """Each group's PCA: the share of the group's variance that each component keeps."""
+    return {group["name"]: group["pca"]["explained_variance_ratio"] for group in fitted["groups"]}
 
 
 def component_columns(n: int) -> list[str]:

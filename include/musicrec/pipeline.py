@@ -449,7 +449,8 @@ def _keyed(keys: pa.Array | pa.ChunkedArray, values: np.ndarray, names: list[str
 
 @stage("reduce")
 def reduce(scaled: dict, n_components: int) -> dict:
-    """The PCA embedding of the scaled features; the fitted PCA joins the scaler in the model file."""
+    """The embedding of the scaled features, a PCA per feature group (`model.fit_embedding`); the fitted groups
+    join the scaler in the model file."""
     key = reuse.key([scaled["path"]], {"n_components": n_components}, [model])
     reused = reuse.from_current_index("reduce", key, scaled["run_dir"], [storage.EMBEDDINGS, storage.MODEL])
     if reused:
@@ -457,23 +458,31 @@ def reduce(scaled: dict, n_components: int) -> dict:
     folder = storage.path(scaled["run_dir"])
     table = storage.read_table(scaled["path"])
     keys = table.column("track_key")
-    z = model.matrix(table, table.column_names[1:], dtype=np.float32)
+    names = table.column_names[1:]
+    z = model.matrix(table, names, dtype=np.float32)
     del table
-    pca = model.fit_pca(z, n_components)
-    embedding = model.reduce(z, pca, dtype=np.float32)
+    fitted = model.fit_embedding(z, names, n_components)
+    embedding = model.embed(z, names, fitted, dtype=np.float32)
     emb = _keyed(keys, embedding, model.component_columns(embedding.shape[1]))
     path = storage.write_table(emb, folder / storage.EMBEDDINGS)
-    model_path = storage.write_json(storage.read_json(scaled["model"]) | {"pca": pca}, scaled["model"])
-    explained = float(np.sum(pca["explained_variance_ratio"]))
+    model_path = storage.write_json(storage.read_json(scaled["model"]) | {"embedding": fitted}, scaled["model"])
+    explained = {group: round(float(np.sum(r)), 4) for group, r in model.explained_variance(fitted).items()}
     log.info(
-        "reduce: %d features -> %d components (%.0f%% of the variance)", z.shape[1], embedding.shape[1], 100 * explained
+        "reduce: %d features -> %d components: %s",
+        z.shape[1],
+        embedding.shape[1],
+        "; ".join(
+            f"{g['name']} {len(g['columns'])} features -> {len(g['pca']['components'])} "
+            f"({100 * explained[g['name']]:.0f}% of their variance)"
+            for g in fitted["groups"]
+        ),
     )
     return {
         "run_dir": scaled["run_dir"],
         "path": str(path),
         "model": str(model_path),
         "components": embedding.shape[1],
-        "explained_variance": round(explained, 4),
+        "explained_variance": explained,
         "reuse_key": key,
     }
 
@@ -553,7 +562,7 @@ def evaluate(embedded: dict, tracks: dict, index: dict) -> dict:
     table = storage.read_parquet(tracks["path"]).set_index("track_key").loc[emb["track_key"]].reset_index()
     embedding = emb.drop(columns="track_key").to_numpy()
     report = evaluation.evaluate(table, embedding, index["metric"], index["hubness"])
-    explained = storage.read_json(embedded["model"])["pca"]["explained_variance_ratio"]
+    explained = model.explained_variance(storage.read_json(embedded["model"])["embedding"])
     labels = evaluation.labels(table)
     colour = "genre" if "genre" in labels else "folder"
     plots.explained_variance(explained, folder / storage.PLOT_VARIANCE)

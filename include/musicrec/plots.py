@@ -27,14 +27,16 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def explained_variance(ratios: list[float], path: Path) -> Path:
+def explained_variance(groups: dict[str, list[float]], path: Path) -> Path:
+    """Each feature group's PCA: the cumulative share of the group's variance its components keep."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    x = np.arange(1, len(ratios) + 1)
-    ax.bar(x, ratios, color="#4c78a8", label="per component")
-    ax.plot(x, np.cumsum(ratios), color="#f58518", marker=".", label="cumulative")
-    ax.set(xlabel="principal component", ylabel="share of variance", ylim=(0, 1), title="PCA explained variance")
-    ax.legend(loc="center right")
+    for name, ratios in groups.items():
+        x = np.arange(1, len(ratios) + 1)
+        ax.plot(x, np.cumsum(ratios), marker=".", label=f"{name} ({len(ratios)} components)")
+    ax.set(xlabel="principal component", ylabel="cumulative share of variance", ylim=(0, 1))
+    ax.set(title="PCA explained variance, by feature group")
+    ax.legend(loc="lower right")
     return _save(fig, path)
 
 

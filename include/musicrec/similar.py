@@ -22,16 +22,17 @@ class FeatureVersionMismatch(InputError):
 
 def embed(row: dict, published: dict) -> np.ndarray:
     """The embedding of one analysed file, as `scale` and `reduce` built the index's."""
-    columns = published["feature_columns"]
+    columns = list(published["feature_columns"])
     z = model.scale(np.asarray([[row[c] for c in columns]], dtype=np.float64), published["scaler"])
     meta = published["metadata"]
     if meta["weight"] > 0:
+        columns += meta["columns"]
         described = pd.DataFrame(
             {"artist": [None], "year": [pd.NA], "genre": [metadata.UNKNOWN_GENRE], "duration_s": [row["duration_s"]]}
         )
         m = encode.transform(described, meta["encoder"])[meta["columns"]].to_numpy(dtype=np.float64)
         z = np.hstack([z, model.scale(m, meta["scaler"]) * meta["weight"]])
-    return model.reduce(z, published["pca"])
+    return model.embed(z, columns, published["embedding"])
 
 
 def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10, name: str | None = None) -> dict:

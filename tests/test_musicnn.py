@@ -1,0 +1,81 @@
+"""The musicnn embedding: the network against musicnn's own graph, its input against librosa's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import tone
+from musicrec import musicnn
+
+REFERENCE = Path(__file__).parent / "data" / "musicnn_reference.npz"
+
+
+def test_network_equals_musicnns_own_graph():
+    """`benchmarks/musicnn_weights.py` ran musicnn 0.1.0's TensorFlow graph on these patches (noise, a rising
+    tone with harmonics, silence) and kept its time-pooled features: every layer up to the mid-end."""
+    with np.load(REFERENCE) as ref:
+        patches, mean_pool, max_pool = ref["patches"], ref["mean_pool"], ref["max_pool"]
+    out = musicnn.features(patches)
+    assert out.shape == (3, musicnn.PATCH_FRAMES, 753)
+    np.testing.assert_allclose(out.mean(axis=1), mean_pool, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out.max(axis=1), max_pool, rtol=1e-4, atol=1e-4)
+
+
+def test_input_is_librosas_log_mel_at_16_khz():
+    import librosa
+
+    rng = np.random.default_rng(1)
+    y = (0.3 * rng.standard_normal(musicnn.SAMPLE_RATE * 10)).astype(np.float32)
+    y += tone(523.25, 10.0, sr=musicnn.SAMPLE_RATE)
+    mel = librosa.feature.melspectrogram(
+        y=y,
+        sr=musicnn.SAMPLE_RATE,
+        n_fft=musicnn.N_FFT,
+        hop_length=musicnn.HOP,
+        n_mels=musicnn.N_MELS,
+        pad_mode="constant",
+    ).T
+    expected = np.log10(1.0 + 10000.0 * mel)
+    patches = musicnn.log_mel_patches(y)
+    starts = musicnn.patch_starts(mel.shape[0])
+    assert len(patches) == len(starts) == 3  # 10 s hold three whole 3-s patches
+    for patch, start in zip(patches, starts, strict=True):
+        np.testing.assert_allclose(patch, expected[start : start + musicnn.PATCH_FRAMES], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("frames", "expected"),
+    [
+        (1, [0]),  # shorter than a patch: one, padded with silence
+        (187 * 3 + 5, [0, 187, 374]),  # every whole patch, end to end
+    ],
+)
+def test_patches_of_a_short_track(frames, expected):
+    assert musicnn.patch_starts(frames, patches=9).tolist() == expected
+
+
+def test_patches_spread_evenly_over_a_long_track():
+    starts = musicnn.patch_starts(187 * 40, patches=9)  # 40 whole patches: 9 taken, first and last among them
+    assert starts[0] == 0 and starts[-1] == 187 * 39 and len(starts) == 9
+    gaps = np.diff(starts) // 187
+    assert set(gaps.tolist()) <= {4, 5}
+    assert len(musicnn.patch_starts(187 * 1000)) == musicnn.PATCHES
+
+
+def test_embedding_tells_timbres_apart_and_ignores_the_sample_rate():
+    from musicrec import features
+
+    sr = features.SETTINGS.sample_rate
+    t = np.arange(sr * 9) / sr
+    square = np.sign(np.sin(2 * np.pi * 220 * t)).astype(np.float32) * 0.5
+    sine = tone(220, 9.0, sr=sr)
+    noise = np.random.default_rng(2).standard_normal(t.size).astype(np.float32) * 0.3
+    a, b, c = (musicnn.embed(y, sr) for y in (square, sine, noise))
+    assert a.shape == (2 * musicnn.ROWS,) and np.all(np.isfinite(a))
+    assert len(features.MUSICNN_COLUMNS) == a.size
+    # the same sound given at another rate is the same input to the network, near enough
+    resampled = musicnn.embed(tone(220, 9.0, sr=44100), 44100)
+    assert np.linalg.norm(resampled - b) < 0.1 * min(np.linalg.norm(a - b), np.linalg.norm(c - b))
