@@ -43,8 +43,9 @@ class Candidate:
     name: str
     columns: Callable[[], list[str]]
     n_components: int | None = 24  # None: no PCA
-    metric: str = "cosine"
     hubness: str = "none"
+    grouped: bool = False  # a PCA per feature group, each unit length, weighted equally (`model.embed`)
+    metric: str = "cosine"
 
 
 def _without(*series: str) -> Callable[[], list[str]]:
@@ -55,14 +56,24 @@ def _signal() -> list[str]:
     return features.feature_columns("signal")
 
 
-def _musicnn() -> list[str]:
-    return features.MUSICNN_COLUMNS
+def _midend() -> list[str]:
+    return features.MIDEND_COLUMNS
 
+
+def _penultimate() -> list[str]:
+    return features.PENULTIMATE_COLUMNS
+
+
+def _signal_and_midend() -> list[str]:
+    return _signal() + features.MIDEND_COLUMNS
+
+
+MP = "mutual_proximity"
 
 # The first is the reference every other is compared with: the default before the musicnn embedding.
 CANDIDATES = [
     Candidate("previous default (133 features, PCA 24, cosine)", _signal),
-    Candidate("mutual proximity", _signal, hubness="mutual_proximity"),
+    Candidate("mutual proximity", _signal, hubness=MP),
     Candidate("euclidean", _signal, metric="euclidean"),
     Candidate("PCA 12", _signal, n_components=12),
     Candidate("PCA 48", _signal, n_components=48),
@@ -73,35 +84,39 @@ CANDIDATES = [
         lambda: [c for c in _signal() if c.startswith(("mfcc", "spectral_contrast"))],
     ),
     Candidate("seed features (MFCC, centroid, ZCR)", lambda: features.feature_columns("seed")),
-    Candidate("no PCA + mutual proximity", _signal, n_components=None, hubness="mutual_proximity"),
-    Candidate("musicnn embedding (384), PCA 24, cosine", _musicnn),
-    Candidate("musicnn embedding (384), PCA 48, cosine", _musicnn, n_components=48),
-    Candidate("musicnn embedding (384), PCA 48 + mutual proximity", _musicnn, 48, hubness="mutual_proximity"),
-    Candidate("musicnn embedding (384), no PCA + mutual proximity", _musicnn, None, hubness="mutual_proximity"),
-    Candidate("133 features + musicnn (517), PCA 24, cosine", features.feature_columns),
-    Candidate("133 features + musicnn (517), PCA 48, cosine", features.feature_columns, n_components=48),
-    Candidate("133 features + musicnn (517), no PCA, cosine", features.feature_columns, n_components=None),
+    Candidate("no PCA + mutual proximity", _signal, n_components=None, hubness=MP),
+    Candidate("musicnn mid-end (384), PCA 48, cosine", _midend, 48),
+    Candidate("musicnn mid-end (384), PCA 48 + mutual proximity", _midend, 48, hubness=MP),
+    Candidate("musicnn penultimate (200), PCA 48 + mutual proximity", _penultimate, 48, hubness=MP),
     Candidate(
-        "133 features + musicnn (517), PCA 24 + mutual proximity", features.feature_columns, hubness="mutual_proximity"
+        "133 features + musicnn (717) as one PCA 48 + mutual proximity", features.feature_columns, 48, hubness=MP
     ),
+    Candidate("133 features + mid-end, 2 groups, PCA 24 each + mutual proximity", _signal_and_midend, 24, MP, True),
+    Candidate("133 features + mid-end, 2 groups, PCA 48 each + mutual proximity", _signal_and_midend, 48, MP, True),
     Candidate(
-        "133 features + musicnn (517), PCA 48 + mutual proximity",
+        "3 groups (133 features, mid-end, penultimate), PCA 24 each + mutual proximity",
         features.feature_columns,
-        n_components=48,
-        hubness="mutual_proximity",
+        24,
+        MP,
+        True,
     ),
+    Candidate("3 groups, PCA 48 each, cosine", features.feature_columns, 48, grouped=True),
     Candidate(
-        "133 features + musicnn (517), no PCA + mutual proximity",
+        "default: 3 groups (133 features, mid-end, penultimate), PCA 48 each + mutual proximity",
         features.feature_columns,
-        n_components=None,
-        hubness="mutual_proximity",
+        48,
+        MP,
+        True,
     ),
 ]
 
 
 def embed(tracks: pd.DataFrame, candidate: Candidate) -> np.ndarray:
-    x = tracks[candidate.columns()].to_numpy(dtype=np.float64)
+    names = candidate.columns()
+    x = tracks[names].to_numpy(dtype=np.float64)
     z = model.scale(x, model.fit_scaler(x))
+    if candidate.grouped:
+        return model.embed(z, names, model.fit_embedding(z, names, candidate.n_components))
     return z if candidate.n_components is None else model.reduce(z, model.fit_pca(z, candidate.n_components))
 
 

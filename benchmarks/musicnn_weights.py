@@ -12,7 +12,8 @@ Writes `include/musicrec/models/msd_musicnn.npz`: the inference variables of the
 wheel ships (`MSD_musicnn`: trained on the Million Song Dataset's 50 most used tags; ISC licence, kept
 beside it), named as in the checkpoint, float32; the optimiser's slots are left out. And
 `tests/data/musicnn_reference.npz`: three input patches and what musicnn's own TensorFlow graph computes
-from them (tag probabilities and the time-pooled features), which the tests hold the numpy network to.
+from them (tag probabilities, the time-pooled features and the penultimate layer), which the tests hold
+the numpy network to.
 """
 
 from __future__ import annotations
@@ -64,13 +65,15 @@ def reference() -> None:
     training = tf.compat.v1.placeholder(tf.bool)
     with tf.name_scope("model"):
         outputs = models.define_model(x, training, "MSD_musicnn", len(configuration.MSD_LABELS))
-    logits, mean_pool, max_pool = outputs[0], outputs[6], outputs[7]
+    logits, mean_pool, max_pool, penultimate = outputs[0], outputs[6], outputs[7], outputs[8]
     session = tf.compat.v1.Session()
     tf.compat.v1.train.Saver().restore(session, checkpoint_dir())
     inputs = patches()
-    tags, mean, peak = session.run([tf.nn.sigmoid(logits), mean_pool, max_pool], feed_dict={x: inputs, training: False})
+    tags, mean, peak, pen = session.run(
+        [tf.nn.sigmoid(logits), mean_pool, max_pool, penultimate], feed_dict={x: inputs, training: False}
+    )
     REFERENCE.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(REFERENCE, patches=inputs, tags=tags, mean_pool=mean, max_pool=peak)
+    np.savez_compressed(REFERENCE, patches=inputs, tags=tags, mean_pool=mean, max_pool=peak, penultimate=pen)
     print(f"{REFERENCE}: tags {tags.shape}, mean_pool {mean.shape}")
 
 

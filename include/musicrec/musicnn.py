@@ -3,8 +3,10 @@
 musicnn (Pons and Serra, 2019; the `MSD_musicnn` model) was trained to tag 3-s log-mel patches with the
 50 tags most used in the Million Song Dataset (rock, electronic, ambient, female vocalists, ...). What it
 learnt to tell apart (instruments, production, style) is what "sounds like" means to a listener, and its
-hidden layers carry it as a vector: the three mid-end layers (192 features) averaged over a patch's frames.
-A track's embedding is their mean and standard deviation over `PATCHES` patches spread evenly over it.
+hidden layers carry it as vectors. A track's embedding, from `PATCHES` patches spread evenly over it:
+- mid-end: the three mid-end layers (192 features) averaged over each patch's frames, then their mean and
+  standard deviation over the patches;
+- penultimate: the layer the tags are read from (200 features, one vector a patch), its mean over the patches.
 
 The weights (`models/msd_musicnn.npz`, 790k parameters) are those the musicnn 0.1.0 wheel ships,
 converted by `benchmarks/musicnn_weights.py` (ISC licence: `models/LICENSE.musicnn`); a test holds this
@@ -32,7 +34,8 @@ PATCH_FRAMES = 187  # 3 s
 # Patches analysed per track, spread evenly over it: precision rises up to about 12 and the network's
 # cost with it (25-40 ms a patch on one core), so a track costs about as much as the rest of its analysis.
 PATCHES = 12
-ROWS = 192  # the mid-end's features
+MIDEND = 192  # the mid-end's features
+PENULTIMATE = 200  # the penultimate layer's
 BN_EPSILON = 1e-3  # TensorFlow's default for the batch normalisation layers
 
 # (convolution, its batch normalisation) in the graph's order: the front-end's timbral filters (7 frames
@@ -40,8 +43,8 @@ BN_EPSILON = 1e-3  # TensorFlow's default for the batch normalisation layers
 TIMBRAL = (("conv2d", "batch_normalization_1"), ("conv2d_1", "batch_normalization_2"))
 TEMPORAL = (("conv2d_2", "batch_normalization_3"), ("conv2d_3", "batch_normalization_4"))
 TEMPORAL += (("conv2d_4", "batch_normalization_5"),)
-MIDEND = (("conv2d_5", "batch_normalization_6"), ("conv2d_6", "batch_normalization_7"))
-MIDEND += (("conv2d_7", "batch_normalization_8"),)
+MID_LAYERS = (("conv2d_5", "batch_normalization_6"), ("conv2d_6", "batch_normalization_7"))
+MID_LAYERS += (("conv2d_7", "batch_normalization_8"),)
 
 
 @functools.cache
@@ -130,7 +133,7 @@ def _mid_end(front: np.ndarray) -> np.ndarray:
     """(frames, 192): three convolutions across all features, 7 frames wide, the last two residual."""
     w = _weights()
     h, out = front, []
-    for conv, bn in MIDEND:
+    for conv, bn in MID_LAYERS:
         windows = sliding_window_view(np.pad(h, ((3, 3), (0, 0))), 7, axis=0)  # (frames, features, 7)
         taps = np.ascontiguousarray(windows.transpose(0, 2, 1)).reshape(h.shape[0], -1)
         scale, shift = _affine(bn)
@@ -152,11 +155,25 @@ def features(patches: np.ndarray) -> np.ndarray:
     return np.stack(out).astype(np.float32)
 
 
-def embed(y: np.ndarray, sr: int, patches: int = PATCHES) -> np.ndarray:
-    """(2 * ROWS,): the mid-end's features, averaged over each patch, then their mean and standard
-    deviation over the patches, interleaved (feature 1's mean, its std, feature 2's mean, ...)."""
+def penultimate(per_frame: np.ndarray) -> np.ndarray:
+    """(patches, 200) from `features`: the maximum and mean over the frames, a dense layer, batch
+    normalisation (dropout is off at inference)."""
+    w = _weights()
+    pooled = np.stack([per_frame.max(axis=1), per_frame.mean(axis=1)], axis=2).reshape(len(per_frame), -1)
+    scale, shift = _affine("batch_normalization_9")
+    dense = np.maximum((pooled * scale + shift) @ w["dense/kernel"] + w["dense/bias"], 0.0)
+    scale, shift = _affine("batch_normalization_10")
+    return dense * scale + shift
+
+
+def embed(y: np.ndarray, sr: int, patches: int = PATCHES) -> tuple[np.ndarray, np.ndarray]:
+    """(mid-end, penultimate) of a mono signal at `sr`: the mid-end's features averaged over each patch, then
+    their mean and standard deviation over the patches, interleaved (feature 1's mean, its std, feature 2's
+    mean, ...), 2 * MIDEND values; the penultimate layer's mean over the patches, PENULTIMATE values."""
     import soxr
 
     y16 = y if sr == SAMPLE_RATE else soxr.resample(y, sr, SAMPLE_RATE).astype(np.float32)
-    per_patch = features(log_mel_patches(y16, patches))[:, :, -ROWS:].mean(axis=1)
-    return np.column_stack([per_patch.mean(axis=0), per_patch.std(axis=0)]).ravel().astype(np.float64)
+    per_frame = features(log_mel_patches(y16, patches))
+    mid = per_frame[:, :, -MIDEND:].mean(axis=1)
+    midend = np.column_stack([mid.mean(axis=0), mid.std(axis=0)]).ravel()
+    return midend.astype(np.float64), penultimate(per_frame).mean(axis=0).astype(np.float64)
