@@ -56,16 +56,8 @@ def _signal() -> list[str]:
     return features.feature_columns("signal")
 
 
-def _midend() -> list[str]:
-    return features.MIDEND_COLUMNS
-
-
-def _penultimate() -> list[str]:
-    return features.PENULTIMATE_COLUMNS
-
-
-def _signal_and_midend() -> list[str]:
-    return _signal() + features.MIDEND_COLUMNS
+def _musicnn() -> list[str]:
+    return features.MUSICNN_COLUMNS
 
 
 MP = "mutual_proximity"
@@ -85,24 +77,15 @@ CANDIDATES = [
     ),
     Candidate("seed features (MFCC, centroid, ZCR)", lambda: features.feature_columns("seed")),
     Candidate("no PCA + mutual proximity", _signal, n_components=None, hubness=MP),
-    Candidate("musicnn mid-end (384), PCA 48, cosine", _midend, 48),
-    Candidate("musicnn mid-end (384), PCA 48 + mutual proximity", _midend, 48, hubness=MP),
-    Candidate("musicnn penultimate (200), PCA 48 + mutual proximity", _penultimate, 48, hubness=MP),
+    Candidate("musicnn (384), PCA 24, cosine", _musicnn),
+    Candidate("musicnn (384), PCA 48, cosine", _musicnn, 48),
+    Candidate("musicnn (384), PCA 48 + mutual proximity", _musicnn, 48, MP),
+    Candidate("133 features + musicnn (517), one PCA 24, cosine", features.feature_columns),
+    Candidate("133 features + musicnn (517), one PCA 48 + mutual proximity", features.feature_columns, 48, MP),
+    Candidate("2 groups (133 features, musicnn), PCA 48 each, cosine", features.feature_columns, 48, grouped=True),
+    Candidate("2 groups, PCA 24 each + mutual proximity", features.feature_columns, 24, MP, True),
     Candidate(
-        "133 features + musicnn (717) as one PCA 48 + mutual proximity", features.feature_columns, 48, hubness=MP
-    ),
-    Candidate("133 features + mid-end, 2 groups, PCA 24 each + mutual proximity", _signal_and_midend, 24, MP, True),
-    Candidate("133 features + mid-end, 2 groups, PCA 48 each + mutual proximity", _signal_and_midend, 48, MP, True),
-    Candidate(
-        "3 groups (133 features, mid-end, penultimate), PCA 24 each + mutual proximity",
-        features.feature_columns,
-        24,
-        MP,
-        True,
-    ),
-    Candidate("3 groups, PCA 48 each, cosine", features.feature_columns, 48, grouped=True),
-    Candidate(
-        "default: 3 groups (133 features, mid-end, penultimate), PCA 48 each + mutual proximity",
+        "default: 2 groups (133 features, musicnn), PCA 48 each + mutual proximity",
         features.feature_columns,
         48,
         MP,

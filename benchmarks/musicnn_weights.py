@@ -12,8 +12,8 @@ Writes `include/musicrec/models/msd_musicnn.npz`: the inference variables of the
 wheel ships (`MSD_musicnn`: trained on the Million Song Dataset's 50 most used tags; ISC licence, kept
 beside it), named as in the checkpoint, float32; the optimiser's slots are left out. And
 `tests/data/musicnn_reference.npz`: three input patches and what musicnn's own TensorFlow graph computes
-from them (tag probabilities, the time-pooled features and the penultimate layer), which the tests hold
-the numpy network to.
+from them (the features of every layer up to the mid-end, pooled over time), which the tests hold the
+numpy network to.
 """
 
 from __future__ import annotations
@@ -65,16 +65,14 @@ def reference() -> None:
     training = tf.compat.v1.placeholder(tf.bool)
     with tf.name_scope("model"):
         outputs = models.define_model(x, training, "MSD_musicnn", len(configuration.MSD_LABELS))
-    logits, mean_pool, max_pool, penultimate = outputs[0], outputs[6], outputs[7], outputs[8]
+    mean_pool, max_pool = outputs[6], outputs[7]
     session = tf.compat.v1.Session()
     tf.compat.v1.train.Saver().restore(session, checkpoint_dir())
     inputs = patches()
-    tags, mean, peak, pen = session.run(
-        [tf.nn.sigmoid(logits), mean_pool, max_pool, penultimate], feed_dict={x: inputs, training: False}
-    )
+    mean, peak = session.run([mean_pool, max_pool], feed_dict={x: inputs, training: False})
     REFERENCE.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(REFERENCE, patches=inputs, tags=tags, mean_pool=mean, max_pool=peak, penultimate=pen)
-    print(f"{REFERENCE}: tags {tags.shape}, mean_pool {mean.shape}")
+    np.savez_compressed(REFERENCE, patches=inputs, mean_pool=mean, max_pool=peak)
+    print(f"{REFERENCE}: mean_pool {mean.shape}, max_pool {peak.shape}")
 
 
 if __name__ == "__main__":

@@ -27,10 +27,10 @@ def test_stored_parameters_reproduce_scikit_learn():
 def test_feature_groups_weigh_the_same_whatever_their_size():
     """The embedding's cosine similarity is the mean of each group's own (PCA, then cosine) similarity."""
     rng = np.random.default_rng(4)
-    names = [f"mfcc_{i:02d}_mean" for i in range(6)] + [f"musicnn_midend_{i:03d}_mean" for i in range(60)]
+    names = [f"mfcc_{i:02d}_mean" for i in range(6)] + [f"musicnn_{i:03d}_mean" for i in range(60)]
     z = rng.normal(size=(30, len(names)))
     fitted = json.loads(json.dumps(model.fit_embedding(z, names, 4)))  # as stored: plain JSON
-    assert [(g["name"], len(g["columns"])) for g in fitted["groups"]] == [("signal", 6), ("musicnn_midend", 60)]
+    assert [(g["name"], len(g["columns"])) for g in fitted["groups"]] == [("signal", 6), ("musicnn", 60)]
     e = model.embed(z, names, fitted)
     assert e.shape == (30, 8)
 

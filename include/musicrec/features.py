@@ -11,8 +11,7 @@ reduction and sort runs over contiguous memory; a test holds every column to lib
 functions. librosa itself is not imported to analyse a track.
 
 Besides librosa's features, each track gets an embedding from a music-tagging network
-(`musicrec.musicnn`), from the same decoded signal: `musicnn_midend_001_mean` ... `musicnn_midend_192_std`
-and `musicnn_penultimate_001` ... `musicnn_penultimate_200`.
+(`musicrec.musicnn`), from the same decoded signal: `musicnn_001_mean` ... `musicnn_192_std`.
 
 Column names say what they hold: `mfcc_03_mean`, `spectral_centroid_std`,
 `chroma_07_mean`, `tempo_bpm`. `FEATURE_VERSION` changes whenever this module, the network's
@@ -86,9 +85,7 @@ def series_columns(name: str, rows: int) -> list[str]:
     return [f"{name}_{i:0{digits}d}_{stat}" for i in range(1, rows + 1) for stat in ("mean", "std")]
 
 
-MIDEND_COLUMNS = series_columns("musicnn_midend", musicnn.MIDEND)
-PENULTIMATE_COLUMNS = [f"musicnn_penultimate_{i:03d}" for i in range(1, musicnn.PENULTIMATE + 1)]
-MUSICNN_COLUMNS = MIDEND_COLUMNS + PENULTIMATE_COLUMNS
+MUSICNN_COLUMNS = series_columns("musicnn", musicnn.ROWS)
 
 
 def feature_columns(feature_set: str = "default") -> list[str]:
@@ -349,9 +346,7 @@ def compute(y: np.ndarray, s: Settings = SETTINGS) -> dict[str, float]:
         values = np.column_stack([mean, std]).ravel()
         row.update(zip(series_columns(name, SERIES[name]), values.tolist(), strict=False))
     row["tempo_bpm"] = _tempo(np.concatenate(onset_envelope), s)
-    midend, penultimate = musicnn.embed(y, s.sample_rate)
-    row.update(zip(MIDEND_COLUMNS, midend.tolist(), strict=True))
-    row.update(zip(PENULTIMATE_COLUMNS, penultimate.tolist(), strict=True))
+    row.update(zip(MUSICNN_COLUMNS, musicnn.embed(y, s.sample_rate).tolist(), strict=True))
     return row
 
 

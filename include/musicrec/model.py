@@ -2,9 +2,8 @@
 
 The embedding is made of feature groups, each reduced by its own PCA and scaled to unit length, then
 weighted equally: the cosine similarity of two tracks is the mean of their groups' cosine similarities,
-whatever each group's size. The groups are the network's two embeddings (`musicnn_midend_*`,
-`musicnn_penultimate_*`) and everything else (librosa's features, and the metadata features where they
-are weighted in).
+whatever each group's size. The groups are the network's embedding (`musicnn_*`) and everything else
+(librosa's features, and the metadata features where they are weighted in).
 
 Fitted parameters are stored as JSON (never pickle) so a data dir can be shared
 and read safely; `scale` and `reduce` rebuild the same embedding from them.
@@ -114,11 +113,8 @@ def _by_blocks(x: np.ndarray, fn, width: int, dtype) -> np.ndarray:
     return out
 
 
-NETWORK_GROUPS = ("musicnn_midend", "musicnn_penultimate")
-
-
 def feature_group(column: str) -> str:
-    return next((group for group in NETWORK_GROUPS if column.startswith(group + "_")), "signal")
+    return "musicnn" if column.startswith("musicnn_") else "signal"
 
 
 def fit_embedding(z: np.ndarray, names: list[str], n_components: int) -> dict:

@@ -3,10 +3,8 @@
 musicnn (Pons and Serra, 2019; the `MSD_musicnn` model) was trained to tag 3-s log-mel patches with the
 50 tags most used in the Million Song Dataset (rock, electronic, ambient, female vocalists, ...). What it
 learnt to tell apart (instruments, production, style) is what "sounds like" means to a listener, and its
-hidden layers carry it as vectors. A track's embedding, from `PATCHES` patches spread evenly over it:
-- mid-end: the three mid-end layers (192 features) averaged over each patch's frames, then their mean and
-  standard deviation over the patches;
-- penultimate: the layer the tags are read from (200 features, one vector a patch), its mean over the patches.
+hidden layers carry it as a vector: the three mid-end layers (192 features) averaged over a patch's frames.
+A track's embedding is their mean and standard deviation over `PATCHES` patches spread evenly over it.
 
 The weights (`models/msd_musicnn.npz`, 790k parameters) are those the musicnn 0.1.0 wheel ships,
 converted by `benchmarks/musicnn_weights.py` (ISC licence: `models/LICENSE.musicnn`); a test holds this
@@ -34,8 +32,7 @@ PATCH_FRAMES = 187  # 3 s
 # Patches analysed per track, spread evenly over it: precision rises up to about 12 and the network's
 # cost with it (25-40 ms a patch on one core), so a track costs about as much as the rest of its analysis.
 PATCHES = 12
-MIDEND = 192  # the mid-end's features
-PENULTIMATE = 200  # the penultimate layer's
+ROWS = 192  # the mid-end's features
 BN_EPSILON = 1e-3  # TensorFlow's default for the batch normalisation layers
 
 # (convolution, its batch normalisation) in the graph's order: the front-end's timbral filters (7 frames
@@ -155,25 +152,11 @@ def features(patches: np.ndarray) -> np.ndarray:
     return np.stack(out).astype(np.float32)
 
 
-def penultimate(per_frame: np.ndarray) -> np.ndarray:
-    """(patches, 200) from `features`: the maximum and mean over the frames, a dense layer, batch
-    normalisation (dropout is off at inference)."""
-    w = _weights()
-    pooled = np.stack([per_frame.max(axis=1), per_frame.mean(axis=1)], axis=2).reshape(len(per_frame), -1)
-    scale, shift = _affine("batch_normalization_9")
-    dense = np.maximum((pooled * scale + shift) @ w["dense/kernel"] + w["dense/bias"], 0.0)
-    scale, shift = _affine("batch_normalization_10")
-    return dense * scale + shift
-
-
-def embed(y: np.ndarray, sr: int, patches: int = PATCHES) -> tuple[np.ndarray, np.ndarray]:
-    """(mid-end, penultimate) of a mono signal at `sr`: the mid-end's features averaged over each patch, then
-    their mean and standard deviation over the patches, interleaved (feature 1's mean, its std, feature 2's
-    mean, ...), 2 * MIDEND values; the penultimate layer's mean over the patches, PENULTIMATE values."""
+def embed(y: np.ndarray, sr: int, patches: int = PATCHES) -> np.ndarray:
+    """(2 * ROWS,) for a mono signal at `sr`: the mid-end's features averaged over each patch, then their
+    mean and standard deviation over the patches, interleaved (feature 1's mean, its std, feature 2's ...)."""
     import soxr
 
     y16 = y if sr == SAMPLE_RATE else soxr.resample(y, sr, SAMPLE_RATE).astype(np.float32)
-    per_frame = features(log_mel_patches(y16, patches))
-    mid = per_frame[:, :, -MIDEND:].mean(axis=1)
-    midend = np.column_stack([mid.mean(axis=0), mid.std(axis=0)]).ravel()
-    return midend.astype(np.float64), penultimate(per_frame).mean(axis=0).astype(np.float64)
+    per_patch = features(log_mel_patches(y16, patches))[:, :, -ROWS:].mean(axis=1)
+    return np.column_stack([per_patch.mean(axis=0), per_patch.std(axis=0)]).ravel().astype(np.float64)
