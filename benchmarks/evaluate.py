@@ -4,7 +4,11 @@
 
 DATA_DIR holds a current index (run `musicrec run` on the corpus first); its tracks' features are the
 input of every candidate. The label is the top-level folder (one soundtrack, album or collection each);
-no candidate sees it: each is unsupervised (standardizing, PCA, a distance, a re-ranking).
+no candidate sees it: each is unsupervised (standardizing, PCA, a distance, a re-ranking). The reference
+is the default before the musicnn embedding (librosa's 133 features, PCA 24, cosine); the candidates
+include the network's embedding alone, with the 133 features under one PCA, and as two feature groups
+(a PCA each, unit length, equal weights: `model.embed`), which is the default now. `EXPLORED.md`, the
+network's layers, patch counts and models measured before this run, is appended to the report.
 
 With --library (the corpus's audio), the candidates also include a single-Gaussian timbre model per
 track compared with the symmetric KL divergence (`gaussians.py`), alone and combined with the default,
@@ -34,6 +38,7 @@ import pandas as pd
 from musicrec import evaluation, features, model, neighbours, storage
 
 HERE = Path(__file__).resolve().parent
+EXPLORED = HERE / "EXPLORED.md"  # candidates measured outside this script, appended to the report
 K = 5
 BOOTSTRAP = 1000
 
@@ -326,7 +331,7 @@ def main() -> int:
     lines += report(load(args.data_dir), f"`{Path(args.data_dir).name}`", args.library, Path(args.cache))
     if args.second:
         lines += report(load(args.second), f"second corpus `{Path(args.second).name}`")
-    text = "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n\n" + EXPLORED.read_text()
     Path(args.markdown).write_text(text)
     print(text)
     return 0

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from conftest import tone
-from musicrec import cli, pipeline, query, storage
+from musicrec import cli, features, pipeline, query, storage
 
 
 @pytest.fixture
@@ -46,6 +46,16 @@ def test_a_damaged_features_table_in_the_last_index_means_extracting_again(tmp_p
     assert run["files_to_extract"] == 3 and run["files_reused"] == 0
     assert len(run["warnings"]) == 1 and why in run["warnings"][0] and "extracted again" in run["warnings"][0]
     assert storage.read_json(storage.stage_record(run["run_dir"], "discover"))["warnings"] == run["warnings"]
+
+
+def test_a_last_index_with_other_features_is_extracted_again_without_a_warning(tmp_path, library):
+    data_dir = tmp_path / "data"
+    first = pipeline.discover(str(library), str(data_dir), "first")
+    extracted = pipeline.extract_shard(pipeline.shard(first, 10)[0], str(library), workers=1)
+    older = storage.read_parquet(extracted["features"]).drop(columns=features.MUSICNN_COLUMNS)
+    _last_index_with_features(data_dir, older)  # as an earlier version, without the network's columns, wrote it
+    run = pipeline.discover(str(library), str(data_dir), "next")
+    assert run["files_to_extract"] == 3 and run["files_reused"] == 0 and run["warnings"] == []
 
 
 def _published(data_dir, recs: bytes | pd.DataFrame):

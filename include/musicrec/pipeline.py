@@ -99,6 +99,10 @@ def _last_index_table(data_dir: str | Path, name: str, needed: list[str]) -> tup
     try:
         table = storage.read_parquet(path)
         missing = [c for c in needed if c not in table.columns]
+        if missing and set(missing) <= set(features.feature_columns()):
+            # written by a version of musicrec with other features: nothing is wrong, they are all computed anew
+            log.info("discover: the last index has other features (%d missing): every file is extracted", len(missing))
+            return None, []
         if missing:
             raise ValueError(f"columns missing: {', '.join(missing[:5])}")
     except Exception as exc:  # a damaged table must not stop every later run: extract instead
