@@ -124,8 +124,11 @@ def _results(library: str, keys: list[str], workers: int, max_seconds: float | N
     if workers <= 1 or context.get_start_method() == "fork":
         warm_up()  # here it serves this process, or the forked workers inherit it
     if workers <= 1:
-        for key in keys:
-            yield extract_one(library, key, max_seconds)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):  # one process, one core: as each worker of a pool
+            for key in keys:
+                yield extract_one(library, key, max_seconds)
         return
     _allow_children()
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
