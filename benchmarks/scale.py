@@ -36,9 +36,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicrec import extract, features, neighbours, pipeline, storage
+from musicrec import extract, features, neighbours, pipeline, settings, storage
 
 HERE = Path(__file__).resolve().parent
+DEFAULTS = settings.defaults(HERE.parent)
 SHARD_ROWS = 4000  # 250 shards for a million tracks, under discover.MAX_SHARDS
 LATENT = 32  # dimensions of the synthetic tracks' structure (24 components then explain about 0.8)
 TRACKS_PER_CLUSTER = 200
@@ -130,7 +131,7 @@ def prepare_run(root: Path, n: int) -> tuple[dict, list[dict], dict]:
     return run, shards, meta
 
 
-def index_stages(root: Path, n: int, n_components: int, n_neighbors: int) -> dict:
+def index_stages(root: Path, n: int, n_components: int, n_neighbors: int, hubness: str) -> dict:
     """join, scale, reduce and build_index of n synthetic tracks, each in its own process, then publish."""
     started = time.monotonic()
     run, shards, meta = prepare_run(root, n)
@@ -140,7 +141,7 @@ def index_stages(root: Path, n: int, n_components: int, n_neighbors: int) -> dic
     tracks, stages["join"] = _stage(pipeline.join, run, shards, meta)
     scaled, stages["scale"] = _stage(pipeline.scale, tracks)
     embedded, stages["reduce"] = _stage(pipeline.reduce, scaled, n_components)
-    index, stages["build_index"] = _stage(pipeline.build_index, embedded, tracks, n_neighbors, "cosine")
+    index, stages["build_index"] = _stage(pipeline.build_index, embedded, tracks, n_neighbors, "cosine", hubness)
     started = time.monotonic()
     storage.publish(root / "data", Path(run["run_dir"]))
     stages["publish"] = {"seconds": time.monotonic() - started, "peak_rss_gib": peak_rss_gib()}
@@ -155,6 +156,10 @@ def index_stages(root: Path, n: int, n_components: int, n_neighbors: int) -> dic
         "explained_variance": embedded["explained_variance"],
         "run_bytes": size,
     }
+
+
+def _explained(by_group: dict[str, float]) -> str:
+    return ", ".join(f"{group} {share:.3f}" for group, share in by_group.items())
 
 
 def _stage(fn, *args) -> tuple[dict, dict]:
@@ -351,8 +356,9 @@ def markdown(results: dict) -> str:
         "",
         "## Index stages, synthetic features",
         "",
-        f"{results['features']} features a track, in shards of {SHARD_ROWS} rows; 24 components, 10 neighbours, "
-        "cosine; neighbours exact below "
+        f"{results['features']} features a track, in shards of {SHARD_ROWS} rows; the run's defaults: "
+        f"{DEFAULTS['n_components']} components per feature group, 10 neighbours, cosine, hubness reduction "
+        f"`{DEFAULTS['hubness']}`; neighbours exact below "
         f"{neighbours.EXACT_BELOW:,} tracks, approximate (faiss HNSW) above, recall measured on "
         f"{neighbours.RECALL_SAMPLE} queries each build.",
         "",
@@ -373,7 +379,8 @@ def markdown(results: dict) -> str:
         ]
         lines.append(
             f"| {r['tracks']:,} | {' | '.join(cells)} | {s['publish']['seconds']:.2f} s | {total:.1f} s | "
-            f"{peak:.2f} GiB | {method} | {recall} | {r['explained_variance']:.3f} | {r['run_bytes'] / 2**30:.2f} GiB |"
+            f"{peak:.2f} GiB | {method} | {recall} | {_explained(r['explained_variance'])} | "
+            f"{r['run_bytes'] / 2**30:.2f} GiB |"
         )
     if results.get("crossover"):
         lines += [
@@ -450,7 +457,7 @@ def main() -> None:
         tmp = Path(tmp)
         for n in args.sizes:
             print(f"{n:,} tracks", flush=True)
-            results["sizes"].append(index_stages(tmp / f"n{n}", n, 24, 10))
+            results["sizes"].append(index_stages(tmp / f"n{n}", n, DEFAULTS["n_components"], 10, DEFAULTS["hubness"]))
             shutil.rmtree(tmp / f"n{n}")
         results["crossover"] = [in_child(crossover_point, n, 10)[0] for n in args.crossover]
         for c in results["crossover"]:

@@ -105,7 +105,7 @@ def test_outputs_have_the_documented_columns(first_run):
     for name in (storage.METADATA_CLEAN, storage.TRACKS, storage.EMBEDDINGS):
         assert "track_key" in pd.read_parquet(current / name).columns
     model_json = json.loads((current / storage.MODEL).read_text())
-    assert set(model_json) >= {"scaler", "pca", "feature_columns", "feature_version"}
+    assert set(model_json) >= {"scaler", "embedding", "feature_columns", "feature_version"}
 
 
 def test_the_run_evaluates_its_index_against_the_librarys_known_styles(first_run):
