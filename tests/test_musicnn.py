@@ -13,23 +13,20 @@ from musicrec import musicnn
 REFERENCE = Path(__file__).parent / "data" / "musicnn_reference.npz"
 
 
-def test_network_equals_musicnns_own_graph():
-    """`benchmarks/musicnn_weights.py` ran musicnn 0.1.0's TensorFlow graph on these patches (noise, a rising
+def test_model_equals_musicnns_own_graph():
+    """`benchmarks/musicnn_model.py` ran musicnn 0.1.0's TensorFlow graph on these patches (noise, a rising
     tone with harmonics, silence) and kept its time-pooled features: every layer up to the mid-end."""
     with np.load(REFERENCE) as ref:
         patches, mean_pool, max_pool = ref["patches"], ref["mean_pool"], ref["max_pool"]
-    out = musicnn.features(patches)
-    assert out.shape == (3, musicnn.PATCH_FRAMES, 753)
-    np.testing.assert_allclose(out.mean(axis=1), mean_pool, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(out.max(axis=1), max_pool, rtol=1e-4, atol=1e-4)
+    mean, peak = musicnn.features(patches)
+    assert mean.shape == peak.shape == (3, 753)
+    np.testing.assert_allclose(mean, mean_pool, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(peak, max_pool, rtol=1e-4, atol=1e-4)
 
 
-def test_input_is_librosas_log_mel_at_16_khz():
+def _librosa_log_mel(y: np.ndarray) -> np.ndarray:
     import librosa
 
-    rng = np.random.default_rng(1)
-    y = (0.3 * rng.standard_normal(musicnn.SAMPLE_RATE * 10)).astype(np.float32)
-    y += tone(523.25, 10.0, sr=musicnn.SAMPLE_RATE)
     mel = librosa.feature.melspectrogram(
         y=y,
         sr=musicnn.SAMPLE_RATE,
@@ -38,12 +35,38 @@ def test_input_is_librosas_log_mel_at_16_khz():
         n_mels=musicnn.N_MELS,
         pad_mode="constant",
     ).T
-    expected = np.log10(1.0 + 10000.0 * mel)
-    patches = musicnn.log_mel_patches(y)
-    starts = musicnn.patch_starts(mel.shape[0])
+    return np.log10(1.0 + 10000.0 * mel)
+
+
+def _signal(sr: int, seconds: float = 10.0) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    return (0.3 * rng.standard_normal(int(sr * seconds))).astype(np.float32) + tone(523.25, seconds, sr=sr)
+
+
+def test_input_is_librosas_log_mel_at_16_khz():
+    y = _signal(musicnn.SAMPLE_RATE)
+    expected = _librosa_log_mel(y)
+    patches = musicnn.log_mel_patches(y, musicnn.SAMPLE_RATE)
+    starts = musicnn.patch_starts(expected.shape[0])
     assert len(patches) == len(starts) == 3  # 10 s hold three whole 3-s patches
     for patch, start in zip(patches, starts, strict=True):
         np.testing.assert_allclose(patch, expected[start : start + musicnn.PATCH_FRAMES], rtol=1e-4, atol=1e-4)
+
+
+def test_each_patch_is_resampled_as_the_whole_track_would_be():
+    import soxr
+
+    sr = 22050
+    y = _signal(sr, 40.0)
+    expected = _librosa_log_mel(soxr.resample(y, sr, musicnn.SAMPLE_RATE))
+    patches = musicnn.log_mel_patches(y, sr)
+    starts = musicnn.patch_starts(expected.shape[0])
+    assert starts[0] == 0 and len(patches) == len(starts) == musicnn.PATCHES
+    # the whole track's first frame sees how the resampler starts the signal; every other frame is the same
+    np.testing.assert_allclose(patches[0, 0], expected[0], atol=0.1)
+    np.testing.assert_allclose(patches[0, 1:], expected[1 : musicnn.PATCH_FRAMES], atol=1e-4)
+    for patch, start in zip(patches[1:], starts[1:], strict=True):
+        np.testing.assert_allclose(patch, expected[start : start + musicnn.PATCH_FRAMES], atol=1e-4)
 
 
 @pytest.mark.parametrize(

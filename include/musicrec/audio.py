@@ -279,6 +279,15 @@ def _unreadable(errors: dict[str, str]) -> str:
     return f"not readable as audio (damaged, or not the format its name says) ({detail})"
 
 
+def padded_slice(y: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """y[start:stop] with zeros where the range runs past either end."""
+    out = np.zeros(stop - start, dtype=np.float32)
+    lo, hi = max(start, 0), min(stop, y.size)
+    if hi > lo:
+        out[lo - start : hi - start] = y[lo:hi]
+    return out
+
+
 def peak_normalize(y: np.ndarray) -> tuple[np.ndarray, float]:
     """Scale to a peak of 1.0, in place; silence is left as it is. Returns the signal and its original peak."""
     peak = float(max(y.max(), -y.min())) if y.size else 0.0  # no |y| temporary the size of the track

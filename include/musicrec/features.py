@@ -15,7 +15,7 @@ Besides librosa's features, each track gets an embedding from a music-tagging ne
 
 Column names say what they hold: `mfcc_03_mean`, `spectral_centroid_std`,
 `chroma_07_mean`, `tempo_bpm`. `FEATURE_VERSION` changes whenever this module, the network's
-code or weights, or the settings change, and is stored with every row.
+code or model, or the settings change, and is stored with every row.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ SEED_SERIES = ("mfcc", "spectral_centroid", "zero_crossing_rate")
 
 
 def _version() -> str:
-    source = Path(__file__).read_bytes() + Path(musicnn.__file__).read_bytes() + musicnn.WEIGHTS.read_bytes()
+    source = Path(__file__).read_bytes() + Path(musicnn.__file__).read_bytes() + musicnn.MODEL.read_bytes()
     settings = json.dumps(asdict(SETTINGS), sort_keys=True).encode()
     return hashlib.sha256(source + settings).hexdigest()[:12]
 
@@ -220,15 +220,6 @@ class _Delta:
         return delta[first:stop]
 
 
-def _padded_slice(y: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """y[start:stop] with zeros where the range runs past either end."""
-    out = np.zeros(stop - start, dtype=np.float32)
-    lo, hi = max(start, 0), min(stop, y.size)
-    if hi > lo:
-        out[lo - start : hi - start] = y[lo:hi]
-    return out
-
-
 def _magnitude(segment: np.ndarray, s: Settings, t: _Tables) -> np.ndarray:
     """|STFT| of the segment's frames (no centring), (frames, bins), float32.
 
@@ -327,7 +318,7 @@ def compute(y: np.ndarray, s: Settings = SETTINGS) -> dict[str, float]:
         frames = min(s.block_frames, n_frames - first)
         last = first + frames >= n_frames
         start = first * s.hop_length - half
-        segment = _padded_slice(y, start, start + (frames - 1) * s.hop_length + s.n_fft)
+        segment = audio.padded_slice(y, start, start + (frames - 1) * s.hop_length + s.n_fft)
         series = _block_series(segment, s, t)
         log_mel = series.pop("log_mel")
         # Onset strength as librosa defines it (lag 1, mean over mel bands), continuous across blocks.
