@@ -31,8 +31,9 @@ N_FFT = 512
 HOP = 256
 N_MELS = 96
 PATCH_FRAMES = 187  # 3 s
-# Patches analysed per track, spread evenly over it. Precision on the dev corpus rises up to about 6 and
-# stays level up to 16 (benchmarks/EXPLORED.md); the network costs about 16 ms a patch on one core.
+# Patches analysed per track, spread evenly over it. Precision on the dev corpus rises up to about 8 and
+# stays level up to 16, 6 within 0.015 of it (benchmarks/EXPLORED.md); at about 16 ms a patch on one core,
+# 6 is what keeps extraction within its budget.
 PATCHES = 6
 ROWS = 192  # the mid-end's features: the last of the 753 the model gives for each frame
 RESAMPLE_MARGIN = 1024  # samples (at 16 kHz) around a patch's stretch, where the resampler's filter settles
