@@ -306,7 +306,8 @@ def report(tracks: pd.DataFrame, title: str, library: str | None = None, cache: 
         wins += mine > base
         lines.append(f"| {held} | {chosen} | {mine:.3f} | {base:.3f} |")
     lines.append(
-        f"\nThe choice made without a folder beat the previous default on it for {wins} of {folder.nunique()} folders.\n"
+        f"\nThe choice made without a folder beat the previous default on it for {wins} of "
+        f"{folder.nunique()} folders.\n"
     )
     return lines
 
