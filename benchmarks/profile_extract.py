@@ -3,7 +3,7 @@
     python benchmarks/profile_extract.py [FOLDER] [--limit 20] [--top 25]
 
 Writes the functions with the most time of their own to benchmarks/PROFILE.md, with the share of
-decoding (ffmpeg through PyAV, libsndfile as fallback) against analysis.
+decoding (ffmpeg through PyAV, libsndfile as fallback) against analysis, and the musicnn embedding's.
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ def main() -> int:
         f"- decoding (`audio.decode` and what it calls): "
         f"{cumulative.get('audio.decode', 0):.1f} s ({100 * cumulative.get('audio.decode', 0) / total:.0f}%)\n"
         f"- analysis (`features.compute`): {cumulative.get('features.compute', 0):.1f} s "
-        f"({100 * cumulative.get('features.compute', 0) / total:.0f}%)\n"
+        f"({100 * cumulative.get('features.compute', 0) / total:.0f}%), of which the musicnn embedding "
+        f"(`musicnn.embed`): {cumulative.get('musicnn.embed', 0):.1f} s "
+        f"({100 * cumulative.get('musicnn.embed', 0) / total:.0f}%)\n"
         f"- content hash: {cumulative.get('extract.content_hash', 0):.1f} s\n\n"
         f"Functions by own time:\n\n```\n{listing}\n```\n"
     )
