@@ -121,8 +121,8 @@ def fit_embedding(z: np.ndarray, names: list[str], n_components: int) -> dict:
     """A PCA of `n_components` for each feature group of the standardized features `z` (columns `names`)."""
     groups = []
     for group in dict.fromkeys(map(feature_group, names)):
-        columns = [name for name in names if feature_group(name) == group]
-        rows = [names.index(c) for c in columns]
+        rows = [j for j, name in enumerate(names) if feature_group(name) == group]
+        columns = [names[j] for j in rows]
         groups.append({"name": group, "columns": columns, "pca": fit_pca(z[:, rows], n_components)})
     return {"groups": groups}
 
