@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -142,3 +144,25 @@ def test_a_pool_started_from_a_threaded_process_forks_from_a_warm_server(tmp_pat
         stop.set()
         other.join()
     assert len(feats) == 3 and quarantine.empty
+
+
+def test_a_pool_in_a_threaded_console_script_does_not_run_the_script_again(tmp_path):
+    """As in a task of `airflow standalone` started through the `airflow` console script: workers from the
+    fork server must not import the parent's `__main__` script (the airflow one fails in a task process)."""
+    lib = tmp_path / "lib"
+    (lib / "a").mkdir(parents=True)
+    for i in range(3):
+        sf.write(lib / "a" / f"{i}.wav", tone(300.0 + 100 * i, seconds=0.5), 22050)
+    script = tmp_path / "console-script"  # no .py, no package: as .venv/bin/airflow
+    script.write_text(
+        "import sys, threading\n"
+        "if __name__ != '__main__':\n"
+        "    raise SystemExit('the main script ran again in a worker')\n"
+        "from musicrec import discover, extract\n"
+        "threading.Thread(target=threading.Event().wait, daemon=True).start()\n"
+        "feats, bad = extract.extract(sys.argv[1], discover.scan(sys.argv[1]).files, workers=2)\n"
+        "print(len(feats), len(bad))\n"
+    )
+    done = subprocess.run([sys.executable, str(script), str(lib)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["3", "0"]

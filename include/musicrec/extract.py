@@ -13,6 +13,7 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -132,10 +133,34 @@ def _results(library: str, keys: list[str], workers: int, max_seconds: float | N
         return
     _allow_children()
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
-        # One file a task, taken as each finishes: every core stays busy when file lengths differ a lot.
-        futures = [pool.submit(extract_one, library, key, max_seconds) for key in keys]
+        with _main_script_kept_from_workers():  # the workers start as the first files are submitted
+            # One file a task, taken as each finishes: every core stays busy when file lengths differ a lot.
+            futures = [pool.submit(extract_one, library, key, max_seconds) for key in keys]
         for future in cf.as_completed(futures):
             yield future.result()
+
+
+@contextlib.contextmanager
+def _main_script_kept_from_workers():
+    """Workers that a fork server starts do not run this process's `__main__` script again.
+
+    multiprocessing re-runs the parent's main script in each such worker, so that its functions can be
+    unpickled there. Ours live in this module, and the script may be a console script that must not run
+    twice: in a task of `airflow standalone`, `airflow scheduler` or `airflow celery worker`, `__main__` is
+    the `airflow` script, whose import in a task process fails on the task's deliberately unusable database
+    URL (`Could not parse SQLAlchemy URL`), and every worker dies (`BrokenProcessPool`). Run as `python -m`,
+    a package's `__main__` is never re-run, which is why that way of starting Airflow hid it.
+    """
+    main = sys.modules["__main__"]
+    script = getattr(main, "__file__", None)
+    if script is None or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    del main.__file__  # multiprocessing.spawn.get_preparation_data then names no main path to run
+    try:
+        yield
+    finally:
+        main.__file__ = script
 
 
 def extract(
