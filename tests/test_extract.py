@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
 import time
@@ -125,6 +127,40 @@ def test_a_shard_waits_for_a_core_when_every_one_is_taken(tmp_path):
         assert got == []  # still waiting
     waiter.join(timeout=5)
     assert got == [1]
+
+
+def test_a_waiting_shard_takes_whichever_core_frees_first_and_says_who_holds_them(tmp_path, caplog):
+    import logging
+    import threading
+
+    got = []
+    # This process's own pid names one token; the other one is the one to come free.
+    first, other = (os.getpid() % 2, 1 - os.getpid() % 2)
+    stack = contextlib.ExitStack()
+    holds = {}
+    for core, name in ((first, "shard 1/3"), (other, "shard 2/3")):
+        holds[core] = stack.enter_context(contextlib.ExitStack())
+        holds[core].enter_context(cores.claim(1, total=2, folder=tmp_path, label=name))
+
+    def third_shard():
+        with cores.claim(2, total=2, folder=tmp_path, label="shard 3/3") as granted:
+            got.append(granted)
+
+    with caplog.at_level(logging.INFO, logger="musicrec"), stack:
+        waiter = threading.Thread(target=third_shard)
+        waiter.start()
+        time.sleep(0.5)
+        assert got == []
+        holds[other].close()  # not the token that the waiter's pid would have named
+        waiter.join(timeout=5)
+        assert got == [1]
+    assert "shard 3/3: waiting for a free core (held by shard 1/3" in caplog.text
+    assert "shard 2/3" in caplog.text
+
+
+def test_each_installation_has_its_own_cores():
+    folder = cores.token_folder()
+    assert str(os.getuid()) in folder.name and folder.name != f"musicrec-cores-{os.getuid()}"
 
 
 def test_a_pool_started_from_a_threaded_process_forks_from_a_warm_server(tmp_path):

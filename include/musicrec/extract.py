@@ -179,7 +179,7 @@ def extract(
     max_seconds = 60.0 * max_minutes if max_minutes else None
     library = str(Path(library).expanduser())
     wanted = max(1, min(workers or cores.machine_cores(), len(worklist) or 1))
-    with cores.claim(wanted) if not workers else contextlib.nullcontext(wanted) as granted:
+    with cores.claim(wanted, label=label) if not workers else contextlib.nullcontext(wanted) as granted:
         if granted < wanted:
             log.info("%s: %d of %d cores free (other shards run here): %d processes", label, granted, wanted, granted)
         return _extract_all(library, worklist, granted, label, max_seconds)
