@@ -143,3 +143,28 @@ def test_inputs_that_cannot_work_fail_before_any_work_naming_the_parameter(tmp_p
     with pytest.raises(pipeline.InputError, match=re.escape(message)):
         pipeline.discover(**args)
     assert not (tmp_path / "data" / "runs").exists()
+
+
+def test_a_run_id_run_again_gets_a_folder_of_its_own_and_reads_only_its_own_shards(tmp_path):
+    """A backfill that reprocesses its date, or a cleared DAG run, runs the same run id again: it must not read
+    the first attempt's shards (Airflow may hand on their results when this attempt has nothing to extract),
+    nor write into the index that the first attempt published."""
+    from conftest import run_stages, small_library
+
+    library = small_library(tmp_path / "library")
+    data = tmp_path / "data"
+    first = run_stages(library, data, "backfill__2026-11-28")
+    published = storage.current_dir(data)
+    recs = storage.read_parquet(published / storage.RECOMMENDATIONS)
+    first_shards = [
+        pipeline.extract_shard(s, str(library), workers=1) for s in pipeline.shard(first["run"], 100)
+    ]  # as the first attempt's mapped task returned them
+
+    again = pipeline.discover(str(library), str(data), "backfill__2026-11-28", [], False, None)
+    assert again["run_dir"] != first["run"]["run_dir"] and again["run_dir"].endswith(".attempt-2")
+    assert again["files_to_extract"] == 0 and again["files_reused"] == 9
+    tracks = pipeline.join(again, first_shards, pipeline.clean_metadata(again, None))
+    assert tracks["tracks"] == 9 and tracks["extract"]["extracted"] == 0
+    assert storage.current_dir(data) == published  # the published index untouched
+    assert storage.read_parquet(published / storage.RECOMMENDATIONS).equals(recs)
+    assert storage.run_name(again["run_dir"]) == storage.run_name(first["run"]["run_dir"])

@@ -86,8 +86,7 @@ def _holding_lock(args) -> contextlib.AbstractContextManager:
     run_dir = next((a["run_dir"] for a in args if isinstance(a, dict) and "run_dir" in a), None)
     if run_dir is None:
         return contextlib.nullcontext()
-    run = storage.path(run_dir)
-    return lock.heartbeat(run.parents[1], run.name)
+    return lock.heartbeat(storage.data_dir_of(run_dir), storage.run_name(run_dir))
 
 
 def _last_index_table(data_dir: str | Path, name: str, needed: list[str]) -> tuple[pd.DataFrame | None, list[str]]:
@@ -217,7 +216,7 @@ def discover(
     """Check the inputs, scan the library, and choose what to reuse from the last index and what to extract."""
     folders = discovery.normalize_folders(folders)
     check_inputs(library, data_dir, folders, metadata_path)
-    run = storage.run_dir(data_dir, run_id)
+    run = storage.new_run_dir(data_dir, run_id)
     plan = _plan(library, data_dir, folders, full_refresh)
     scanned, skipped, todo, reused, still = (plan[k] for k in ("scanned", "skipped", "todo", "reused", "still"))
     if todo.empty and reused.empty:
@@ -347,6 +346,7 @@ def clean_metadata(run: dict, metadata_path: str | None) -> dict:
 def join(run: dict, shard_results: list[dict], meta: dict) -> dict:
     """All features of the run (reused and extracted) joined with the validated metadata at `meta["path"]`."""
     folder = storage.path(run["run_dir"])
+    shard_results = _of_this_attempt(run, shard_results)
     feats = storage.read_dataset([run["reused_features"], *(r["features"] for r in shard_results)])
     if feats.num_rows == 0:
         feats = pa.Table.from_pandas(extract.features_frame([]), preserve_index=False)
@@ -379,6 +379,16 @@ def join(run: dict, shard_results: list[dict], meta: dict) -> dict:
         "audio_hours": round(float(pc.sum(tracks["duration_s"]).as_py() or 0.0) / 3600, 4),
         "extract": _extraction(shard_results),
     }
+
+
+def _of_this_attempt(run: dict, shard_results: list[dict]) -> list[dict]:
+    """The shards that this attempt at the run extracted. A re-run of a run id (a cleared run, a backfill
+    that reprocesses its date) with nothing to extract skips the mapped task, and Airflow may still hand
+    on what its shards returned in the earlier attempt: those features are in this attempt's plan already."""
+    mine = [r for r in shard_results if r["run_dir"] == run["run_dir"]]
+    if len(mine) < len(shard_results):
+        log.info("join: %d shard results of an earlier attempt at this run left out", len(shard_results) - len(mine))
+    return mine
 
 
 def _extraction(shard_results: list[dict]) -> dict:
@@ -646,7 +656,7 @@ def publish(run: dict, evaluated: dict) -> dict:
     summary = summarize(run)
     storage.write_json(summary, storage.path(run["run_dir"]) / storage.SUMMARY)
     storage.publish(run["data_dir"], storage.path(evaluated["run_dir"]))
-    lock.release(run["data_dir"], storage.path(run["run_dir"]).name)
+    lock.release(run["data_dir"], storage.run_name(run["run_dir"]))
     log.info(
         "publish: index of %d tracks (%.2f h of audio) is now current; %d extracted, %d reused, %d quarantined",
         summary["tracks_indexed"],

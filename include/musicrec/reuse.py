@@ -53,7 +53,7 @@ def from_current_index(
     if that index's run recorded the same key for the stage and still holds them; else None. The
     `optional` outputs are linked too where that run has them."""
     run_dir = storage.path(run_dir)
-    current = storage.current_dir(run_dir.parents[1])
+    current = storage.current_dir(storage.data_dir_of(run_dir))
     record_path = storage.stage_record(current, stage) if current else None
     if record_path is None or not record_path.exists():
         return None

@@ -85,8 +85,34 @@ def safe_name(text: str) -> str:
 
 
 def run_dir(data_dir: str | Path, run_id: str) -> Path:
-    """The folder of run `run_id` (not created here)."""
+    """The folder of run `run_id`'s first attempt (not created here)."""
     return root(data_dir) / "runs" / safe_name(run_id)
+
+
+def new_run_dir(data_dir: str | Path, run_id: str) -> Path:
+    """A folder of its own for this attempt at run `run_id` (not created here): `runs/<run id>`, or
+    `runs/<run id>.attempt-2`, `-3`, ... where earlier attempts left theirs (a cleared DAG run, a backfill
+    that reprocesses its date). So a re-run never reads another attempt's tables, and never writes into an
+    index that an earlier attempt published."""
+    first = run_dir(data_dir, run_id)
+    folder, attempt = first, 1
+    while folder.exists():
+        attempt += 1
+        folder = first.parent / f"{first.name}{_ATTEMPT}{attempt}"
+    return folder
+
+
+_ATTEMPT = ".attempt-"
+
+
+def run_name(run: str | Path) -> str:
+    """The run a run folder belongs to, whichever attempt it is: the name its lock is held under."""
+    return re.sub(rf"{re.escape(_ATTEMPT)}\d+$", "", path(run).name)
+
+
+def data_dir_of(run: str | Path):
+    """The data dir that holds a run folder."""
+    return path(run).parents[1]
 
 
 def shard_files(run: str | Path, index: int) -> dict[str, Path]:

@@ -89,7 +89,7 @@ class ValidateMetadata(GXValidateBatchOperator):
 
         from musicrec import storage
 
-        last = storage.current_dir(run.parents[1])
+        last = storage.current_dir(storage.data_dir_of(run))
         try:
             result = storage.read_json(last / storage.VALIDATION) if last else None
         except (OSError, ValueError):
