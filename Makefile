@@ -12,7 +12,7 @@ export MUSICREC_LIBRARY ?= $(CURDIR)/demo-library
 export MUSICREC_METADATA ?= $(CURDIR)/demo-library/metadata.csv
 export MUSICREC_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: install demo test test-unit test-distributed browser lint airflow dev-corpus benchmark clean
+.PHONY: install demo test test-unit test-distributed browser lint airflow backfill dev-corpus benchmark clean
 
 # Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set, every process (CLI call, Airflow
 # task, pool worker) would otherwise compile its imports from source, seconds each time.
@@ -54,10 +54,22 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# On loopback unless AIRFLOW__API__HOST says otherwise: the UI and the plugin's API show the library.
+# `airflow standalone` on loopback (unless AIRFLOW__API__HOST says otherwise), with a parallelism sized for
+# the machine; Ctrl-C stops every process it started (musicrec.airflow.standalone says how).
 airflow: install
 	$(BIN)/airflow db migrate
-	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__API__HOST=$${AIRFLOW__API__HOST:-127.0.0.1} airflow standalone  # it starts its components as `airflow ...` commands
+	$(BIN)/python -m musicrec.airflow.standalone
+
+# With `make airflow` running: one run per date from FROM to TO (YYYY-MM-DD, both included), one after the
+# other. Dates that already ran are left as they are unless REPROCESS=completed (or failed) runs them again.
+# FOLDER_TEMPLATE (e.g. 'incoming/{{ ds }}') names the folder each date ingests.
+REPROCESS ?= none
+FOLDER_TEMPLATE ?=
+backfill: install
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [FOLDER_TEMPLATE='incoming/{{ ds }}'] [REPROCESS=completed]" >&2; exit 2; }
+	$(BIN)/airflow backfill create --dag-id music_recommendation --from-date $(FROM) --to-date $(TO)T23:59:59 \
+	    --max-active-runs 1 --reprocess-behavior $(REPROCESS) \
+	    $(if $(FOLDER_TEMPLATE),--dag-run-conf '{"folder_template": "$(FOLDER_TEMPLATE)"}')
 
 dev-corpus:
 	bash ../shared/datasets/fetch_dev_corpus.sh dev-corpus

@@ -92,7 +92,27 @@ def test_trigger_form_can_be_submitted_with_no_environment_set(airflow_db):
     assert [name for name, param in params.items() if _form_blocks(param)] == []
     assert params["metadata_path"]["value"] is None
     assert "null" in params["metadata_path"]["schema"]["type"]
-    assert "optional" in params["metadata_path"]["description"].lower()
+    assert "optional" in params["metadata_path"]["schema"]["description_md"].lower()
+
+
+def _required_in_form(param: dict) -> bool:
+    """The trigger form's own rule: a field is required unless its type admits null."""
+    kind = param["schema"].get("type")
+    return bool(kind) and not (isinstance(kind, list) and "null" in kind)
+
+
+def test_trigger_form_sections_descriptions_and_what_it_requires():
+    import runpy
+
+    params = {name: p.serialize() for name, p in runpy.run_path(str(DAG_FILE))["PARAMS"].items()}
+    # Empty or false is what these mean: the form must not mark them required.
+    for name in ("metadata_path", "folder_template", "folders", "full_refresh", "storage_conn_id"):
+        assert not _required_in_form(params[name]), name
+    for name, param in params.items():
+        text = param["description"] or param["schema"].get("description_md")
+        assert text, f"{name} has no description"
+        assert "`" not in (param["description"] or ""), f"{name}: backticks in a plain description show as such"
+        assert param["schema"].get("section") in ("Library", "Index", "Execution"), name
 
 
 def test_parsing_the_dag_file_loads_no_heavy_library():

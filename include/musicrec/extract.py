@@ -181,7 +181,8 @@ def extract(
     wanted = max(1, min(workers or cores.machine_cores(), len(worklist) or 1))
     with cores.claim(wanted, label=label) if not workers else contextlib.nullcontext(wanted) as granted:
         if granted < wanted:
-            log.info("%s: %d of %d cores free (other shards run here): %d processes", label, granted, wanted, granted)
+            log.info("%s: %d of %d cores free (other shards run here)", label, granted, wanted)
+        log.info("%s: %d files, %d process%s", label, len(worklist), granted, "" if granted == 1 else "es")
         return _extract_all(library, worklist, granted, label, max_seconds)
 
 

@@ -1,5 +1,10 @@
 """Running the project's DAG once, in-process, on the embedded default (SQLite, no server).
 
+The in-process run has a metadata database of its own (`AIRFLOW_HOME/musicrec-run.db`), whatever the
+environment names: a scheduler that shares a database schedules every running DAG run it finds there, so
+beside `make airflow` (or any deployment) it would take over the in-process run's tasks, and the run would
+show up in its UI. Runs of `musicrec run` are seen in the index they publish and in their own summary.
+
 Airflow is imported inside these functions, so that `musicrec` starts fast for commands that need none.
 """
 
@@ -21,24 +26,26 @@ PROJECT_DIR = Path(__file__).resolve().parents[3]
 DAG_ID = "music_recommendation"
 # Set in the child process of `musicrec run`: its one process runs every task of the run.
 IN_PROCESS = "MUSICREC_IN_PROCESS"
+# The in-process runs' own metadata database, in AIRFLOW_HOME, never a deployment's.
+RUN_DATABASE = "musicrec-run.db"
 
 
 def configure(project_dir: Path = PROJECT_DIR) -> Path:
-    """Airflow settings for the project, unless the environment already gives them. Returns AIRFLOW_HOME."""
+    """Airflow settings for the project, unless the environment already gives them; the database is always the
+    in-process runs' own. Returns AIRFLOW_HOME."""
     home = Path(os.environ.setdefault("AIRFLOW_HOME", str(project_dir / ".airflow")))
     os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(project_dir / "dags"))
     os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(project_dir / "plugins"))
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     os.environ.setdefault("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
-    os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / 'airflow.db'}")
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / RUN_DATABASE}"
     home.mkdir(parents=True, exist_ok=True)
     return home
 
 
 def ensure_db(home: Path) -> None:
-    """Create the metadata database on first use (`airflow db migrate`)."""
-    conn = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-    if conn.startswith("sqlite:") and (home / "airflow.db").exists():
+    """Create the in-process runs' database on first use (`airflow db migrate`)."""
+    if (home / RUN_DATABASE).exists():
         return
     proc = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True)
     if proc.returncode != 0:

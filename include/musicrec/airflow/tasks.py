@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 
-from airflow.sdk import get_current_context, task
+from airflow.sdk import task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from musicrec.airflow.runner import IN_PROCESS
@@ -63,14 +63,14 @@ def folders_of_run(params: dict, logical_date) -> list[str]:
     """`folders`, plus the folder `folder_template` names for the run's logical date (backfills ingest so)."""
     from musicrec import discover, storage
 
-    folders = list(params["folders"] or [])
+    folders = list(params.get("folders") or [])
     template = params.get("folder_template")
     if template:
         folder = discover.render_folder_template(template, logical_date)
         if not (storage.path(library(params)) / folder).is_dir():
-            raise AirflowSkipException(
-                f"nothing to ingest for {logical_date:%Y-%m-%d}: no folder {folder} in the library"
-            )
+            reason = f"nothing to ingest for {logical_date:%Y-%m-%d}: no folder {folder} in the library"
+            logging.getLogger("musicrec").warning("%s; the run is skipped", reason)  # Airflow logs the skip folded away
+            raise AirflowSkipException(reason)
         folders.append(folder)
     return folders
 
@@ -99,7 +99,7 @@ def discover(params: dict | None = None, run_id: str | None = None, dag_run=None
             data_dir(params),
             run_id,
             folders,
-            params["full_refresh"],
+            bool(params["full_refresh"]),
             metadata_path(params),
             index_params=params,
         )
@@ -113,12 +113,12 @@ def shard(run: dict, params: dict | None = None) -> list[dict]:
     return pipeline.shard(run, params["files_per_shard"])
 
 
-@task(map_index_template="{{ shard_label }}")
+# What the UI shows for each mapped task ("shard 2/5: 50 files, soundtrack_a"), rendered as it starts.
+@task(map_index_template="{{ task.op_kwargs['shard']['label'] }}")
 def extract_features(shard: dict, params: dict | None = None) -> dict:
     """Features of one shard's files, with a process pool over the worker's cores."""
     from musicrec import pipeline
 
-    get_current_context()["shard_label"] = shard["label"]  # what the UI shows for this mapped task
     return pipeline.extract_shard(shard, library(params), params["workers"] or None, params["max_analysis_minutes"])
 
 
