@@ -12,7 +12,7 @@ export MUSICREC_LIBRARY ?= $(CURDIR)/demo-library
 export MUSICREC_METADATA ?= $(CURDIR)/demo-library/metadata.csv
 export MUSICREC_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: install demo test test-unit test-distributed browser lint airflow backfill dev-corpus benchmark clean
+.PHONY: install demo test test-unit test-distributed check-readme browser lint airflow backfill dev-corpus benchmark clean
 
 # Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set, every process (CLI call, Airflow
 # task, pool worker) would otherwise compile its imports from source, seconds each time.
@@ -42,6 +42,10 @@ test-distributed: install
 
 test-unit: install
 	env -u MUSICREC_LIBRARY -u MUSICREC_METADATA -u MUSICREC_DATA_DIR $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The README's shell commands name make targets, musicrec commands and scripts that exist.
+check-readme: install
+	$(BIN)/python -m pytest -q tests/test_readme.py
 
 # The browser test drives Debian's chromium (Playwright's own browser download does not work everywhere).
 browser:

@@ -1,0 +1,36 @@
+"""The README's shell commands against the repository: each names something that exists (`make check-readme`)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+README = PROJECT_DIR / "README.md"
+
+
+def readme_shell_commands() -> list[str]:
+    """The command lines of the README's ```bash blocks, continuation lines joined, comments dropped."""
+    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.replace("\\\n", " ").splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_the_readmes_shell_commands_name_targets_commands_and_files_that_exist():
+    targets = set(re.findall(r"^([a-z][a-z-]*):", (PROJECT_DIR / "Makefile").read_text(), flags=re.MULTILINE))
+    subcommands = set(
+        re.findall(r"add_parser\(\s*\"([a-z-]+)\"", (PROJECT_DIR / "include/musicrec/cli.py").read_text())
+    )
+    missing = []
+    for command in readme_shell_commands():
+        words = shlex.split(command)
+        if words[0] == "make":
+            missing += [f"make target {w}" for w in words[1:] if "=" not in w and w not in targets]
+        elif words[0].endswith("/musicrec") or words[0] == "musicrec":
+            missing += [] if words[1] in subcommands else [command]
+        elif words[0] in ("bash", "python", ".venv/bin/python") and words[1].endswith((".sh", ".py")):
+            missing += [] if (PROJECT_DIR / words[1]).exists() else [command]
+        elif words[0] == "cp":
+            missing += [] if (PROJECT_DIR / words[1]).exists() else [command]
+    assert missing == []
