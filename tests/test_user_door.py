@@ -91,7 +91,8 @@ def marked_processes() -> list[int]:
 
 def readme_commands(prefix: str) -> list[str]:
     """The README's command lines that start with `prefix`, as written there."""
-    return [line.split("  #")[0].strip() for line in README.read_text().splitlines() if line.startswith(prefix)]
+    lines = [line.strip() for line in README.read_text().splitlines()]
+    return [line.split("  #")[0].strip() for line in lines if line.startswith(prefix)]
 
 
 class Standalone:

@@ -34,23 +34,37 @@ def _folders(text: str | None) -> list[str]:
     return [f.strip() for f in (text or "").split(",") if f.strip()]
 
 
+def _refused_inputs(library, data_dir, folders: list[str], metadata_path) -> str | None:
+    """The sentence that the run's first task would fail with on these inputs, said before Airflow starts:
+    the same checks, in the same words (a metadata file that is not a table included)."""
+    from musicrec import metadata, pipeline
+    from musicrec import discover as discovery
+    from musicrec.errors import InputError
+
+    try:
+        pipeline.check_inputs(str(library), str(data_dir), discovery.normalize_folders(folders), metadata_path)
+        if metadata_path:
+            metadata.read_table(metadata_path)
+    except InputError as exc:
+        return str(exc)
+    return None
+
+
 def cmd_run(args) -> int:
     from musicrec import storage
     from musicrec.airflow import runner
     from musicrec.locations import with_conn_id
 
     library = storage.root(with_conn_id(args.library, args.conn_id))
-    if not library.is_dir():
-        print(f"error: library folder not found: {library}", file=sys.stderr)
-        return 2
-    metadata_path = storage.root(with_conn_id(args.metadata, args.conn_id)) if args.metadata else None
-    if metadata_path and not metadata_path.is_file():
-        print(f"error: metadata file not found: {args.metadata}", file=sys.stderr)
-        return 2
+    metadata_path = str(storage.root(with_conn_id(args.metadata, args.conn_id))) if args.metadata else None
     data_dir = storage.root(with_conn_id(args.data_dir, args.conn_id))
+    refused = _refused_inputs(library, data_dir, _folders(args.folders), metadata_path)
+    if refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return 2
     conf = {
         "library_path": str(library),
-        "metadata_path": str(metadata_path) if metadata_path else None,
+        "metadata_path": metadata_path,
         "data_dir": str(data_dir),
         "folders": _folders(args.folders),
         "full_refresh": args.full_refresh,
@@ -93,7 +107,10 @@ def cmd_run(args) -> int:
     if result["state"] != "success":
         failed = ", ".join(result["failed"]) or result.get("error", "?")
         print(f"\nrun {result['run_id']} {result['state']} after {wall:.0f} s; failed tasks: {failed}", file=sys.stderr)
-        print("the last good index (if any) is unchanged", file=sys.stderr)
+        for error in result.get("errors", [])[:5]:
+            print(f"error: {error}", file=sys.stderr)
+        hint = "" if args.verbose else " (-v shows Airflow's own log, with the tracebacks)"
+        print(f"the last good index (if any) is unchanged{hint}", file=sys.stderr)
         return 1
     summary = storage.read_json(storage.run_dir(data_dir, result["run_id"]) / storage.SUMMARY)
     print(format_summary(summary, wall))
@@ -168,6 +185,10 @@ def cmd_recommend(args) -> int:
         if result["matches"] > 1:
             print(f"  ({result['matches']} tracks match; also: {', '.join(result['other_matches'])})")
         _print_tracks(result["neighbors"], "distance")
+        if not result["neighbors"]:
+            filters = [f"genre {args.genre!r}"] if args.genre else []
+            filters += [f"not the same {what}" for what in exclude]
+            print(f"  no track of the index passes the filters ({', '.join(filters)})")
 
     exclude = tuple(_folders(args.exclude_same))
     return _answer(lambda: query.recommend(args.data_dir, args.query, args.k, exclude, args.genre), args, show)
@@ -177,6 +198,9 @@ def cmd_similar(args) -> int:
     from musicrec import similar
 
     def show(result: dict) -> None:
+        same = result["same_audio_as"]
+        if same:
+            print(f"{args.file} is the same audio as {', '.join(same)} (left out below)")
         print(f"{args.file} ({result['duration_s']:.0f} s) sounds like:")
         _print_tracks(result["neighbors"], "distance")
 
@@ -184,29 +208,31 @@ def cmd_similar(args) -> int:
 
 
 def cmd_playlist(args) -> int:
-    from musicrec import playlist, storage
+    from musicrec import export, playlist, storage
 
     def show(result: dict) -> None:
+        print("  (each number is the distance from the track before it)")
         _print_tracks(result["tracks"], "step_distance")
         if result["note"]:
             print(f"  ({result['note']})")
-        if args.out:
-            storage.write_text(playlist.m3u(result["tracks"]), args.out)
-            print(f"-> {args.out} (paths relative to the library's root)")
+        if out:
+            storage.write_text(playlist.m3u(result["tracks"]), out)
+            print(f"-> {out} (paths relative to the library's root)")
 
+    out = export.output_path(args.out) if args.out else None
     spread = tuple(_folders(args.no_repeat)) if args.window else ()
     return _answer(lambda: playlist.playlist(args.data_dir, args.seed, args.length, args.window, spread), args, show)
 
 
 def cmd_features(args) -> int:
-    from musicrec import discover, extract, storage
+    from musicrec import discover, export, extract, storage
 
+    out = export.output_path(args.out)
     worklist = discover.scan(args.library, _folders(args.folders)).files
     started = time.monotonic()
     feats, quarantine = extract.extract(
         args.library, worklist, workers=args.workers, label="features", max_minutes=args.max_analysis_minutes
     )
-    out = Path(args.out)
     storage.write_parquet(feats, out)
     quarantine_path = storage.write_parquet(quarantine, out.with_name(out.stem + ".quarantine.parquet"))
     print(
@@ -344,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say, as for any Unix filter
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that exiting flushes nowhere
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

@@ -30,6 +30,17 @@ def target(out: str, fmt: str | None) -> tuple[Path | None, str]:
         raise InputError(f"cannot tell the format of {out}: name it .csv or .parquet, or give --format")
     if fmt and by_extension and fmt != by_extension:
         raise InputError(f"--format {fmt} does not match the extension of {out}")
+    return output_path(out), fmt or by_extension
+
+
+def output_path(out: str) -> Path:
+    """The file that an `--out` names, checked: every command that writes a file takes the same rule.
+
+    The file may be new or a regular file that is replaced atomically; a link, a device or a folder is
+    refused (as root, replacing /dev/null would replace the system's own), and so is a folder that does
+    not exist.
+    """
+    path = Path(out).expanduser()
     if path.is_symlink():
         raise InputError(
             f"refusing to replace {out}: it is a symbolic link (give the file it points to, or - for standard output)"
@@ -38,7 +49,7 @@ def target(out: str, fmt: str | None) -> tuple[Path | None, str]:
         raise InputError(f"refusing to write to {out}: not a regular file (a folder or a device)")
     if not path.parent.is_dir():
         raise InputError(f"folder not found: {path.parent} (create it first)")
-    return path, fmt or by_extension
+    return path
 
 
 def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:

@@ -65,6 +65,7 @@ class MapPoint(BaseModel):
 class SimilarToFile(BaseModel):
     file: str
     duration_s: float
+    same_audio_as: list[str] = Field(description="tracks of the index with this very audio (left out of neighbours)")
     neighbours: list[Neighbour]
 
 

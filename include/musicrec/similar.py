@@ -52,7 +52,13 @@ def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10, name: s
     if row is None:
         raise InputError(f"{name or path}: {error}")
     d = index.scores(embed(row, published), k)
-    d[(index.tracks["content_hash"] == row["content_hash"]).to_numpy()] = np.inf
+    same = (index.tracks["content_hash"] == row["content_hash"]).to_numpy()
+    d[same] = np.inf  # the file itself, where the index holds it, is no neighbour of its own
     order, distances = index.nearest(d, k)
     found = index.tracks.iloc[order].assign(rank=np.arange(1, len(order) + 1), distance=distances)
-    return {"file": name or str(path), "duration_s": row["duration_s"], "neighbors": query.records(found)}
+    return {
+        "file": name or str(path),
+        "duration_s": row["duration_s"],
+        "same_audio_as": index.tracks.loc[same, "track_key"].tolist(),
+        "neighbors": query.records(found),
+    }

@@ -89,8 +89,8 @@ def run_once(conf: dict, quiet_airflow: bool = True) -> dict:
     """
     started = time.monotonic()
     home = configure()
-    if quiet_airflow:
-        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    if quiet_airflow:  # what went wrong is said by the run's own messages; Airflow's, with tracebacks, under -v
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "CRITICAL")
         os.environ.setdefault("TQDM_DISABLE", "1")  # Great Expectations' progress bars
     ensure_db(home)
     # dag.test() serves the task API in-process through starlette's test client, which warns about its own httpx use.
@@ -169,6 +169,17 @@ def _stop_group(child: subprocess.Popen, grace_s: float = 3.0) -> None:
         os.killpg(child.pid, signal.SIGKILL)
 
 
+class _ErrorsSaid(logging.Handler):
+    """The run's own error messages (a task's bad input, say), for the closing lines of `musicrec run`."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.said: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.said.append(record.getMessage())
+
+
 def main(argv: list[str] | None = None) -> int:
     """The child process of `run_in_child`: one run, its result written as JSON."""
     import argparse
@@ -182,9 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("conf")
     args = parser.parse_args(argv)
     cli.progress_logging(args.verbose)
+    errors = _ErrorsSaid()
+    logging.getLogger("musicrec").addHandler(errors)
     os.environ[IN_PROCESS] = "1"
     try:
-        result = run_once(json.loads(args.conf), quiet_airflow=not args.verbose)
+        result = run_once(json.loads(args.conf), quiet_airflow=not args.verbose) | {"errors": errors.said}
     except InputError as exc:
         result = {"state": "refused", "run_id": None, "failed": [], "error": str(exc)}
     Path(args.result).write_text(json.dumps(result))
