@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 DEFAULT_DATA_DIR = os.environ.get("MUSICREC_DATA_DIR", "data")
 
@@ -37,8 +36,8 @@ def _folders(text: str | None) -> list[str]:
 def _refused_inputs(library, data_dir, folders: list[str], metadata_path) -> str | None:
     """The sentence that the run's first task would fail with on these inputs, said before Airflow starts:
     the same checks, in the same words (a metadata file that is not a table included)."""
-    from musicrec import metadata, pipeline
     from musicrec import discover as discovery
+    from musicrec import metadata, pipeline
     from musicrec.errors import InputError
 
     try:
