@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from musicrec import cli, storage
 
@@ -58,3 +64,79 @@ def test_a_playlist_is_written_as_m3u_relative_to_the_library(capsys, small_inde
     paths = lines[2::2]
     assert len(paths) == len(set(paths)) == 4 and not any(p.startswith("/") for p in paths)
     assert "flow.m3u" in capsys.readouterr().out
+
+
+def test_a_filter_that_nothing_passes_is_said(capsys, small_index):
+    assert cli.main(["recommend", "low/0.wav", "--genre", "polka", "--data-dir", str(small_index)]) == 0
+    assert "no track of the index passes the filters (genre 'polka')" in capsys.readouterr().out
+
+
+def test_similar_says_when_the_file_is_the_same_audio_as_an_indexed_track(capsys, small_index, tmp_path):
+    library = storage.read_json(storage.require_current(small_index) / storage.SUMMARY)["library"]
+    copy = tmp_path / "my copy.wav"
+    copy.write_bytes((Path(library) / "low" / "2.wav").read_bytes())
+    assert cli.main(["similar", str(copy), "--k", "3", "--data-dir", str(small_index)]) == 0
+    out = capsys.readouterr().out
+    assert f"{copy} is the same audio as low/2.wav" in out
+    body = _json(capsys, ["similar", str(copy), "--k", "3", "--json", "--data-dir", str(small_index)])
+    assert body["same_audio_as"] == ["low/2.wav"] and "low/2.wav" not in [n["track_key"] for n in body["neighbors"]]
+
+
+def test_a_playlist_says_what_its_numbers_are(capsys, small_index):
+    assert cli.main(["playlist", "Low Zero", "--length", "3", "--data-dir", str(small_index)]) == 0
+    assert "each number is the distance from the track before it" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["playlist", "features", "export"])
+@pytest.mark.parametrize("out, why", [("no/such/folder/x.parquet", "folder not found"), ("/dev/null", "not a regular")])
+def test_every_out_takes_one_rule(capsys, small_index, tmp_path, monkeypatch, command, out, why):
+    monkeypatch.chdir(tmp_path)
+    argv = {
+        "playlist": ["playlist", "Low Zero", "--data-dir", str(small_index)],
+        "features": ["features", "--library", str(tmp_path)],
+        "export": ["export", "--data-dir", str(small_index)],
+    }[command]
+    assert cli.main([*argv, "--out", out]) == 2
+    assert why in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+
+
+def test_export_into_a_closed_pipe_ends_quietly(small_index):
+    read, write = os.pipe()
+    os.close(read)  # as `| head -1` once it has its line
+    done = subprocess.run(
+        [sys.executable, "-m", "musicrec.cli", "export", "--out", "-", "--data-dir", str(small_index)],
+        stdout=write,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(write)
+    assert done.returncode == 141 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_bad_run_input_is_one_sentence_before_airflow_starts(tmp_path, small_index):
+    library = storage.read_json(storage.require_current(small_index) / storage.SUMMARY)["library"]
+    not_a_table = tmp_path / "meta.csv"
+    not_a_table.write_text('folder,file\n"low,0.wav\n')
+    for extra, sentence in (
+        (["--folders", "../x"], "error: folders must be relative to the library, without '..': ../x"),
+        (["--metadata", str(not_a_table)], f"error: {not_a_table}: malformed CSV"),
+    ):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "musicrec.cli",
+                "run",
+                "--library",
+                library,
+                "--data-dir",
+                str(tmp_path / "d"),
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 2 and done.stderr.startswith(sentence), done.stderr
+        assert len(done.stderr.splitlines()) == 1

@@ -24,13 +24,13 @@ def target(out: str, fmt: str | None) -> tuple[Path | None, str]:
     """
     if out == "-":
         return None, fmt or "csv"
-    path = Path(out).expanduser()
+    path = output_path(out)
     by_extension = FORMATS.get(path.suffix.lower())
     if fmt is None and by_extension is None:
         raise InputError(f"cannot tell the format of {out}: name it .csv or .parquet, or give --format")
     if fmt and by_extension and fmt != by_extension:
         raise InputError(f"--format {fmt} does not match the extension of {out}")
-    return output_path(out), fmt or by_extension
+    return path, fmt or by_extension
 
 
 def output_path(out: str) -> Path:
