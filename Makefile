@@ -66,14 +66,14 @@ airflow: install
 
 # With `make airflow` running: one run per date from FROM to TO (YYYY-MM-DD, both included), one after the
 # other. Dates that already ran are left as they are unless REPROCESS=completed (or failed) runs them again.
-# FOLDER_TEMPLATE (e.g. 'incoming/{{ ds }}') names the folder each date ingests.
+# FOLDER_TEMPLATE (e.g. 'incoming/{{ ds }}') names the folder each date ingests. musicrec.airflow.backfill
+# says what it adds to `airflow backfill create`.
 REPROCESS ?= none
 FOLDER_TEMPLATE ?=
 backfill: install
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [FOLDER_TEMPLATE='incoming/{{ ds }}'] [REPROCESS=completed]" >&2; exit 2; }
-	$(BIN)/airflow backfill create --dag-id music_recommendation --from-date $(FROM) --to-date $(TO)T23:59:59 \
-	    --max-active-runs 1 --reprocess-behavior $(REPROCESS) \
-	    $(if $(FOLDER_TEMPLATE),--dag-run-conf '{"folder_template": "$(FOLDER_TEMPLATE)"}')
+	$(BIN)/python -m musicrec.airflow.backfill --from $(FROM) --to $(TO) --reprocess $(REPROCESS) \
+	    $(if $(FOLDER_TEMPLATE),--folder-template '$(FOLDER_TEMPLATE)')
 
 dev-corpus:
 	bash ../shared/datasets/fetch_dev_corpus.sh dev-corpus

@@ -56,7 +56,26 @@ def openapi() -> dict:
 
 @app.get("/docs", include_in_schema=False)
 def docs() -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url="openapi.json", title="musicrec API")
+    """Swagger UI from the files of the swagger-ui-bundle package, not a CDN: the page works offline."""
+    return get_swagger_ui_html(
+        openapi_url="openapi.json",
+        title="musicrec API",
+        swagger_js_url="docs/swagger-ui-bundle.js",
+        swagger_css_url="docs/swagger-ui.css",
+        swagger_favicon_url="docs/favicon-32x32.png",
+    )
+
+
+SWAGGER_FILES = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "favicon-32x32.png": "image/png"}
+
+
+@app.get("/docs/{name}", include_in_schema=False)
+def docs_file(name: str) -> Response:
+    from swagger_ui_bundle import swagger_ui_path
+
+    if name not in SWAGGER_FILES:
+        raise HTTPException(status_code=404, detail=f"no such file: {name}")
+    return Response((Path(swagger_ui_path) / name).read_bytes(), media_type=SWAGGER_FILES[name])
 
 
 @app.get("/", response_class=HTMLResponse, include_in_schema=False)
