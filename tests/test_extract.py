@@ -54,6 +54,7 @@ def test_a_file_removed_during_the_run_is_quarantined(tmp_path):
 def test_features_command_uses_the_same_extraction(tmp_path, capsys):
     lib = _library(tmp_path / "lib")
     out = tmp_path / "out" / "features.parquet"
+    out.parent.mkdir()  # as for every --out, the folder must exist
     assert cli.main(["features", "--library", str(lib), "--out", str(out), "--workers", "1"]) == 0
     written = pd.read_parquet(out)
     expected, _ = extract.extract(lib, discover.scan(lib).files, workers=1)
