@@ -24,6 +24,9 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 REDIS = "redis://127.0.0.1:6379/0"
 TESTS_DIR = Path(__file__).resolve().parent
+# The `airflow` console script, as a user starts each component: a task's process pool must cope with it
+# as `__main__` (started as `python -m airflow`, it hid a crash of every two-process shard).
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
 
 def require_services(services: dict[int, str]) -> None:
@@ -139,7 +142,7 @@ class AirflowStack:
     def _airflow(self, *args: str, name: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.home / f"{name}.log", "w")  # noqa: SIM115 - the process writes it until stopped
         process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", *args],
+            [AIRFLOW, *args],
             env={**self.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,

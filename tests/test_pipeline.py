@@ -168,3 +168,18 @@ def test_a_run_id_run_again_gets_a_folder_of_its_own_and_reads_only_its_own_shar
     assert storage.current_dir(data) == published  # the published index untouched
     assert storage.read_parquet(published / storage.RECOMMENDATIONS).equals(recs)
     assert storage.run_name(again["run_dir"]) == storage.run_name(first["run"]["run_dir"])
+
+
+def test_a_rerun_in_a_folder_of_the_same_name_reads_only_its_own_shards(tmp_path, library):
+    """Publishing prunes old run folders: a re-run of a run whose folder is gone gets the same name again,
+    and the earlier attempt's shard results (handed on by Airflow) point into it."""
+    data = tmp_path / "data"
+    earlier = pipeline.discover(str(library), str(data), "scheduled__2026-12-02")
+    stale = [pipeline.extract_shard(s, str(library), workers=1) for s in pipeline.shard(earlier, 2)]
+    storage.remove_tree(storage.path(earlier["run_dir"]))  # pruned
+
+    again = pipeline.discover(str(library), str(data), "scheduled__2026-12-02")
+    assert again["run_dir"] == earlier["run_dir"]
+    own = [pipeline.extract_shard(s, str(library), workers=1) for s in pipeline.shard(again, 3)]
+    tracks = pipeline.join(again, own + stale[len(own) :], pipeline.clean_metadata(again, None))
+    assert tracks["tracks"] == 3 and tracks["extract"]["shards"] == 1

@@ -104,15 +104,14 @@ def test_the_nightly_run_manual_triggers_backfills_and_the_lock(stack, library):
     assert current == storage.run_dir(data_dir, manual)
     assert pd.read_parquet(current / storage.RECOMMENDATIONS).groupby("track_key").size().eq(3).all()
 
-    # A backfill over two dates, a folder for each, as the README runs it.
+    # A backfill over two dates, a folder for each, with the code of the README's `make backfill`.
     for day, style in (("2026-11-10", "chip_arps"), ("2026-11-11", "soft_keys")):
         folder = library / "incoming" / day
         folder.mkdir(parents=True)
         for source in sorted((library / style).iterdir())[:2]:
             shutil.copy2(source, folder / f"new {source.name}")
-    backfill = [sys.executable, "-m", "airflow", "backfill", "create", "--dag-id", DAG]
-    backfill += ["--from-date", "2026-11-10", "--to-date", "2026-11-11T02:00", "--max-active-runs", "1"]
-    backfill += ["--dag-run-conf", '{"folder_template": "incoming/{{ ds }}"}']
+    backfill = [sys.executable, "-m", "musicrec.airflow.backfill", "--from", "2026-11-10", "--to", "2026-11-11"]
+    backfill += ["--folder-template", "incoming/{{ ds }}"]
     subprocess.run(backfill, env=stack.env, check=True, capture_output=True, timeout=120)
     dated = stack.wait(
         lambda: sorted((r for r in _runs(stack) if r["run_type"] == "backfill"), key=lambda r: r["logical_date"]),

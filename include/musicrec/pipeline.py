@@ -237,6 +237,8 @@ def discover(
     return {
         "run_dir": str(run),
         "run_id": run_id,
+        # Names this attempt at the run: a re-run may get the same folder again (an earlier one's was pruned).
+        "attempt": uuid.uuid4().hex[:12],
         "data_dir": str(storage.root(data_dir)),
         "library": str(storage.root(library)),
         "folders": folders,
@@ -266,6 +268,7 @@ def shard(run: dict, files_per_shard: int) -> list[dict]:
         shards.append(
             {
                 "run_dir": run["run_dir"],
+                "attempt": run["attempt"],
                 "index": i,
                 "files": len(part),
                 "worklist": str(files["files"]),
@@ -289,6 +292,7 @@ def extract_shard(
     storage.write_parquet(quarantine, files["quarantine"])
     return {
         "run_dir": shard["run_dir"],
+        "attempt": shard["attempt"],
         "shard": shard["index"],
         "features": str(files["features"]),
         "quarantine": str(files["quarantine"]),
@@ -385,7 +389,7 @@ def _of_this_attempt(run: dict, shard_results: list[dict]) -> list[dict]:
     """The shards that this attempt at the run extracted. A re-run of a run id (a cleared run, a backfill
     that reprocesses its date) with nothing to extract skips the mapped task, and Airflow may still hand
     on what its shards returned in the earlier attempt: those features are in this attempt's plan already."""
-    mine = [r for r in shard_results if r["run_dir"] == run["run_dir"]]
+    mine = [r for r in shard_results if r.get("attempt") == run["attempt"]]
     if len(mine) < len(shard_results):
         log.info("join: %d shard results of an earlier attempt at this run left out", len(shard_results) - len(mine))
     return mine
