@@ -8,6 +8,7 @@ settings). The tests of this module run in order against one running `make airfl
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -77,16 +78,31 @@ def installed_checkout(target: Path) -> Path:
     return target
 
 
-def marked_processes() -> list[int]:
-    """The processes still running that this module started (they carry MARKER in their environment)."""
+def marked_processes(tag: str | None = None) -> list[int]:
+    """The processes still running that this module started (they carry MARKER in their environment), or
+    those of one `make airflow` (MARKER=tag)."""
     found = []
     for environ in glob.glob("/proc/[0-9]*/environ"):
         try:
-            if f"{MARKER}=1".encode() in Path(environ).read_bytes().split(b"\0"):
-                found.append(int(environ.split("/")[2]))
+            variables = Path(environ).read_bytes().split(b"\0")
         except OSError:
             continue
+        values = [v.split(b"=", 1)[1].decode() for v in variables if v.startswith(f"{MARKER}=".encode())]
+        if values and (tag is None or values[0] == tag):
+            found.append(int(environ.split("/")[2]))
     return [pid for pid in found if pid != os.getpid()]
+
+
+def gone(pids_of, timeout_s: float = 10) -> dict[int, bytes]:
+    """What is left, after a moment, of the processes `pids_of()` finds: {pid: command line}."""
+    deadline = time.monotonic() + timeout_s
+    while pids_of() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = {}
+    for pid in pids_of():
+        with contextlib.suppress(OSError):
+            left[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:160]
+    return left
 
 
 def readme_commands(prefix: str) -> list[str]:
@@ -98,10 +114,10 @@ def readme_commands(prefix: str) -> list[str]:
 class Standalone:
     """`make airflow` in the background, as a user starts it, on a port of its own."""
 
-    def __init__(self, checkout: Path):
+    def __init__(self, checkout: Path, tag: str = "first"):
         from airflow_stack import free_port
 
-        self.checkout = checkout
+        self.checkout, self.tag = checkout, tag
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = checkout / "make-airflow.log"
@@ -109,7 +125,7 @@ class Standalone:
             self.make = subprocess.Popen(
                 ["make", "airflow"],
                 cwd=checkout,
-                env=fresh_shell_env(AIRFLOW__API__PORT=str(self.port)),
+                env=fresh_shell_env(AIRFLOW__API__PORT=str(self.port)) | {MARKER: tag},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # as a terminal's foreground job: Ctrl-C goes to this process group
@@ -179,7 +195,7 @@ class Standalone:
         return self.make.wait(timeout=timeout_s)
 
     def kill(self) -> None:
-        for pid in [self.make.pid, *marked_processes()]:
+        for pid in [self.make.pid, *marked_processes(self.tag)]:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -335,8 +351,13 @@ def test_musicrec_run_beside_make_airflow_keeps_to_itself(standalone, checkout, 
     assert versions["total_entries"] == 1
 
 
-def test_two_checkouts_on_one_host_do_not_wait_for_each_others_cores(checkout, tmp_path_factory):
-    second = installed_checkout(tmp_path_factory.mktemp("second-checkout"))
+@pytest.fixture(scope="module")
+def second_checkout(tmp_path_factory) -> Path:
+    return installed_checkout(tmp_path_factory.mktemp("second-checkout"))
+
+
+def test_two_checkouts_on_one_host_do_not_wait_for_each_others_cores(checkout, second_checkout):
+    second = second_checkout
     holder = subprocess.Popen(
         [
             ".venv/bin/python",
@@ -376,12 +397,27 @@ def test_two_checkouts_on_one_host_do_not_wait_for_each_others_cores(checkout, t
         holder.kill()
 
 
+def test_a_second_checkouts_make_airflow_runs_beside_the_first(standalone, second_checkout):
+    done = sh(".venv/bin/musicrec demo-library demo-library --tracks 3", second_checkout)
+    assert done.returncode == 0, done.stderr[-2000:]
+    beside = Standalone(second_checkout, tag="second")
+    try:
+        beside.started()
+        assert "is taken (another Airflow here?)" in beside.log(tail=10**7)  # its own log servers' ports
+        assert beside.api("PATCH", f"/dags/{DAG}", json={"is_paused": False}).status_code == 200
+        nightly = beside.wait(lambda: beside.runs(), 120, "the nightly run")[0]["dag_run_id"]
+        assert beside.finished([nightly])[nightly]["state"] == "success"
+        assert (second_checkout / "data" / "current" / "recommendations.parquet").exists()
+        assert standalone.api("GET", f"/dags/{DAG}").status_code == 200  # the first one still answers
+        assert beside.ctrl_c() != 0
+        assert gone(lambda: marked_processes("second")) == {}
+        assert standalone.make.poll() is None and len(marked_processes("first")) > 8
+    finally:
+        beside.kill()
+
+
 def test_ctrl_c_on_make_airflow_stops_every_process_it_started(standalone):
     assert len(marked_processes()) > 8  # make, the launcher, standalone and its components and workers
     code = standalone.ctrl_c()
     assert code != 0 and "stopped Airflow" in standalone.log()
-    deadline = time.monotonic() + 10
-    while marked_processes() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    left = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:120] for pid in marked_processes()}
-    assert left == {}
+    assert gone(marked_processes) == {}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +38,34 @@ def environment() -> dict[str, str]:
     if "AIRFLOW__API__PORT" in env:  # tasks reach the execution API at the base URL, by default on port 8080
         env.setdefault("AIRFLOW__API__BASE_URL", f"http://localhost:{env['AIRFLOW__API__PORT']}/")
     env.setdefault("AIRFLOW__CORE__PARALLELISM", str(parallelism(cores.machine_cores())))
+    # The scheduler and the triggerer serve their task logs on fixed ports; where another Airflow on this
+    # host (another checkout's `make airflow`) has them, this one takes free ones.
+    for name, default in LOG_SERVER_PORTS.items():
+        if name not in env and not _free(default):
+            env[name] = str(_any_free_port())
+            print(f"port {default} is taken (another Airflow here?): {name}={env[name]}", file=sys.stderr)
     return env
+
+
+LOG_SERVER_PORTS = {
+    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": 8793,
+    "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": 8794,
+}
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def _any_free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def processes_of(session: int) -> list:
