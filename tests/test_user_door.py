@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -32,15 +31,13 @@ pytestmark = pytest.mark.integration
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 README = PROJECT_DIR / "README.md"
 DAG = "music_recommendation"
-# Every process started from this module carries it, so that none can escape the check at the end.
-MARKER = f"MUSICREC_USER_DOOR_{uuid.uuid4().hex[:8]}"
 
 
 def fresh_shell_env(**extra: str) -> dict[str, str]:
     """The environment of a new shell on this machine: none of the settings the test run itself made."""
     own = ("AIRFLOW", "MUSICREC_", "MAKE", "MFLAGS", "NUMBA_CACHE_DIR", "PYTEST", "TQDM_DISABLE")
     env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
-    return env | {MARKER: "1"} | extra
+    return env | extra
 
 
 def copy_checkout(target: Path) -> Path:
@@ -78,18 +75,18 @@ def installed_checkout(target: Path) -> Path:
     return target
 
 
-def marked_processes(tag: str | None = None) -> list[int]:
-    """The processes still running that this module started (they carry MARKER in their environment), or
-    those of one `make airflow` (MARKER=tag)."""
+def processes_in(folder: Path) -> list[int]:
+    """The processes running in `folder` (their working folder is in it): every process a command started
+    there, and its descendants. (The environment does not mark them: Airflow's processes rename themselves,
+    which overwrites it.)"""
     found = []
-    for environ in glob.glob("/proc/[0-9]*/environ"):
+    for cwd in glob.glob("/proc/[0-9]*/cwd"):
         try:
-            variables = Path(environ).read_bytes().split(b"\0")
+            where = os.readlink(cwd).removesuffix(" (deleted)")
         except OSError:
             continue
-        values = [v.split(b"=", 1)[1].decode() for v in variables if v.startswith(f"{MARKER}=".encode())]
-        if values and (tag is None or values[0] == tag):
-            found.append(int(environ.split("/")[2]))
+        if where == str(folder) or where.startswith(f"{folder}/"):
+            found.append(int(cwd.split("/")[2]))
     return [pid for pid in found if pid != os.getpid()]
 
 
@@ -114,10 +111,10 @@ def readme_commands(prefix: str) -> list[str]:
 class Standalone:
     """`make airflow` in the background, as a user starts it, on a port of its own."""
 
-    def __init__(self, checkout: Path, tag: str = "first"):
+    def __init__(self, checkout: Path):
         from airflow_stack import free_port
 
-        self.checkout, self.tag = checkout, tag
+        self.checkout = checkout
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = checkout / "make-airflow.log"
@@ -125,7 +122,7 @@ class Standalone:
             self.make = subprocess.Popen(
                 ["make", "airflow"],
                 cwd=checkout,
-                env=fresh_shell_env(AIRFLOW__API__PORT=str(self.port)) | {MARKER: tag},
+                env=fresh_shell_env(AIRFLOW__API__PORT=str(self.port)),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # as a terminal's foreground job: Ctrl-C goes to this process group
@@ -195,7 +192,7 @@ class Standalone:
         return self.make.wait(timeout=timeout_s)
 
     def kill(self) -> None:
-        for pid in [self.make.pid, *marked_processes(self.tag)]:
+        for pid in [self.make.pid, *processes_in(self.checkout)]:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -402,7 +399,7 @@ def test_two_checkouts_on_one_host_do_not_wait_for_each_others_cores(checkout, s
 def test_a_second_checkouts_make_airflow_runs_beside_the_first(standalone, second_checkout):
     done = sh(".venv/bin/musicrec demo-library demo-library --tracks 3", second_checkout)
     assert done.returncode == 0, done.stderr[-2000:]
-    beside = Standalone(second_checkout, tag="second")
+    beside = Standalone(second_checkout)
     try:
         beside.started()
         assert "is taken (another Airflow here?)" in beside.log(tail=10**7)  # its own log servers' ports
@@ -412,14 +409,14 @@ def test_a_second_checkouts_make_airflow_runs_beside_the_first(standalone, secon
         assert (second_checkout / "data" / "current" / "recommendations.parquet").exists()
         assert standalone.api("GET", f"/dags/{DAG}").status_code == 200  # the first one still answers
         assert beside.ctrl_c() != 0
-        assert gone(lambda: marked_processes("second")) == {}
-        assert standalone.make.poll() is None and len(marked_processes("first")) > 8
+        assert gone(lambda: processes_in(second_checkout)) == {}
+        assert standalone.make.poll() is None and len(processes_in(standalone.checkout)) > 8
     finally:
         beside.kill()
 
 
 def test_ctrl_c_on_make_airflow_stops_every_process_it_started(standalone):
-    assert len(marked_processes()) > 8  # make, the launcher, standalone and its components and workers
+    assert len(processes_in(standalone.checkout)) > 8  # make, the launcher, standalone, its components, workers
     code = standalone.ctrl_c()
     assert code != 0 and "stopped Airflow" in standalone.log()
-    assert gone(marked_processes) == {}
+    assert gone(lambda: processes_in(standalone.checkout)) == {}
