@@ -169,17 +169,20 @@ def extract(
     workers: int | None = None,
     label: str = "extract",
     max_minutes: float | None = DEFAULT_MAX_MINUTES,
+    run: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Features and quarantine tables for the files of `worklist` (columns track_key, folder, file).
 
     `workers` processes, or by default one per core that no other shard on this machine holds (see
     `musicrec.cores`). A file longer than `max_minutes` is analysed on its first `max_minutes` (0 or None:
-    no cap).
+    no cap). `label` names the shard in what it logs; `run`, the run it belongs to, where shards of another
+    run wait for its cores.
     """
     max_seconds = 60.0 * max_minutes if max_minutes else None
     library = str(Path(library).expanduser())
     wanted = max(1, min(workers or cores.machine_cores(), len(worklist) or 1))
-    with cores.claim(wanted, label=label) if not workers else contextlib.nullcontext(wanted) as granted:
+    holder = f"{label} of run {run}" if run else label
+    with cores.claim(wanted, label=holder) if not workers else contextlib.nullcontext(wanted) as granted:
         if granted < wanted:
             log.info("%s: %d of %d cores free (other shards run here)", label, granted, wanted)
         log.info("%s: %d files, %d process%s", label, len(worklist), granted, "" if granted == 1 else "es")

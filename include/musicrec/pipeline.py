@@ -286,7 +286,9 @@ def extract_shard(
     worklist = storage.read_parquet(shard["worklist"])
     label = shard["label"].split(":")[0]
     with storage.local_library(library, worklist) as local:
-        feats, quarantine = extract.extract(str(local), worklist, workers=workers, label=label, max_minutes=max_minutes)
+        feats, quarantine = extract.extract(
+            str(local), worklist, workers, label, max_minutes, run=storage.run_name(shard["run_dir"])
+        )
     files = storage.shard_files(shard["run_dir"], shard["index"])
     storage.write_parquet(feats, files["features"])
     storage.write_parquet(quarantine, files["quarantine"])
