@@ -32,14 +32,19 @@ def browser():
         launched.close()
 
 
-def test_log_in_search_and_see_a_tracks_neighbours(browser, api_server):  # noqa: F811
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(30_000)
-    page.goto(f"{api_server}/auth/login/")
+def log_in(page, base: str) -> None:
+    """Through Airflow's own login form, as the reader."""
+    page.goto(f"{base}/auth/login/")
     page.get_by_label("Username").fill("reader")
     page.get_by_label("Password").fill("reader-pw")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda url: "/auth/login" not in url)
+
+
+def test_log_in_search_and_see_a_tracks_neighbours(browser, api_server):  # noqa: F811
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(30_000)
+    log_in(page, api_server)
 
     page.goto(f"{api_server}/musicrec/")
     page.get_by_text("9 tracks", exact=False).wait_for()
@@ -76,11 +81,7 @@ def test_the_page_in_the_airflow_uis_own_frame(browser, api_server):  # noqa: F8
     page.on("console", lambda message: said.append(message.text))
     popups = []
     page.on("popup", lambda popup: popups.append(popup.url))
-    page.goto(f"{api_server}/auth/login/")
-    page.get_by_label("Username").fill("reader")
-    page.get_by_label("Password").fill("reader-pw")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/auth/login" not in url)
+    log_in(page, api_server)
 
     page.goto(f"{api_server}/plugin/musicrec")
     frame = page.frame_locator("iframe")
@@ -127,11 +128,7 @@ def test_the_api_page_works_offline(browser, api_server):  # noqa: F811
         lambda url: not url.startswith(api_server),
         lambda route: (outside.append(route.request.url), route.abort()),
     )
-    page.goto(f"{api_server}/auth/login/")
-    page.get_by_label("Username").fill("reader")
-    page.get_by_label("Password").fill("reader-pw")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/auth/login" not in url)
+    log_in(page, api_server)
     page.goto(f"{api_server}/musicrec/docs")
     page.locator(".swagger-ui .info .title", has_text="musicrec").wait_for()
     assert page.locator(".opblock-summary-path", has_text="/api/neighbours").count() == 1
