@@ -32,7 +32,8 @@ demo: install
 	$(BIN)/musicrec recommend "Drones no. 1" --k 5
 	$(BIN)/musicrec recommend "chip_arps/Chip Arps 02.ogg" --k 5
 
-# Unit and integration tests (DAG runs, servers, the page in a browser); `make test-unit` runs the fast tier alone.
+# Unit and integration tests (DAG runs, servers, the page in a browser, the README's own commands on a copy of
+# the checkout); `make test-unit` runs the fast tier alone.
 test: install browser
 	env -u MUSICREC_LIBRARY -u MUSICREC_METADATA -u MUSICREC_DATA_DIR $(BIN)/python -m pytest -m "not distributed" $(PYTEST_ARGS)
 
