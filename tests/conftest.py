@@ -49,7 +49,7 @@ def ffmpeg_generate(
     path: Path, seconds: float = 1.0, sr: int = 44100, channels: int = 2, extra: list[str] = ()
 ) -> Path:
     """A sine test file made by ffmpeg's own generator, in whatever format the extension says."""
-    layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
+    layout = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}[channels]
     cmd = [
         ffmpeg_executable(),
         "-nostdin",

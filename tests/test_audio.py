@@ -160,3 +160,25 @@ def test_a_chained_ogg_that_changes_its_channels_falls_back_to_soundfile(tmp_pat
     with pytest.raises(audio.DecodeError, match="ffmpeg: "):
         audio.decode_ffmpeg(chained, SR)
     assert audio.decode(chained, SR).size / SR == pytest.approx(2.0, abs=0.05)
+
+
+def test_every_channel_count_decodes_without_crashing_the_process(tmp_path):
+    """1 to 16 channels (WAV), and 7.1 in every compressed format: PyAV lists a plane too many for 8 or more
+    channels, and reading it crashed the whole process (SIGSEGV), so the decoding runs in a child here."""
+    files = []
+    for channels in range(1, 17):
+        signal = np.column_stack([tone(220.0 * (1 + c % 4), seconds=0.5, sr=48000) for c in range(channels)])
+        sf.write(tmp_path / f"{channels}ch.wav", signal, 48000, subtype="PCM_16")
+        files.append(tmp_path / f"{channels}ch.wav")
+    for name, codec in (("7.1.m4a", "aac"), ("7.1.flac", "flac"), ("7.1.ogg", "libvorbis"), ("7.1.opus", "libopus")):
+        ffmpeg_generate(tmp_path / name, seconds=0.5, sr=48000, channels=8, extra=["-c:a", codec])
+        files.append(tmp_path / name)
+    code = (
+        "import sys; from pathlib import Path; from musicrec import audio\n"
+        "for name in sys.argv[1:]:\n"
+        "    print(Path(name).name, audio.decode_ffmpeg(Path(name), 22050).size)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, *map(str, files)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stdout[-500:], done.stderr[-2000:])
+    sizes = dict(line.split() for line in done.stdout.splitlines())
+    assert len(sizes) == len(files) and all(abs(int(n) - 11025) <= 1100 for n in sizes.values()), sizes

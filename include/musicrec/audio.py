@@ -96,7 +96,9 @@ class _MonoStream:
         flush_at = 4 * self.PENDING_SAMPLES
         try:
             for frame in frames:
-                size, planes = 4 * frame.samples, frame.planes
+                # PyAV 18 lists one plane more than a planar frame of 8 or more channels has; reading it
+                # reads past libavcodec's pointers (SIGSEGV). A plane per channel is all there is.
+                size, planes = 4 * frame.samples, frame.planes[: frame.layout.nb_channels]
                 end = at + size
                 if len(planes) != len(rows) or end > rows[0].nbytes:
                     self.waiting = at // 4
