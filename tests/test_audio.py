@@ -182,3 +182,43 @@ def test_every_channel_count_decodes_without_crashing_the_process(tmp_path):
     assert done.returncode == 0, (done.returncode, done.stdout[-500:], done.stderr[-2000:])
     sizes = dict(line.split() for line in done.stdout.splitlines())
     assert len(sizes) == len(files) and all(abs(int(n) - 11025) <= 1100 for n in sizes.values()), sizes
+
+
+def _wav_declaring(path, rate: int | None = None, channels: int | None = None, seconds: float = 1.0):
+    """A real 8 kHz mono WAV whose header then claims another sample rate or channel count."""
+    sf.write(path, tone(440.0, seconds=seconds, sr=8000), 8000, subtype="PCM_16")
+    header = bytearray(path.read_bytes())
+    if rate is not None:
+        header[24:28] = rate.to_bytes(4, "little")
+        header[28:32] = (rate * 2).to_bytes(4, "little")
+    if channels is not None:
+        header[22:24] = channels.to_bytes(2, "little")
+    path.write_bytes(bytes(header))
+    return path
+
+
+@pytest.mark.parametrize(
+    "rate, channels, said",
+    [
+        (1, None, "a sample rate of 1 Hz, outside what audio files use"),
+        (4_000_000, None, "a sample rate of 4000000 Hz"),
+        (None, 200, "200 channels, more than audio files have"),
+    ],
+)
+def test_a_header_no_audio_file_has_is_refused_before_anything_is_sized_by_it(tmp_path, rate, channels, said):
+    """A 32 KB WAV declaring 1 Hz took 5.2 GB: the decoding runs in a child, whose peak memory is measured."""
+    path = _wav_declaring(tmp_path / "bomb.wav", rate, channels, seconds=2.0)
+    code = (
+        "import resource, sys; from pathlib import Path; from musicrec import audio\n"
+        "try:\n"
+        "    audio.decode(Path(sys.argv[1]), 22050, max_seconds=1800)\n"
+        "    print('decoded')\n"
+        "except audio.DecodeError as exc:\n"
+        "    print(exc)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    message, peak_mb = done.stdout.strip().rsplit("\n", 1)
+    assert said in message and "not readable as audio" in message
+    assert int(peak_mb) < 400, f"{peak_mb} MB"

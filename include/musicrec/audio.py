@@ -28,6 +28,14 @@ AUDIO_EXTENSIONS = frozenset({".mp3", ".ogg", ".oga", ".opus", ".flac", ".wav", 
 SOUNDFILE_BLOCK_FRAMES = 1 << 16
 # Beyond this many packets the decoder rejects, the file is not audio with a few damaged stretches.
 MAX_DAMAGED_PACKETS = 100
+# What audio files use. A header outside these is a damaged or hostile file, refused before anything is
+# allocated from it: a 32 KB WAV declaring 1 Hz asked soxr for 65,536 x 22,050 samples at once (5 GB), and a
+# WAV may declare 65,535 channels.
+MIN_RATE, MAX_RATE = 1_000, 768_000
+MAX_CHANNELS = 64
+# The output is allocated for the length the header says, up to this many seconds; longer, it grows as
+# samples come (a header may claim any length).
+MAX_PREALLOCATED_S = 1800.0
 
 
 class DecodeError(Exception):
@@ -138,10 +146,11 @@ class _MonoStream:
         if frame.format.name != "fltp":
             # Integer, packed or double samples become planar float32 in libswresample, at the same rate.
             self.converter = av.AudioResampler(format="fltp", layout=frame.layout, rate=frame.sample_rate)
-        self.out = _MonoOut(frame.sample_rate, self.sr, self.seconds, self.max_seconds)
+        self.out = _MonoOut(frame.sample_rate, frame.layout.nb_channels, self.sr, self.seconds, self.max_seconds)
 
     def _make_room(self, channels: int, n: int) -> None:
         if channels != self.pending.shape[0]:  # a chained stream can change its channel count
+            check_shape(self.out.source_rate, channels)
             if self.waiting:
                 self._flush(last=False)
             self.pending = np.empty((channels, max(2 * self.PENDING_SAMPLES, n)), dtype=np.float32)
@@ -191,7 +200,7 @@ def decode_soundfile(path: Path, sr: int, max_seconds: float | None = None) -> n
     try:
         with _native_stderr_to_debug_log(), sf.SoundFile(str(path)) as f:
             seconds = f.frames / f.samplerate if f.frames > 0 else None
-            out = _MonoOut(f.samplerate, sr, seconds, max_seconds)
+            out = _MonoOut(f.samplerate, f.channels, sr, seconds, max_seconds)
             downmix = _downmix(f.channels)
             for block in f.blocks(blocksize=SOUNDFILE_BLOCK_FRAMES, dtype="float32", always_2d=True):
                 out.add(block @ downmix)
@@ -211,11 +220,13 @@ class _MonoOut:
     written in place into one array sized from the expected length (no list of pieces joined at the end,
     which would hold the track twice; a header that under-counts makes it grow), cut at `max_seconds`."""
 
-    def __init__(self, source_rate: int, sr: int, seconds: float | None, max_seconds: float | None):
+    def __init__(self, source_rate: int, channels: int, sr: int, seconds: float | None, max_seconds: float | None):
         import soxr
 
+        check_shape(source_rate, channels)
+        self.source_rate = source_rate
         self.limit = int(max_seconds * sr) if max_seconds else None
-        wanted = int(seconds * sr) + 1024 if seconds else 1 << 20
+        wanted = int(min(seconds, MAX_PREALLOCATED_S) * sr) + 1024 if seconds else 1 << 20
         self.out = np.empty(min(wanted, self.limit) if self.limit else wanted, dtype=np.float32)
         self.filled = 0
         self.resampler = (
@@ -229,6 +240,8 @@ class _MonoOut:
     def add(self, mono: np.ndarray, last: bool = False) -> None:
         if self.resampler is not None:
             mono = self.resampler.resample_chunk(mono, last=last)
+        if self.limit is not None:  # nothing past the cap is kept, nor room made for it
+            mono = mono[: max(self.limit - self.filled, 0)]
         if self.filled + mono.size > self.out.size:
             self.out = np.resize(self.out, max(2 * self.out.size, self.filled + mono.size))
         self.out[self.filled : self.filled + mono.size] = mono
@@ -236,6 +249,14 @@ class _MonoOut:
 
     def signal(self) -> np.ndarray:
         return self.out[: min(self.filled, self.limit or self.filled)]
+
+
+def check_shape(rate: int, channels: int) -> None:
+    """Refuse a sample rate or channel count that no audio file has, before anything is sized by it."""
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise DecodeError(f"a sample rate of {rate} Hz, outside what audio files use ({MIN_RATE:,} to {MAX_RATE:,} Hz)")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise DecodeError(f"{channels} channels, more than audio files have (at most {MAX_CHANNELS})")
 
 
 def _downmix(channels: int) -> np.ndarray:
