@@ -6,8 +6,10 @@ import os
 
 import pandas as pd
 import pytest
+import soundfile as sf
 
-from musicrec import discover
+from conftest import tone
+from musicrec import discover, pipeline, storage
 
 
 def _touch(path, data=b"x"):
@@ -217,3 +219,35 @@ def test_a_folder_linking_out_of_the_library_is_refused(tmp_path):
     discover.check_folders_inside(tmp_path / "lib", ["inside"])
     with pytest.raises(discover.LibraryError, match="escape leads out of the library"):
         discover.check_folders_inside(tmp_path / "lib", ["escape"])
+
+
+def test_a_name_that_is_not_utf8_costs_that_file_alone(tmp_path):
+    """A Latin-1 name from an old CD rip or a Samba share made every run fail writing the work list."""
+    library = tmp_path / "library"
+    (library / "a").mkdir(parents=True)
+    sf.write(library / "a" / "good.wav", tone(440.0, seconds=0.3), 22050)
+    bad = os.path.join(os.fsencode(library / "a"), b"bad\xff\xfename.wav")
+    with open(bad, "wb") as out:
+        out.write((library / "a" / "good.wav").read_bytes())
+    run = pipeline.discover(str(library), str(tmp_path / "data"), "r1")
+    assert run["files_found"] == 1 and run["files_skipped"] == 1
+    assert run["skipped"] == [{"path": "a/bad\ufffd\ufffdname.wav", "reason": discover.NOT_UTF8}]
+    assert storage.read_parquet(run["worklist"])["track_key"].tolist() == ["a/good.wav"]
+
+
+def test_a_library_nested_deeper_than_pythons_recursion_limit_is_scanned(tmp_path):
+    library = deep = tmp_path / "library"
+    library.mkdir()
+    for _ in range(1100):  # one level at a time: Path.mkdir(parents=True) recurses too
+        deep = deep / "d"
+        deep.mkdir()
+    sf.write(tmp_path / "x.wav", tone(440.0, seconds=0.3), 22050)
+    (deep / "x.wav").write_bytes((tmp_path / "x.wav").read_bytes())  # libsndfile does not open so long a path
+    try:
+        found = discover.scan(library).files
+        assert found["track_key"].tolist() == ["/".join(["d"] * 1100) + "/x.wav"]
+    finally:  # one level at a time: shutil.rmtree, which cleans up tmp_path, recurses too
+        (deep / "x.wav").unlink()
+        while deep != library:
+            deep.rmdir()
+            deep = deep.parent

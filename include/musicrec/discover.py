@@ -53,13 +53,15 @@ def scan(library: str | Path, folders: list[str] | None = None) -> Scanned:
         raise LibraryError(f"folders not found in library {root}: {', '.join(missing)}")
     rows, skipped, walked = [], [], set()
     for top in [root / f for f in folders] or [root]:
-        for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
-            folder = Path(dirpath)
+        for folder, dirnames, filenames in _walk(top):
             identity = _identity(folder)
             if identity in walked:
                 dirnames[:] = []
                 skipped.append(
-                    (folder.relative_to(root).as_posix(), "folder already walked (a link loop or a second link)")
+                    (
+                        _printable(folder.relative_to(root).as_posix()),
+                        "folder already walked (a link loop or a second link)",
+                    )
                 )
                 continue
             walked.add(identity)
@@ -69,6 +71,9 @@ def scan(library: str | Path, folders: list[str] | None = None) -> Scanned:
                 if name.startswith(".") or not audio.is_audio_file(path):
                     continue
                 rel = path.relative_to(root)
+                if not _is_utf8(rel.as_posix()):
+                    skipped.append((_printable(rel.as_posix()), NOT_UTF8))
+                    continue
                 try:
                     stat = path.stat()
                 except OSError as exc:
@@ -81,6 +86,47 @@ def scan(library: str | Path, folders: list[str] | None = None) -> Scanned:
                 rows.append((rel.as_posix(), parent, name, stat.st_size, stat.st_mtime_ns))
     files = pd.DataFrame(rows, columns=WORKLIST_COLUMNS).sort_values("track_key", ignore_index=True)
     return Scanned(files, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS).sort_values("path", ignore_index=True))
+
+
+# Track keys are text in every table: a name that is not UTF-8 (old Latin-1 names from CDs, zips and Samba
+# shares) cannot be one, and costs that file alone.
+NOT_UTF8 = "its name is not valid UTF-8 (shown with \ufffd for the bytes that are not): rename it (convmv) to index it"
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # the bytes that are not UTF-8 arrive as lone surrogates (surrogateescape)
+        return False
+    return True
+
+
+def _printable(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _walk(top: Path):
+    """`os.walk(top, followlinks=True)` without recursion: Python 3.11's recurses once per folder level, and
+    a library nested about 1,000 folders deep raised RecursionError. Yields (folder, dirnames, filenames);
+    the caller may prune `dirnames` in place, as with os.walk. Folders that cannot be listed are passed
+    over, as os.walk does."""
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        dirnames, filenames = [], []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()  # follows links
+            except OSError:
+                is_dir = False
+            (dirnames if is_dir else filenames).append(entry.name)
+        yield folder, dirnames, filenames
+        stack.extend(folder / name for name in reversed(dirnames))
 
 
 def _scan_objects(root, folders: list[str]) -> Scanned:
