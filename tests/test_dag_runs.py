@@ -314,6 +314,30 @@ def test_a_signal_stops_the_run_and_its_workers_and_publishes_nothing(first_run,
     assert storage.require_current(data_dir) != before and lock.holder(data_dir) is None
 
 
+def test_killing_musicrec_run_outright_ends_its_run_too(first_run, demo_library, tmp_path):
+    """SIGKILL to the `musicrec run` process alone (no time to stop its child): the orphaned run must not go
+    on and publish."""
+    data_dir = _copy_of(first_run, tmp_path)
+    before = storage.require_current(data_dir)
+    marker = f"MUSICREC_TEST_RUN={uuid.uuid4().hex}"
+    env = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
+    cmd = [sys.executable, "-m", "musicrec.cli", "run", "--library", str(demo_library), "--data-dir", str(data_dir)]
+    proc = subprocess.Popen([*cmd, "--full-refresh", "--workers", "2"], env=env, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # wait until extraction is under way
+        if "shard:" in line:
+            break
+    proc.kill()
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_with(marker) == []
+    time.sleep(5)  # what an orphan would have published by now
+    assert storage.require_current(data_dir) == before
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
 def test_a_refused_parameter_is_the_first_thing_said(airflow_db, demo_library, tmp_path):
     cmd = [sys.executable, "-m", "musicrec.cli", "run", "--library", str(demo_library), "--data-dir", str(tmp_path)]
     proc = subprocess.run([*cmd, "--n-components", "0"], capture_output=True, text=True, timeout=120)

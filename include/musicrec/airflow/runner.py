@@ -169,6 +169,22 @@ def _stop_group(child: subprocess.Popen, grace_s: float = 3.0) -> None:
         os.killpg(child.pid, signal.SIGKILL)
 
 
+def _die_with_parent() -> None:
+    """End this run when `musicrec run`, its parent, is killed outright (SIGKILL leaves it no time to stop
+    its child): an orphaned run would go on and publish an index nobody asked for any more. Linux's
+    PR_SET_PDEATHSIG; elsewhere nothing is done."""
+    import ctypes
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the call: it would never fire
+        os._exit(1)
+
+
 class _ErrorsSaid(logging.Handler):
     """The run's own error messages (a task's bad input, say), for the closing lines of `musicrec run`."""
 
@@ -192,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("conf")
     args = parser.parse_args(argv)
+    _die_with_parent()
     cli.progress_logging(args.verbose)
     errors = _ErrorsSaid()
     logging.getLogger("musicrec").addHandler(errors)
