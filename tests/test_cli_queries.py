@@ -140,3 +140,27 @@ def test_bad_run_input_is_one_sentence_before_airflow_starts(tmp_path, small_ind
         )
         assert done.returncode == 2 and done.stderr.startswith(sentence), done.stderr
         assert len(done.stderr.splitlines()) == 1
+
+
+def test_an_m3u_never_breaks_a_line_inside_an_entry():
+    from musicrec import playlist
+
+    tracks = [
+        {"track_key": "a/one.wav", "artist": "Ann", "title": "Two\nlines", "duration_s": 3.0},
+        {"track_key": "a/new\nline.wav", "artist": None, "title": "x", "duration_s": 1.0},
+    ]
+    text, left_out = playlist.m3u(tracks)
+    assert text.splitlines() == ["#EXTM3U", "#EXTINF:3,Ann - Two lines", "a/one.wav"]
+    assert left_out == ["a/new\nline.wav"]
+
+
+def test_a_read_only_data_dir_is_one_sentence(capsys, small_index, monkeypatch):
+    """As a read-only data dir answers (this suite runs as root, whom a mode does not stop)."""
+
+    def refused(data_dir):
+        raise PermissionError(13, "Permission denied", str(small_index / "current"))
+
+    monkeypatch.setattr(storage, "rollback", refused)
+    assert cli.main(["rollback", "--data-dir", str(small_index)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: Permission denied: {small_index / 'current'} (not writable by this user?)\n"

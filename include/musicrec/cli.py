@@ -215,8 +215,12 @@ def cmd_playlist(args) -> int:
         if result["note"]:
             print(f"  ({result['note']})")
         if out:
-            storage.write_text(playlist.m3u(result["tracks"]), out)
+            text, left_out = playlist.m3u(result["tracks"])
+            storage.write_text(text, out)
             print(f"-> {out} (paths relative to the library's root)")
+            if left_out:
+                names = ", ".join(repr(k) for k in left_out)
+                print(f"  left out of it: {names} (M3U cannot list a file whose name holds a line break)")
 
     out = export.output_path(args.out) if args.out else None
     spread = tuple(_folders(args.no_repeat)) if args.window else ()
@@ -368,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except PermissionError as exc:  # a read-only data dir, say: what could not be written, in one line
+        print(f"error: {exc.strerror}: {exc.filename} (not writable by this user?)", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`| head`): nothing more to say, as for any Unix filter
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that exiting flushes nowhere

@@ -47,10 +47,18 @@ def playlist(
     return {"seed": index.tracks.at[chosen[0], "track_key"], "tracks": query.records(tracks), "note": note}
 
 
-def m3u(tracks: list[dict]) -> str:
-    """An extended M3U playlist; paths are the track keys, relative to the library's root."""
-    lines = ["#EXTM3U"]
+def m3u(tracks: list[dict]) -> tuple[str, list[str]]:
+    """An extended M3U playlist, paths relative to the library's root, and the track keys left out of it.
+
+    M3U has one entry per line and no escaping: a file whose name holds a line break cannot be listed
+    (it is left out, and said); in titles, line breaks become spaces.
+    """
+    lines, left_out = ["#EXTM3U"], []
     for t in tracks:
+        if any(c in t["track_key"] for c in "\r\n"):
+            left_out.append(t["track_key"])
+            continue
         who = f"{t['artist']} - " if t.get("artist") else ""
-        lines += [f"#EXTINF:{round(t['duration_s'] or -1)},{who}{t['title']}", t["track_key"]]
-    return "\n".join(lines) + "\n"
+        title = " ".join(f"{who}{t['title']}".splitlines())
+        lines += [f"#EXTINF:{round(t['duration_s'] or -1)},{title}", t["track_key"]]
+    return "\n".join(lines) + "\n", left_out
