@@ -65,3 +65,32 @@ def test_the_heartbeat_keeps_the_lock_fresh_while_a_stage_works(tmp_path, monkey
         time.sleep(0.2)
     assert time.time() - lock.holder(tmp_path)["heartbeat"] < 1
     assert os.path.exists(tmp_path / lock.LOCK)
+
+
+def test_two_runs_breaking_a_stale_lock_at_once_never_both_get_it(tmp_path):
+    """Breaking a stale lock must be atomic: of two runs that find it stale together, one gets the lock."""
+    import threading
+
+    both = 0
+    for trial in range(200):
+        data_dir = tmp_path / f"d{trial}"
+        data_dir.mkdir()
+        (data_dir / lock.LOCK).write_text(json.dumps({"holder": "gone", "heartbeat": 0.0}))
+        start, got = threading.Barrier(2), []
+
+        def take(name, data_dir=data_dir, start=start, got=got):
+            start.wait()
+            try:
+                lock.acquire(data_dir, name, wait_s=0.0)
+                got.append(name)
+            except lock.DataDirBusy:
+                pass
+
+        runs = [threading.Thread(target=take, args=(f"run-{i}",)) for i in range(2)]
+        for run in runs:
+            run.start()
+        for run in runs:
+            run.join()
+        assert len(got) >= 1
+        both += len(got) == 2
+    assert both == 0, f"both runs got the lock in {both} of 200 trials"

@@ -12,6 +12,7 @@ same guarantee as the local file's exclusive create.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -42,9 +43,16 @@ def _path(data_dir: str | Path) -> Path:
 def holder(data_dir: str | Path) -> dict | None:
     """What the lock says of its holder, or None when the data dir is free."""
     try:
-        return json.loads(_path(data_dir).read_text())
+        return _read(_path(data_dir))
     except FileNotFoundError:
         return None
+
+
+def _read(path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise
     except (OSError, ValueError):
         return {"holder": "?", "heartbeat": 0.0}  # a torn or foreign file: stale, so it is broken
 
@@ -76,24 +84,37 @@ def _try_create(path: Path, info: dict) -> bool:
                 return False
             raise
         return True
+    # Written whole, then linked into place (which fails if the lock exists): an exclusive create followed
+    # by a write would leave an empty lock for a moment, which another run reads as torn, so stale, and breaks.
+    written = path.with_name(f"{LOCK}.{uuid.uuid4().hex[:12]}.new")
+    written.write_text(json.dumps(info))
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        os.link(written, path)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w") as f:
-        json.dump(info, f)
+    finally:
+        written.unlink(missing_ok=True)
     return True
 
 
-def _break(path: Path) -> None:
-    """Move a stale lock aside (atomically: of two runs breaking it, one wins)."""
+def _break(path: Path, stale: dict) -> None:
+    """Remove the stale lock `stale`, and only it.
+
+    Two runs can find the same lock stale at once; the first breaks it and takes a fresh lock, and the
+    second must not break that one. So breaking is done by one run at a time (an exclusive `flock` on a
+    guard file beside the lock, which is never removed), and only while the lock still says what it said
+    when it was found stale.
+    """
     if not isinstance(path, Path):  # no rename there: deleted, and the conditional create decides who wins
         path.unlink(missing_ok=True)
         return
-    with contextlib.suppress(FileNotFoundError):
-        os.replace(path, path.with_name(f"{LOCK}.broken-{uuid.uuid4().hex[:8]}"))
-    for old in path.parent.glob(f"{LOCK}.broken-*"):
-        old.unlink(missing_ok=True)
+    with open(path.with_name(f"{LOCK}.guard"), "a") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        try:
+            if _read(path) == stale:
+                path.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def describe(info: dict) -> str:
@@ -132,7 +153,7 @@ def acquire(data_dir: str | Path, run_id: str, wait_s: float = 0.0, pid_holds_ru
             beat(data_dir, run_id)
             return current
         if _is_stale(current):
-            _break(path)
+            _break(path, current)
             continue
         if time.monotonic() >= deadline:
             raise DataDirBusy(f"data dir {path.parent} is in use by {describe(current)}; try again when it is done")
