@@ -203,3 +203,15 @@ def test_a_pool_in_a_threaded_console_script_does_not_run_the_script_again(tmp_p
     done = subprocess.run([sys.executable, str(script), str(lib)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["3", "0"]
+
+
+def test_more_processes_than_cores_are_not_started(tmp_path, caplog, monkeypatch):
+    import logging
+
+    lib = _library(tmp_path / "lib")
+    monkeypatch.setattr(cores, "machine_cores", lambda: 1)
+    with caplog.at_level(logging.INFO, logger="musicrec"):
+        feats, _ = extract.extract(lib, discover.scan(lib).files, workers=256, label="features")
+    assert len(feats) == 3
+    assert "features: 256 processes asked for, more than the cores here (1)" in caplog.text
+    assert "features: 5 files, 1 process" in caplog.text

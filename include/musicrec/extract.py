@@ -180,6 +180,9 @@ def extract(
     """
     max_seconds = 60.0 * max_minutes if max_minutes else None
     library = str(Path(library).expanduser())
+    if workers and workers > cores.machine_cores():  # each costs about 200 MB, and none would run faster
+        log.info("%s: %d processes asked for, more than the cores here (%d)", label, workers, cores.machine_cores())
+        workers = cores.machine_cores()
     wanted = max(1, min(workers or cores.machine_cores(), len(worklist) or 1))
     holder = f"{label} of run {run}" if run else label
     with cores.claim(wanted, label=holder) if not workers else contextlib.nullcontext(wanted) as granted:
