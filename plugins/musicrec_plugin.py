@@ -87,6 +87,45 @@ def page() -> str:
     return PAGE.read_text(encoding="utf-8")
 
 
+# What a multipart body may hold beside the file itself (boundaries, part headers, the file's name).
+MULTIPART_SLACK = 64 * 1024
+
+
+class _BoundedBodies:
+    """Refuses a request body larger than the upload limit as it arrives, with 413: FastAPI would otherwise
+    spool the whole body to a temporary file before the handler could look at it (a 2 GB upload grew a 2 GB
+    file first). A declared length over the limit is refused before any of the body is read."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        limit = MAX_UPLOAD_BYTES + MULTIPART_SLACK
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            return await JSONResponse(status_code=413, content={"detail": _too_large()})(scope, receive, send)
+        received = 0
+
+        async def bounded():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:  # FastAPI passes an HTTPException raised while it reads the body on as it is
+                raise HTTPException(status_code=413, detail=_too_large())
+            return message
+
+        return await self.app(scope, bounded, send)
+
+
+def _too_large() -> str:
+    return f"the file is larger than {MAX_UPLOAD_BYTES / 2**20:g} MB, the upload limit"
+
+
+app.add_middleware(_BoundedBodies)
+
+
 @app.exception_handler(RequestValidationError)
 def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
     """A parameter out of range, as one readable sentence rather than FastAPI's list of objects."""
@@ -182,9 +221,7 @@ def _save_bounded(upload: UploadFile, path: Path) -> None:
         while chunk := upload.file.read(1 << 20):
             written += len(chunk)
             if written > MAX_UPLOAD_BYTES:
-                raise HTTPException(
-                    status_code=413, detail=f"the file is larger than {MAX_UPLOAD_BYTES // 2**20} MB, the upload limit"
-                )
+                raise HTTPException(status_code=413, detail=_too_large())
             out.write(chunk)
 
 

@@ -189,3 +189,19 @@ def test_no_index_is_a_503_that_says_what_to_do(client, plugin, tmp_path, monkey
     monkeypatch.setattr(plugin, "DATA_DIR", str(tmp_path / "nothing"))
     response = client.get("/api/info")
     assert response.status_code == 503 and "run `musicrec run` first" in response.json()["detail"]
+
+
+def test_an_upload_declared_over_the_limit_is_refused_before_its_body_is_read(client, plugin, monkeypatch):
+    monkeypatch.setattr(plugin, "MAX_UPLOAD_BYTES", 1000)
+    sent = []
+
+    def body():
+        yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="big.wav"\r\n\r\n'
+        for _ in range(200):  # 200 x 64 KB: 12.8 MB
+            sent.append(1)
+            yield b"\0" * 65536
+
+    headers = {"content-type": "multipart/form-data; boundary=x", "content-length": str(200 * 65536 + 100)}
+    response = client.post("/api/similar", content=body(), headers=headers)
+    assert response.status_code == 413 and "larger than" in response.json()["detail"]
+    assert sent == []

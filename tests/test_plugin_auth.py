@@ -139,3 +139,33 @@ def test_bad_input_through_the_real_server_is_a_status_and_a_sentence(
     token = _token(api_server, "reader", "reader-pw")
     response = requests.request(method, api_server + route, cookies={"_token": token}, timeout=30, **kwargs)
     assert response.status_code == status and message in response.json()["detail"]
+
+
+def test_an_oversized_upload_is_refused_while_it_is_still_being_sent(api_server):
+    """Chunked, with no declared length, to the real server: the answer comes after about the limit
+    (0.01 MB here), not after the whole body; before, the whole body was spooled to disk first."""
+    import http.client
+    import select
+    from urllib.parse import urlsplit
+
+    token = _token(api_server, "reader", "reader-pw")
+    where = urlsplit(api_server)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+    conn.putrequest("POST", "/musicrec/api/similar")
+    conn.putheader("Authorization", f"Bearer {token}")
+    conn.putheader("Content-Type", "multipart/form-data; boundary=x")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    head = b'--x\r\nContent-Disposition: form-data; name="file"; filename="big.wav"\r\n\r\n'
+    conn.send(b"%x\r\n%s\r\n" % (len(head), head))
+    chunk, sent = b"\0" * 65536, 0
+    try:
+        while sent < 64 * 2**20 and not select.select([conn.sock], [], [], 0)[0]:
+            conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sent += len(chunk)
+            time.sleep(0.005)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server answered and closed
+    response = conn.getresponse()
+    assert response.status == 413 and b"upload limit" in response.read()
+    assert sent < 4 * 2**20, f"{sent / 2**20:.0f} MB sent before the answer"
