@@ -215,3 +215,76 @@ def test_more_processes_than_cores_are_not_started(tmp_path, caplog, monkeypatch
     assert len(feats) == 3
     assert "features: 256 processes asked for, more than the cores here (1)" in caplog.text
     assert "features: 5 files, 1 process" in caplog.text
+
+
+def _tag_bomb(path, frames: int):
+    """An mp3 whose ID3 tag holds `frames` text frames: ffmpeg's tag parser takes time quadratic in them
+    (200,000 took 221 s), all of it inside one C call that no timer in the process can interrupt."""
+    from mutagen.id3 import ID3, TXXX
+
+    from conftest import ffmpeg_generate
+
+    ffmpeg_generate(path, seconds=1.0, channels=1)
+    tag = ID3()
+    for i in range(frames):
+        tag.add(TXXX(encoding=3, desc=f"k{i}", text=["v"]))
+    tag.save(path)
+    return path
+
+
+def test_a_file_that_hangs_the_decoder_is_stopped_from_outside_and_the_shard_goes_on(tmp_path):
+    lib = _library(tmp_path / "lib")
+    _tag_bomb(lib / "a" / "bomb.mp3", 60_000)  # about 20 s in ffmpeg's parser here
+    started = time.monotonic()
+    feats, quarantine = extract.extract(lib, discover.scan(lib).files, workers=1, time_limit_s=3)
+    assert time.monotonic() - started < 15
+    reasons = dict(zip(quarantine["track_key"], quarantine["error"], strict=True))
+    assert reasons["a/bomb.mp3"] == "decoding and analysis took longer than 3 s and was stopped"
+    assert len(feats) == 3  # the good files, after the bomb, in a new worker
+
+
+def test_a_worker_killed_mid_file_costs_that_file_alone(tmp_path):
+    import threading
+
+    import psutil
+
+    lib = _library(tmp_path / "lib")
+    sf.write(lib / "a" / "long.wav", tone(330.0, seconds=1800.0), 22050)  # analysed first: the largest
+    me = psutil.Process()
+
+    def kill_the_worker():  # as the kernel's OOM killer would
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            # This thread makes the pool start its workers from a fork server: they are its children.
+            workers = [p for p in me.children(recursive=True) if p.ppid() != me.pid]
+            if workers:
+                time.sleep(1.0)  # into the long file
+                for worker in workers:
+                    worker.kill()
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_worker)
+    killer.start()
+    feats, quarantine = extract.extract(lib, discover.scan(lib).files, workers=1)
+    killer.join()
+    reasons = dict(zip(quarantine["track_key"], quarantine["error"], strict=True))
+    assert reasons["a/long.wav"] == "its worker was killed (SIGKILL: out of memory, or stopped from outside)"
+    assert len(feats) == 3
+
+
+def test_a_worker_may_take_a_bounded_amount_of_memory_beyond_its_own():
+    code = (
+        "import resource; from musicrec import extract\n"
+        "extract._worker_init()\n"
+        "soft, _ = resource.getrlimit(resource.RLIMIT_AS)\n"
+        "size = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmSize:')) * 1024\n"
+        "print(soft - size)\n"
+        "try:\n"
+        "    bytearray(3 * 2**30)\n"
+        "except MemoryError:\n"
+        "    print('refused')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    headroom, refused = done.stdout.split()
+    assert 1.9 * 2**30 < int(headroom) <= 2 * 2**30 and refused == "refused"

@@ -10,9 +10,11 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import hashlib
+import importlib.machinery
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -37,6 +39,9 @@ BOOKKEEPING_COLUMNS = [
     "mtime_ns",
     "content_hash",
 ]
+# What decoding and analysing one file may take beyond a warm worker's own memory (a file's first 30 minutes
+# need about 0.3 GB): past it an allocation fails and the file is quarantined, rather than the machine swapping.
+FILE_MEMORY_LIMIT = 2 * 2**30
 # Longer tracks are analysed on their first 30 minutes: memory stays bounded (about 160 MB of signal)
 # and half an hour says how a piece sounds; the cap is the DAG's `max_analysis_minutes` param.
 DEFAULT_MAX_MINUTES = 30.0
@@ -64,6 +69,8 @@ def extract_one(library: str, track_key: str, max_seconds: float | None = None) 
         return track_key, None, str(exc)
     except FileNotFoundError:
         return track_key, None, "file not found (removed during the run?)"
+    except MemoryError:
+        return track_key, None, f"needed more than the {FILE_MEMORY_LIMIT / 2**30:g} GB of memory a file may take"
     except Exception as exc:  # a file must never bring the shard down; the reason is kept
         return track_key, None, f"{type(exc).__name__}: {exc}"
     row["size_bytes"] = stat.st_size
@@ -82,11 +89,26 @@ def content_hash(path: Path) -> str:
 
 
 def _worker_init() -> None:
-    """One BLAS thread per worker (the pool already uses every core), then warm up."""
+    """One BLAS thread per worker (the pool already uses every core), warm up, then bound the memory that a
+    file may take."""
+    import resource
+
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)
     warm_up()
+    with open("/proc/self/status") as status:
+        warm_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (1024 * warm_kb + FILE_MEMORY_LIMIT, hard))
+
+
+def extract_supervised(
+    library: str, track_key: str, max_seconds: float | None = None, time_limit_s: float = limits.ANALYSIS_LIMIT_S
+) -> tuple[str, dict | None, str | None]:
+    """`extract_one` in a supervised worker process, for one file from outside the library (`musicrec similar`,
+    the API's upload): a file that crashes the decoder costs an error, not the process that asked."""
+    return next(_results(library, [track_key], 1, max_seconds, time_limit_s))
 
 
 def _pool_context():
@@ -120,47 +142,64 @@ def _allow_children() -> None:
         process._config["authkey"] = multiprocessing.process.AuthenticationString(bytes(key))
 
 
-def _results(library: str, keys: list[str], workers: int, max_seconds: float | None):
+def _results(library: str, keys: list[str], workers: int, max_seconds: float | None, time_limit_s: float):
+    """Each file decoded and analysed in a worker process that this one supervises (pebble's pool), as
+    browsers and media servers treat untrusted media: a file that crashes its worker (a decoder's SIGSEGV),
+    takes longer than `time_limit_s` (stopped from here: a timer inside cannot interrupt C code) or more
+    memory than a worker may have costs that file alone; the worker is replaced and the rest go on."""
+    import pebble
+
     context = _pool_context()
-    if workers <= 1 or context.get_start_method() == "fork":
-        warm_up()  # here it serves this process, or the forked workers inherit it
-    if workers <= 1:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1):  # one process, one core: as each worker of a pool
-            for key in keys:
-                yield extract_one(library, key, max_seconds)
-        return
+    if context.get_start_method() == "fork":
+        warm_up()  # the forked workers inherit it
     _allow_children()
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
-        with _main_script_kept_from_workers():  # the workers start as the first files are submitted
-            # One file a task, taken as each finishes: every core stays busy when file lengths differ a lot.
-            futures = [pool.submit(extract_one, library, key, max_seconds) for key in keys]
+    _main_script_never_rerun()
+    with pebble.ProcessPool(max_workers=workers, initializer=_worker_init, context=context) as pool:
+        # One file a task, taken as each finishes: every core stays busy when file lengths differ a lot.
+        futures = {
+            pool.schedule(extract_one, args=(library, key, max_seconds), timeout=time_limit_s): key for key in keys
+        }
         for future in cf.as_completed(futures):
-            yield future.result()
+            yield _outcome(futures[future], future, time_limit_s)
 
 
-@contextlib.contextmanager
-def _main_script_kept_from_workers():
-    """Workers that a fork server starts do not run this process's `__main__` script again.
+def _outcome(key: str, future, time_limit_s: float) -> tuple[str, dict | None, str | None]:
+    """What a worker returned for `key`, or why it returned nothing."""
+    import pebble
+
+    try:
+        return future.result()
+    except cf.TimeoutError:
+        return key, None, f"decoding and analysis took longer than {time_limit_s:g} s and was stopped"
+    except pebble.ProcessExpired as exc:
+        return key, None, _ended(exc.exitcode)
+
+
+def _ended(exitcode: int | None) -> str:
+    """Why a worker that was analysing a file ended, for a person."""
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        if name == "SIGKILL":
+            return "its worker was killed (SIGKILL: out of memory, or stopped from outside)"
+        return f"crashed the decoder ({name})"
+    return f"its worker ended with exit code {exitcode}"
+
+
+def _main_script_never_rerun() -> None:
+    """Workers that a fork server starts never run this process's `__main__` script again.
 
     multiprocessing re-runs the parent's main script in each such worker, so that its functions can be
     unpickled there. Ours live in this module, and the script may be a console script that must not run
     twice: in a task of `airflow standalone`, `airflow scheduler` or `airflow celery worker`, `__main__` is
     the `airflow` script, whose import in a task process fails on the task's deliberately unusable database
-    URL (`Could not parse SQLAlchemy URL`), and every worker dies (`BrokenProcessPool`). Run as `python -m`,
-    a package's `__main__` is never re-run, which is why that way of starting Airflow hid it.
+    URL (`Could not parse SQLAlchemy URL`), and every worker dies. The pool replaces workers at any time, so
+    the main module is marked for good as one that multiprocessing does not run again: a spec named
+    `__main__`, which is what it finds, and skips, for a package run as `python -m` (why that way of
+    starting Airflow hid the crash).
     """
     main = sys.modules["__main__"]
-    script = getattr(main, "__file__", None)
-    if script is None or getattr(main, "__spec__", None) is not None:
-        yield
-        return
-    del main.__file__  # multiprocessing.spawn.get_preparation_data then names no main path to run
-    try:
-        yield
-    finally:
-        main.__file__ = script
+    if getattr(main, "__spec__", None) is None and getattr(main, "__file__", None) is not None:
+        main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
 
 
 def extract(
@@ -170,13 +209,15 @@ def extract(
     label: str = "extract",
     max_minutes: float | None = DEFAULT_MAX_MINUTES,
     run: str | None = None,
+    time_limit_s: float = limits.ANALYSIS_LIMIT_S,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Features and quarantine tables for the files of `worklist` (columns track_key, folder, file).
 
     `workers` processes, or by default one per core that no other shard on this machine holds (see
     `musicrec.cores`). A file longer than `max_minutes` is analysed on its first `max_minutes` (0 or None:
     no cap). `label` names the shard in what it logs; `run`, the run it belongs to, where shards of another
-    run wait for its cores.
+    run wait for its cores. A file whose decoding and analysis take longer than `time_limit_s` is stopped and
+    quarantined.
     """
     max_seconds = 60.0 * max_minutes if max_minutes else None
     library = str(Path(library).expanduser())
@@ -189,18 +230,18 @@ def extract(
         if granted < wanted:
             log.info("%s: %d of %d cores free (other shards run here)", label, granted, wanted)
         log.info("%s: %d files, %d process%s", label, len(worklist), granted, "" if granted == 1 else "es")
-        return _extract_all(library, worklist, granted, label, max_seconds)
+        return _extract_all(library, worklist, granted, label, max_seconds, time_limit_s)
 
 
 def _extract_all(
-    library: str, worklist: pd.DataFrame, workers: int, label: str, max_seconds: float | None
+    library: str, worklist: pd.DataFrame, workers: int, label: str, max_seconds: float | None, time_limit_s: float
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     meta = worklist.set_index("track_key")
     rows, bad = [], []
     started = last_report = time.monotonic()
     audio_s = 0.0
     keys = _largest_first(library, worklist["track_key"].tolist())
-    for done, (key, row, error) in enumerate(_results(library, keys, workers, max_seconds), start=1):
+    for done, (key, row, error) in enumerate(_results(library, keys, workers, max_seconds, time_limit_s), start=1):
         folder, file = meta.loc[key, "folder"], meta.loc[key, "file"]
         if error is None:
             rows.append({"track_key": key, "folder": folder, "file": file, **row})

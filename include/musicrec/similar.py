@@ -48,7 +48,7 @@ def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10, name: s
             f"{features.FEATURE_VERSION}: run `musicrec run --full-refresh` to rebuild it first"
         )
     path = Path(path)
-    key, row, error = extract.extract_one(str(path.parent), path.name, max_seconds=extract.DEFAULT_MAX_MINUTES * 60)
+    key, row, error = extract.extract_supervised(str(path.parent), path.name, extract.DEFAULT_MAX_MINUTES * 60)
     if row is None:
         raise InputError(f"{name or path}: {error}")
     d = index.scores(embed(row, published), k)
