@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
@@ -207,12 +208,26 @@ def similar(file: UploadFile, k: int = Query(10, ge=1, le=MAX_K)):
     """Tracks that sound like an uploaded audio file (at most MUSICREC_MAX_UPLOAD_MB, 100 by default)."""
     from musicrec import similar as similarity
 
+    name = _shown_name(file.filename)
     with tempfile.TemporaryDirectory(prefix="musicrec-upload-") as tmp:
-        path = Path(tmp) / (Path(file.filename or "upload").name or "upload")
+        path = Path(tmp) / f"upload{_suffix(name)}"
         _save_bounded(file, path)
         with _as_http_errors():
-            result = similarity.similar_to_file(DATA_DIR, path, k, name=file.filename)
+            result = similarity.similar_to_file(DATA_DIR, path, k, name=name)
     return result | {"neighbours": result.pop("neighbors")}
+
+
+def _shown_name(filename: str | None) -> str:
+    """The uploaded file's name as messages show it: the client's to choose, so never used as a path (`..`,
+    a NUL byte or 300 bytes would be refused by the file system, or worse); control characters dropped."""
+    name = "".join(c for c in (filename or "") if c.isprintable())[:200]
+    return name or "the upload"
+
+
+def _suffix(name: str) -> str:
+    """The extension, which tells the decoders what to expect, where it is a plausible one."""
+    suffix = Path(name).suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
 
 
 def _save_bounded(upload: UploadFile, path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -205,3 +206,15 @@ def test_an_upload_declared_over_the_limit_is_refused_before_its_body_is_read(cl
     response = client.post("/api/similar", content=body(), headers=headers)
     assert response.status_code == 413 and "larger than" in response.json()["detail"]
     assert sent == []
+
+
+@pytest.mark.parametrize("filename", ["..", ".", "/etc/passwd", "x" * 300 + ".wav", "a\0b.wav", "line\nbreak.wav"])
+def test_an_upload_is_answered_whatever_its_name(client, small_index, filename):
+    """The name is the client's: it is shown, never used as a path (these were HTTP 500 before)."""
+    library = storage.read_json(storage.require_current(small_index) / storage.SUMMARY)["library"]
+    audio = (Path(library) / "low" / "1.wav").read_bytes()
+    response = client.post("/api/similar", params={"k": 2}, files={"file": (filename, audio, "audio/wav")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["same_audio_as"] == ["low/1.wav"] and len(body["neighbours"]) == 2
+    assert "\0" not in body["file"] and "\n" not in body["file"] and len(body["file"]) <= 200
