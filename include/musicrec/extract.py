@@ -108,7 +108,8 @@ def extract_supervised(
 ) -> tuple[str, dict | None, str | None]:
     """`extract_one` in a supervised worker process, for one file from outside the library (`musicrec similar`,
     the API's upload): a file that crashes the decoder costs an error, not the process that asked."""
-    return next(_results(library, [track_key], 1, max_seconds, time_limit_s))
+    with contextlib.closing(_results(library, [track_key], 1, max_seconds, time_limit_s)) as results:
+        return next(results)  # closing the generator shuts its pool down now, not whenever it is collected
 
 
 def _pool_context():
