@@ -31,8 +31,10 @@ def quick(monkeypatch):
 
 
 ARGS = ["--from", "2026-11-28", "--to", "2026-11-29"]
-LOCKED = "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked\n" \
+LOCKED = (
+    "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked\n"
     "(Background on this error at: https://sqlalche.me/e/21/e3q8)"
+)
 
 
 def test_a_locked_sqlite_database_and_a_running_backfill_are_waited_out(tmp_path, monkeypatch, quick, capsys):
