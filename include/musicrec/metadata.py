@@ -2,7 +2,7 @@
 
 Steps, in order (each a function below, each recorded in the cleaning report):
 1. `read_table`: CSV, TSV or Parquet; utf-8 (with or without BOM), else cp1252/latin-1;
-   the delimiter is sniffed.
+   the delimiter is sniffed. `cut_long_values`: no value longer than MAX_VALUE_CHARS.
 2. `normalize_columns`: names matched case-insensitively, with synonyms
    (`Artist Name` -> artist, `length` -> duration); unknown columns are kept. Two columns that
    mean the same (`Artist Name` and `artist`) collide: the left-most is used, and the report says so.
@@ -45,6 +45,10 @@ from musicrec import storage
 from musicrec.errors import InputError
 
 MAX_DURATION_S = 6 * 3600
+# Comparisons of artist names in all: seconds of work, however alike the names (see artist_spelling_map).
+MAX_NAME_COMPARISONS = 20_000_000
+# Longer than any title, name or path (4,096 bytes at most on Linux); see cut_long_values.
+MAX_VALUE_CHARS = 4096
 MIN_YEAR = 1900
 
 COLUMN_SYNONYMS = {
@@ -109,7 +113,20 @@ def _slug(text: str) -> str:
 GENRE_LOOKUP = {_slug(s): g for g, synonyms in GENRES.items() for s in [g, *synonyms]}
 
 
-def _decode(raw: bytes, path: Path) -> str:
+def _decodes_as(raw: bytes, encoding: str) -> bool:
+    """Whether all of `raw` decodes as `encoding`, checked a mebibyte at a time: a big file is not held twice."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    view = memoryview(raw)
+    try:
+        for at in range(0, len(raw), 1 << 20):
+            decoder.decode(view[at : at + (1 << 20)])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _encoding(raw: bytes, path: Path) -> str:
     # A byte-order mark names UTF-16 or UTF-32 (spreadsheets export "Unicode text" so); otherwise try in turn.
     boms = [
         (codecs.BOM_UTF32_LE, "utf-32"),
@@ -119,15 +136,12 @@ def _decode(raw: bytes, path: Path) -> str:
     ]
     for bom, encoding in boms:
         if raw.startswith(bom):
-            try:
-                return raw.decode(encoding)
-            except UnicodeDecodeError as exc:
-                raise MetadataError(f"{path}: starts as {encoding} but does not decode as it ({exc})") from None
+            if not _decodes_as(raw, encoding):
+                raise MetadataError(f"{path}: starts as {encoding} but does not decode as it")
+            return encoding
     for encoding in ("utf-8-sig", "cp1252", "latin-1"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
+        if _decodes_as(raw, encoding):
+            return encoding
     raise MetadataError(f"{path}: cannot decode text as utf-8, utf-16 (with BOM), cp1252 or latin-1")
 
 
@@ -140,20 +154,24 @@ def read_table(path: str | Path) -> pd.DataFrame:
             return storage.read_parquet(path)
         except Exception as exc:
             raise MetadataError(f"{path}: not a readable Parquet file ({exc})") from exc
-    text = _decode(path.read_bytes(), path)
-    if not text.strip():
+    raw = path.read_bytes()
+    encoding = _encoding(raw, path)
+    head = raw[:65536].decode(encoding, errors="ignore")
+    if not head.strip():
         raise MetadataError(f"{path}: the file is empty")
     try:
-        delimiter = "\t" if path.suffix.lower() == ".tsv" else csv.Sniffer().sniff(text[:8192], ",;\t|").delimiter
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else csv.Sniffer().sniff(head[:8192], ",;\t|").delimiter
     except csv.Error:
         delimiter = ","
     try:
         # The C parser's errors name the row ("Expected 3 fields in line 3, saw 4"). index_col=False: rows
         # that all have one field more than the header must not silently turn the first column into an index.
+        # It reads the bytes as they are: a decoded copy of a big file would hold it four times over.
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
             return pd.read_csv(
-                io.StringIO(text),
+                io.BytesIO(raw),
+                encoding=encoding,
                 sep=delimiter,
                 dtype=str,
                 keep_default_na=False,
@@ -162,10 +180,27 @@ def read_table(path: str | Path) -> pd.DataFrame:
                 index_col=False,
             )
     except pd.errors.ParserWarning:
-        line = _first_row_longer_than_header(text, delimiter)
+        line = _first_row_longer_than_header(raw.decode(encoding), delimiter)
         raise MetadataError(f"{path}: malformed CSV (line {line} has more fields than the header)") from None
+    except pd.errors.EmptyDataError:
+        raise MetadataError(f"{path}: the file is empty") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise MetadataError(f"{path}: malformed CSV ({exc})") from exc
+
+
+def cut_long_values(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Text over MAX_VALUE_CHARS cut to that length: no title, name or path is longer, and the index and the
+    page must not carry a field of megabytes. Counted per column, with the first rows (1 is the first data row)."""
+    out = df.copy()
+    cut = {}
+    for col in out.columns:
+        if not (pd.api.types.is_string_dtype(out[col]) or out[col].dtype == object):
+            continue
+        long = out[col].astype(object).str.len().gt(MAX_VALUE_CHARS)
+        if long.any():
+            cut[str(col)] = {"count": int(long.sum()), "rows": [int(i) + 1 for i in out.index[long][:5]]}
+            out.loc[long, col] = out.loc[long, col].str.slice(0, MAX_VALUE_CHARS)
+    return out, cut
 
 
 def _first_row_longer_than_header(text: str, delimiter: str) -> int | str:
@@ -245,12 +280,11 @@ def add_track_key(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def _with_folder_and_file(df: pd.DataFrame) -> pd.DataFrame:
-    """`folder` and `file` as the parts of `track_key`."""
-    parts = df["track_key"].map(PurePosixPath)
-    return df.assign(
-        folder=parts.map(lambda p: p.parent.as_posix() if str(p.parent) != "." else ""),
-        file=parts.map(lambda p: p.name),
-    )
+    """`folder` and `file` as the parts of `track_key` (a POSIX path: the folder is all before the last `/`)."""
+    if df.empty:
+        return df.assign(folder=pd.Series(dtype=object), file=pd.Series(dtype=object))
+    parts = df["track_key"].astype(object).str.rpartition("/")
+    return df.assign(folder=parts[0], file=parts[2])
 
 
 def parse_duration(value) -> float | None:
@@ -329,13 +363,68 @@ def _artist_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", stripped)
 
 
-def artist_spelling_map(names: pd.Series) -> dict[str, str]:
-    """Spelling -> the cluster's most frequent spelling, for near-identical names only.
+def _typing_slips_allowed(length: int, other_length: int) -> int:
+    """Damerau-Levenshtein distance up to which two folded names are one artist: 2 for names of 12+ letters."""
+    return 2 if min(length, other_length) >= 12 else 1
+
+
+def _digits(key: str) -> str:
+    """The numbers in a folded name: a slip never changes them ("Sum 41" is not "Sum 14", nor "Artist 7" "Artist 8")."""
+    return "".join(ch for ch in key if ch.isdigit())
+
+
+def _pieces(length: int) -> list[tuple[int, int]]:
+    """(start, end) of the near-equal pieces a name of `length` letters is indexed by: 5 from 12 letters, else 3.
+
+    Why these counts: a swap of two letters is two plain edits, so 1 (2) slips are at most 2 (4) letters
+    substituted, inserted or deleted; each touches one piece, so one piece of 3 (5) is left whole.
+    """
+    count = 5 if length >= 12 else 3
+    bounds = [round(i * length / count) for i in range(count + 1)]
+    return list(zip(bounds, bounds[1:], strict=False))
+
+
+class _NameIndex:
+    """Folded names by their pieces: the names within typing slips of a name, found without comparing all."""
+
+    def __init__(self):
+        self._by_piece: dict[tuple[str, int, int, str], list[str]] = {}
+
+    def add(self, key: str) -> None:
+        digits = _digits(key)
+        for i, (start, end) in enumerate(_pieces(len(key))):
+            self._by_piece.setdefault((digits, len(key), i, key[start:end]), []).append(key)
+
+    def candidates(self, key: str) -> set[str]:
+        """Every indexed name within the allowed slips of `key` (and some that are not: check the distance).
+
+        A whole piece of a near name is in `key` at its own place, moved by at most the letters inserted or
+        deleted before it.
+        """
+        found: set[str] = set()
+        digits = _digits(key)
+        for length in range(len(key) - 2, len(key) + 3):
+            slips = _typing_slips_allowed(len(key), length)
+            if abs(length - len(key)) > slips:
+                continue
+            for i, (start, end) in enumerate(_pieces(length)):
+                for at in range(max(start - slips, 0), min(start + slips, len(key) - (end - start)) + 1):
+                    found.update(self._by_piece.get((digits, length, i, key[at : at + end - start]), ()))
+        return found
+
+
+def artist_spelling_map(names: pd.Series) -> tuple[dict[str, str], int]:
+    """Spelling -> the cluster's most frequent spelling, for near-identical names only; and how many names
+    were left as written because the comparisons' budget ran out.
 
     Same after case, accents and spacing are folded: always one artist. Otherwise a
     rarer spelling joins a more frequent one when their folded forms are one typing
-    slip apart (Damerau-Levenshtein distance 1, or 2 for names of 12+ letters).
+    slip apart (Damerau-Levenshtein distance 1, or 2 for names of 12+ letters) and hold
+    the same numbers: the most frequent such name that has not itself joined another.
+    Names are compared with at most MAX_NAME_COMPARISONS others in all (a list of names
+    built from a few syllables has every name near thousands); past that they stay as written.
     """
+    from rapidfuzz import process
     from rapidfuzz.distance import DamerauLevenshtein
 
     counts = Counter(n for n in names.dropna() if n)
@@ -344,26 +433,38 @@ def artist_spelling_map(names: pd.Series) -> dict[str, str]:
         by_key.setdefault(_artist_key(name), []).append(name)
     key_counts = {k: sum(counts[n] for n in group) for k, group in by_key.items()}
     keys = sorted(key_counts, key=lambda k: (-key_counts[k], k))
-    target_of = {}
-    for i, key in enumerate(keys):
-        target_of[key] = key
-        for better in keys[:i]:
-            if target_of[better] != better or len(key) < 4:
-                continue
-            limit = 2 if min(len(key), len(better)) >= 12 else 1
-            if key_counts[better] > key_counts[key] and DamerauLevenshtein.distance(key, better) <= limit:
-                target_of[key] = better
-                break
-    return {name: by_key[target_of[key]][0] for key, group in by_key.items() for name in group}
+    rank = {key: i for i, key in enumerate(keys)}
+    # Names that have not joined another, the only ones a name can join; indexed once a rarer name comes, since
+    # a name joins only a more frequent one.
+    heads, unindexed = _NameIndex(), []
+    target_of, compared, not_compared = {}, 0, 0
+    for key in keys:
+        if unindexed and key_counts[unindexed[-1]] > key_counts[key]:  # the first name of a lower count
+            for head in unindexed:
+                heads.add(head)
+            unindexed = []
+        candidates = set()
+        if len(key) >= 4 and compared >= MAX_NAME_COMPARISONS:
+            not_compared += 1
+        elif len(key) >= 4:
+            candidates = heads.candidates(key)
+            compared += len(candidates)
+        near = process.extract(key, candidates, scorer=DamerauLevenshtein.distance, score_cutoff=2, limit=None)
+        joins = [better for better, distance, _ in near if distance <= _typing_slips_allowed(len(key), len(better))]
+        target_of[key] = min(joins, key=rank.get, default=key)
+        if target_of[key] == key:
+            unindexed.append(key)
+    return {name: by_key[target_of[key]][0] for key, group in by_key.items() for name in group}, not_compared
 
 
-def merge_artist_spellings(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+def merge_artist_spellings(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str], int]:
+    """The table with near-identical spellings merged, the merges, and the names left uncompared."""
     if "artist" not in df.columns:
-        return df, {}
-    mapping = artist_spelling_map(df["artist"])
+        return df, {}, 0
+    mapping, not_compared = artist_spelling_map(df["artist"])
     out = df.copy()
     out["artist"] = out["artist"].map(lambda a: mapping.get(a, a) if isinstance(a, str) else a)
-    return out, {k: v for k, v in mapping.items() if k != v}
+    return out, {k: v for k, v in mapping.items() if k != v}, not_compared
 
 
 def canonical_genre(label) -> str:
@@ -409,11 +510,7 @@ def fill_from_tags(df: pd.DataFrame, tags: pd.DataFrame | None) -> tuple[pd.Data
             source[use] = "tags"
             filled[field] = int(use.sum())
         out[f"{field}_source"] = source
-    out = out.rename_axis("track_key").reset_index()
-    parts = out["track_key"].map(PurePosixPath)
-    out["folder"] = parts.map(lambda p: p.parent.as_posix() if str(p.parent) != "." else "")
-    out["file"] = parts.map(lambda p: p.name)
-    return out, filled
+    return _with_folder_and_file(out.rename_axis("track_key").reset_index()), filled
 
 
 def clean(df: pd.DataFrame, tags: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
@@ -422,6 +519,7 @@ def clean(df: pd.DataFrame, tags: pd.DataFrame | None = None) -> tuple[pd.DataFr
     `tags` (track_key and tag fields, see `musicrec.tags`) fills what the file leaves missing.
     """
     report: dict = {"rows_in": len(df)}
+    df, report[f"values_cut_to_{MAX_VALUE_CHARS}_characters"] = cut_long_values(df)
     df, report["renamed_columns"], report["column_collisions"] = normalize_columns(df)
     # Keys first, from the cells as written: a file name is matched exactly, spaces and all.
     df, report["rows_without_file_dropped"] = add_track_key(df)
@@ -432,7 +530,7 @@ def clean(df: pd.DataFrame, tags: pd.DataFrame | None = None) -> tuple[pd.DataFr
         if col not in df.columns:
             df[col] = None
     df, report["filled_from_tags"] = fill_from_tags(df, tags)
-    df, report["artist_spellings_merged"] = merge_artist_spellings(df)
+    df, report["artist_spellings_merged"], report["artist_names_not_compared_budget_spent"] = merge_artist_spellings(df)
     df, report["genre_labels_outside_vocabulary"] = canonical_genres(df)
     df["year"] = df["year"].astype("Int64")
     df["duration_s"] = df["duration_s"].astype("float64")
