@@ -209,11 +209,10 @@ def similar(file: UploadFile, k: int = Query(10, ge=1, le=MAX_K)):
     from musicrec import similar as similarity
 
     name = _shown_name(file.filename)
-    with tempfile.TemporaryDirectory(prefix="musicrec-upload-") as tmp:
+    with _as_http_errors(), tempfile.TemporaryDirectory(prefix="musicrec-upload-") as tmp:
         path = Path(tmp) / f"upload{_suffix(name)}"
         _save_bounded(file, path)
-        with _as_http_errors():
-            result = similarity.similar_to_file(DATA_DIR, path, k, name=name)
+        result = similarity.similar_to_file(DATA_DIR, path, k, name=name)
     return result | {"neighbours": result.pop("neighbors")}
 
 
@@ -242,18 +241,24 @@ def _save_bounded(upload: UploadFile, path: Path) -> None:
 
 @contextlib.contextmanager
 def _as_http_errors():
-    """The library's errors as HTTP answers with their message: no traceback, no 500."""
+    """The library's errors as HTTP answers with their message: no traceback, no 500. A disk or object storage
+    that refuses or does not answer is the server's trouble, not the request's: 503."""
     from musicrec import query
-    from musicrec.errors import InputError
+    from musicrec.errors import InputError, explained
 
     try:
         yield
     except query.QueryError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
-    except InputError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
     except (query.DamagedIndex, FileNotFoundError) as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from None
+    except Exception as exc:
+        failure = explained(exc)
+        if failure is not None:
+            raise HTTPException(status_code=503, detail=str(failure)) from None
+        if isinstance(exc, InputError):
+            raise HTTPException(status_code=400, detail=str(exc)) from None
+        raise
 
 
 class MusicrecPlugin(AirflowPlugin):

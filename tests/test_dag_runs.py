@@ -416,3 +416,60 @@ def test_a_run_finding_the_data_dir_busy_fails_naming_the_holder(dag, first_run,
     assert take.state == "failed" and take.try_number == 1
     assert lock.holder(data_dir)["holder"] == "nightly-run-elsewhere"  # not taken, not released by the loser
     assert storage.require_current(data_dir) == before
+
+
+FILL_AND_RUN_TWICE = """
+set -eu
+mount -t tmpfs -o size="$SIZE" tmpfs "$DISK"
+cp -a "$DATA/." "$DISK/"
+# Ballast up to the brim, then give back what the run may start with.
+head -c "$SIZE" /dev/zero > "$DISK/ballast" 2>/dev/null || true
+truncate -s "-$FREE" "$DISK/ballast"
+run() { "$MUSICREC" run --library "$LIBRARY" --data-dir "$DISK" --full-refresh --workers 2 > "$OUT/$1.out" 2> "$OUT/$1.err"; }
+SECONDS=0
+run full && echo 0 > "$OUT/full.rc" || echo $? > "$OUT/full.rc"
+echo "$SECONDS" > "$OUT/full.seconds"
+readlink "$DISK/current" > "$OUT/full.current"
+ls "$DISK/runs" > "$OUT/full.runs"
+rm "$DISK/ballast"
+run freed && echo 0 > "$OUT/freed.rc" || echo $? > "$OUT/freed.rc"
+readlink "$DISK/current" > "$OUT/freed.current"
+ls "$DISK/runs" > "$OUT/freed.runs"
+"""
+
+
+def test_a_full_disk_fails_the_run_in_one_sentence_and_the_next_run_frees_it(first_run, demo_library, tmp_path):
+    """The data dir on a small file system of its own (tmpfs, in a mount namespace of the test's own), filled
+    to the brim: the run fails at once, without retries, saying what happened; the last index stays. With room
+    again, the next run removes the failed run's folder and publishes."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"]).returncode != 0:
+        pytest.skip("no mount namespaces here (unshare -rm)")
+    data = _copy_of(first_run, tmp_path)
+    size = sum(f.stat().st_size for f in data.rglob("*") if f.is_file())
+    out = tmp_path / "out"
+    out.mkdir()
+    env = os.environ | {
+        "SIZE": str(3 * size + (4 << 20)),
+        "FREE": str(1 << 20),
+        "DISK": str(tmp_path / "disk"),
+        "DATA": str(data),
+        "LIBRARY": str(demo_library),
+        "MUSICREC": str(Path(sys.executable).with_name("musicrec")),
+        "OUT": str(out),
+    }
+    (tmp_path / "disk").mkdir()
+    done = subprocess.run(["unshare", "-rm", "bash", "-c", FILL_AND_RUN_TWICE], env=env, timeout=900)
+    assert done.returncode == 0
+    said = (out / "full.err").read_text()
+    assert (out / "full.rc").read_text().strip() == "1", said[-3000:]
+    assert "error: no space left on the device" in said and "free some space, then run again" in said
+    assert said.count("error: no space left") == 1 and "Traceback" not in said
+    assert float((out / "full.seconds").read_text()) < 120  # once, not after three tries of each task
+    before = os.readlink(data / "current")
+    assert (out / "full.current").read_text().strip() == before
+    failed_run = set((out / "full.runs").read_text().split()) - {Path(before).name}
+    assert len(failed_run) == 1
+    assert (out / "freed.rc").read_text().strip() == "0", (out / "freed.err").read_text()[-3000:]
+    assert "removed the folders of 1 runs that failed" in (out / "freed.err").read_text()
+    runs_after = set((out / "freed.runs").read_text().split())
+    assert not failed_run & runs_after and (out / "freed.current").read_text().strip() != before

@@ -10,6 +10,8 @@ import signal
 import sys
 import time
 
+from musicrec.errors import explained
+
 DEFAULT_DATA_DIR = os.environ.get("MUSICREC_DATA_DIR", "data")
 
 
@@ -45,7 +47,11 @@ def _refused_inputs(library, data_dir, folders: list[str], metadata_path) -> str
         if metadata_path:
             metadata.read_table(metadata_path)
     except InputError as exc:
-        return str(exc)
+        return str(explained(exc) or exc)
+    except Exception as exc:  # a library or data dir that object storage refuses, or does not answer for
+        if explained(exc) is None:
+            raise
+        return str(explained(exc))
     return None
 
 
@@ -370,15 +376,15 @@ def main(argv: list[str] | None = None) -> int:
     progress_logging(args.verbose)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except PermissionError as exc:  # a read-only data dir, say: what could not be written, in one line
-        print(f"error: {exc.strerror}: {exc.filename} (not writable by this user?)", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # the reader went away (`| head`): nothing more to say, as for any Unix filter
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that exiting flushes nowhere
         return 128 + signal.SIGPIPE
+    except Exception as exc:  # a read-only data dir, a full disk, refused credentials: one line, no traceback
+        failure = explained(exc)
+        if failure is None and not isinstance(exc, (FileNotFoundError, ValueError)):
+            raise
+        print(f"error: {failure or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

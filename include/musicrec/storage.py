@@ -397,6 +397,21 @@ def prune(data_dir: str | Path, keep: int = KEEP_RUNS) -> list[Path]:
     return removed
 
 
+def remove_failed_runs(data_dir: str | Path) -> list[Path]:
+    """Delete the folders of runs that never published (no summary), never `current` nor `previous`: a
+    failed run's partial tables (shards that filled the disk, say) are of no use to any later run, which
+    reads only the current index. Only for the lock's holder: a run in progress has no summary yet."""
+    data_dir = root(data_dir)
+    if not (data_dir / "runs").is_dir():
+        return []
+    protected = {current_dir(data_dir), previous_dir(data_dir)}
+    failed = [p for p in (data_dir / "runs").iterdir() if p.is_dir() and not (p / SUMMARY).exists()]
+    removed = [run for run in failed if root(run) not in protected]
+    for run in removed:
+        remove_tree(run)
+    return removed
+
+
 def rollback(data_dir: str | Path) -> tuple[Path, Path]:
     """Swap `current` and `previous`: the last index becomes current again (run it twice to undo).
 

@@ -193,7 +193,8 @@ class _ErrorsSaid(logging.Handler):
         self.said: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.said.append(record.getMessage())
+        if record.getMessage() not in self.said:  # two tasks that hit a full disk say so once
+            self.said.append(record.getMessage())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ the same way.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import logging
 import os
 
@@ -18,18 +18,33 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from musicrec.airflow.runner import IN_PROCESS
 
 
-@contextlib.contextmanager
-def bad_input_fails_fast():
-    """Bad input fails the task without its retries: it would fail the same way again. So does a data dir
-    that stayed busy for the whole `lock_wait_minutes`: the wait was the retry."""
-    from musicrec.errors import InputError
-    from musicrec.lock import DataDirBusy
+def said_plainly(body):
+    """A task's failures in a sentence that says what to do (see `musicrec.errors.explained`), logged where
+    `musicrec run` shows it beside "failed tasks". Bad input, a refusing disk or object storage, and a data dir
+    that stayed busy for the whole `lock_wait_minutes` fail the task without its retries: they would fail the
+    same way again (the wait was the retry). Object storage that did not answer is retried."""
 
-    try:
-        yield
-    except (InputError, DataDirBusy) as exc:
-        logging.getLogger("musicrec").error("%s", exc)  # musicrec run shows it beside "failed tasks"
-        raise AirflowFailException(str(exc)) from exc
+    @functools.wraps(body)
+    def run(*args, **kwargs):
+        from musicrec.errors import InputError, explained
+        from musicrec.lock import DataDirBusy
+
+        try:
+            return body(*args, **kwargs)
+        except (InputError, DataDirBusy) as exc:
+            failure = explained(exc) or exc
+            logging.getLogger("musicrec").error("%s", failure)
+            raise AirflowFailException(str(failure)) from exc
+        except Exception as exc:
+            failure = explained(exc)
+            if failure is None:
+                raise
+            logging.getLogger("musicrec").error("%s", failure)
+            if isinstance(failure, InputError):
+                raise AirflowFailException(str(failure)) from exc
+            raise failure from exc
+
+    return run
 
 
 def as_list(mapped_results) -> list:
@@ -76,36 +91,37 @@ def folders_of_run(params: dict, logical_date) -> list[str]:
 
 
 @task
+@said_plainly
 def take_lock(params: dict | None = None, run_id: str | None = None) -> dict:
     """The data dir for this run alone (waiting up to `lock_wait_minutes` for another run to finish)."""
     from musicrec import pipeline
 
-    with bad_input_fails_fast():
-        in_process = os.environ.get(IN_PROCESS) == "1"
-        return pipeline.take_lock(data_dir(params), run_id, params["lock_wait_minutes"], pid_holds_run=in_process)
+    in_process = os.environ.get(IN_PROCESS) == "1"
+    return pipeline.take_lock(data_dir(params), run_id, params["lock_wait_minutes"], pid_holds_run=in_process)
 
 
 @task
+@said_plainly
 def discover(params: dict | None = None, run_id: str | None = None, dag_run=None) -> dict:
     """The run: its folder, the files to extract and those reused from the last index."""
     from musicrec import pipeline
 
     # A manual run may have no logical date: it is then the moment it was triggered.
     when = dag_run.logical_date or dag_run.run_after
-    with bad_input_fails_fast():
-        folders = folders_of_run(params, when)
-        return pipeline.discover(
-            library(params),
-            data_dir(params),
-            run_id,
-            folders,
-            bool(params["full_refresh"]),
-            metadata_path(params),
-            index_params=params,
-        )
+    folders = folders_of_run(params, when)
+    return pipeline.discover(
+        library(params),
+        data_dir(params),
+        run_id,
+        folders,
+        bool(params["full_refresh"]),
+        metadata_path(params),
+        index_params=params,
+    )
 
 
 @task
+@said_plainly
 def shard(run: dict, params: dict | None = None) -> list[dict]:
     """One descriptor a shard (its work list's path); none when every file is reused."""
     from musicrec import pipeline
@@ -115,6 +131,7 @@ def shard(run: dict, params: dict | None = None) -> list[dict]:
 
 # What the UI shows for each mapped task ("shard 2/5: 50 files, soundtrack_a"), rendered as it starts.
 @task(map_index_template="{{ task.op_kwargs['shard']['label'] }}")
+@said_plainly
 def extract_features(shard: dict, params: dict | None = None) -> dict:
     """Features of one shard's files, with a process pool over the worker's cores."""
     from musicrec import pipeline
@@ -123,24 +140,25 @@ def extract_features(shard: dict, params: dict | None = None) -> dict:
 
 
 @task
+@said_plainly
 def clean_metadata(run: dict, params: dict | None = None) -> dict:
     from musicrec import pipeline
 
-    with bad_input_fails_fast():
-        return pipeline.clean_metadata(run, metadata_path(params))
+    return pipeline.clean_metadata(run, metadata_path(params))
 
 
 # A run with nothing to extract skips the mapped task, and must still build and publish; a run whose
 # date has no folder to ingest skips everything.
 @task(trigger_rule="none_failed_min_one_success")
+@said_plainly
 def join(run: dict, shards, meta: dict) -> dict:
     from musicrec import pipeline
 
-    with bad_input_fails_fast():
-        return pipeline.join(run, as_list(shards), meta)
+    return pipeline.join(run, as_list(shards), meta)
 
 
 @task
+@said_plainly
 def scale(tracks: dict, params: dict | None = None) -> dict:
     from musicrec import pipeline
 
@@ -148,6 +166,7 @@ def scale(tracks: dict, params: dict | None = None) -> dict:
 
 
 @task
+@said_plainly
 def reduce(scaled: dict, params: dict | None = None) -> dict:
     from musicrec import pipeline
 
@@ -155,6 +174,7 @@ def reduce(scaled: dict, params: dict | None = None) -> dict:
 
 
 @task
+@said_plainly
 def build_index(embedded: dict, tracks: dict, params: dict | None = None) -> dict:
     from musicrec import pipeline
 
@@ -162,6 +182,7 @@ def build_index(embedded: dict, tracks: dict, params: dict | None = None) -> dic
 
 
 @task
+@said_plainly
 def evaluate(embedded: dict, tracks: dict, index: dict) -> dict:
     """Precision, coverage and hubness of the index (evaluation.json, evaluation.md and plots in the run)."""
     from musicrec import pipeline
@@ -170,6 +191,7 @@ def evaluate(embedded: dict, tracks: dict, index: dict) -> dict:
 
 
 @task
+@said_plainly
 def release_lock(params: dict | None = None, run_id: str | None = None) -> bool:
     """The data dir's lock, given back whatever happened to the run (a teardown of take_lock: it runs after
     a failure too, and its own result does not decide the run's)."""
@@ -179,6 +201,7 @@ def release_lock(params: dict | None = None, run_id: str | None = None) -> bool:
 
 
 @task
+@said_plainly
 def publish(run: dict, evaluated: dict) -> dict:
     from musicrec import pipeline
 

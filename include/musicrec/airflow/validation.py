@@ -6,6 +6,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from great_expectations_provider.common.errors import GXValidationFailed
 from great_expectations_provider.operators.validate_batch import GXValidateBatchOperator
 
+from musicrec.airflow.tasks import said_plainly
+
 
 class ValidateMetadata(GXValidateBatchOperator):
     """Validates the table that `clean_metadata` wrote against the project's suite.
@@ -39,6 +41,7 @@ class ValidateMetadata(GXValidateBatchOperator):
 
         return expectations.suite()
 
+    @said_plainly
     def execute(self, context) -> dict:
         from musicrec import expectations, storage
 
