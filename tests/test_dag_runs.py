@@ -425,7 +425,9 @@ cp -a "$DATA/." "$DISK/"
 # Ballast up to the brim, then give back what the run may start with.
 head -c "$SIZE" /dev/zero > "$DISK/ballast" 2>/dev/null || true
 truncate -s "-$FREE" "$DISK/ballast"
-run() { "$MUSICREC" run --library "$LIBRARY" --data-dir "$DISK" --full-refresh --workers 2 > "$OUT/$1.out" 2> "$OUT/$1.err"; }
+run() {
+    "$MUSICREC" run --library "$LIBRARY" --data-dir "$DISK" --full-refresh --workers 2 > "$OUT/$1.out" 2> "$OUT/$1.err"
+}
 SECONDS=0
 run full && echo 0 > "$OUT/full.rc" || echo $? > "$OUT/full.rc"
 echo "$SECONDS" > "$OUT/full.seconds"

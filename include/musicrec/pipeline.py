@@ -689,7 +689,8 @@ def take_lock(data_dir: str, run_id: str, wait_minutes: float = 0.0, pid_holds_r
     info = lock.acquire(data_dir, holder, wait_s=60.0 * wait_minutes, pid_holds_run=pid_holds_run)
     removed = storage.remove_failed_runs(data_dir)
     if removed:
-        log.info("take_lock: removed the folders of %d runs that failed: %s", len(removed), ", ".join(run.name for run in removed))
+        names = ", ".join(run.name for run in removed)
+        log.info("take_lock: removed the folders of %d runs that failed: %s", len(removed), names)
     return {"data_dir": str(storage.root(data_dir)), "holder": holder, "since": info["acquired_at"]}
 
 
