@@ -113,7 +113,8 @@ def test_a_dag_run_reads_the_library_from_and_publishes_to_object_storage(s3, da
     assert summary["tracks_with_metadata"] == 8  # the metadata file was read from the bucket too
     [broken] = summary["quarantined"]
     assert broken["track_key"] == "high/broken.mp3" and "not readable as audio" in broken["error"]
-    assert list(scratch.iterdir()) == []
+    # Nothing downloaded is left (multiprocessing's own pymp- folder lives as long as its fork server).
+    assert [p for p in scratch.iterdir() if not p.name.startswith("pymp-")] == []
     assert (storage.current_dir(data) / storage.DATA_DOCS / "index.html").exists()  # GX's, built locally, uploaded
 
     local = run_stages(library, tmp_path / "local", "local", library / "metadata.csv", n_neighbors=3)
@@ -155,3 +156,73 @@ def test_a_library_path_on_object_storage_that_does_not_exist_is_named(s3):
     missing = s3.url(_prefix("nothing-here"))
     with pytest.raises(errors.InputError, match="library_path: folder not found"):
         pipeline.check_inputs(missing, s3.url(_prefix("data")), [], None)
+
+
+@pytest.fixture(scope="module")
+def silent_endpoint():
+    """A server that accepts connections and never answers."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held = []
+    threading.Thread(target=lambda: [held.append(server.accept()) for _ in range(64)], daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+def _connection(monkeypatch, name: str, conn: dict) -> str:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{name.upper()}", json.dumps({"conn_type": "aws", **conn}))
+    return name
+
+
+def _plugin_app(monkeypatch, data_dir: str):
+    monkeypatch.setenv("MUSICREC_DATA_DIR", data_dir)
+    spec = importlib.util.spec_from_file_location("musicrec_plugin", PROJECT_DIR / "plugins" / "musicrec_plugin.py")
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    monkeypatch.setitem(plugin.app.dependency_overrides, plugin.read_access, lambda: None)
+    return TestClient(plugin.app)
+
+
+@pytest.mark.parametrize(
+    "case, said",
+    [
+        ("wrong secret", "object storage refused access"),
+        ("no credentials", "object storage refused access"),
+        ("unknown connection", "no Airflow connection 'musicrec_nowhere'"),
+        ("silent endpoint", "object storage did not answer"),
+    ],
+)
+def test_object_storage_that_refuses_or_does_not_answer_is_a_sentence(
+    s3, silent_endpoint, monkeypatch, capsys, case, said
+):
+    """The CLI says it in one line (no traceback), the API answers 503 with it; nothing reaches real AWS; a
+    silent endpoint is given up on in about a minute."""
+    endpoint = {"endpoint_url": s3.endpoint, "region_name": "us-east-1"}
+    conn_id = {
+        "wrong secret": lambda: _connection(
+            monkeypatch, "musicrec_wrong", {"login": s3.key, "password": "wrong", "extra": endpoint}
+        ),
+        "no credentials": lambda: _connection(monkeypatch, "musicrec_anonymous", {"extra": endpoint}),
+        "unknown connection": lambda: "musicrec_nowhere",
+        "silent endpoint": lambda: _connection(
+            monkeypatch,
+            "musicrec_silent",
+            {"login": "k", "password": "secret", "extra": {"endpoint_url": silent_endpoint}},
+        ),
+    }[case]()
+    data = f"s3://{conn_id}@{BUCKET}/{_prefix('refused')}"
+    started = time.monotonic()
+    assert cli.main(["recommend", "Low Zero", "--data-dir", data]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and said in err and err.count("\n") == 1, err
+    answer = _plugin_app(monkeypatch, data).get("/api/info")
+    assert answer.status_code == 503 and said in answer.json()["detail"]
+    assert time.monotonic() - started < 180
+    with pytest.raises(Exception) as raised:  # a run's first task: refused, it fails without retries
+        pipeline.take_lock(data, "run")
+    assert said in str(errors.explained(raised.value) or raised.value)
+    assert isinstance(raised.value, errors.InputError) == (case != "silent endpoint")

@@ -46,7 +46,7 @@ from musicrec import (
     tags,
 )
 from musicrec import discover as discovery
-from musicrec.errors import InputError
+from musicrec.errors import InputError, explained
 
 log = logging.getLogger("musicrec")
 
@@ -133,7 +133,9 @@ def _check_writable(data_dir: str) -> None:
             probe.write_bytes(b"")
             probe.unlink()
     except (OSError, ValueError) as exc:  # on object storage: no such bucket, refused credentials, ...
-        raise InputError(f"data_dir: cannot write to {data} ({getattr(exc, 'strerror', None) or exc})") from None
+        said = explained(exc)
+        problem = type(said) if said else InputError
+        raise problem(f"data_dir: cannot write to {data}: {said or getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _plan(library: str, data_dir: str, folders: list[str], full_refresh: bool) -> dict:
