@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +165,13 @@ def test_a_read_only_data_dir_is_one_sentence(capsys, small_index, monkeypatch):
     assert cli.main(["rollback", "--data-dir", str(small_index)]) == 2
     err = capsys.readouterr().err
     assert err == f"error: Permission denied: {small_index / 'current'} (not writable by this user?)\n"
+
+
+def test_what_a_failed_run_left_current_is_looked_at_not_assumed(small_index, tmp_path):
+    data = shutil.copytree(small_index, tmp_path / "data", symlinks=True)
+    current = storage.require_current(data)
+    assert cli._last_index(data) == f"the last good index is unchanged (run {current.name})"
+    (current / storage.RECOMMENDATIONS).unlink()  # as when the bucket or the folder went during the run
+    assert cli._last_index(data) == f"the current index ({current.name}) is not there any more: run again to build one"
+    shutil.rmtree(current)
+    assert cli._last_index(data) == "no index is current in the data dir (none was published yet, or it has gone)"

@@ -305,7 +305,7 @@ def test_a_signal_stops_the_run_and_its_workers_and_publishes_nothing(first_run,
     rest = proc.communicate(timeout=30)[1]
     assert time.monotonic() - sent < 10
     assert proc.returncode == 128 + signum
-    assert "nothing published" in rest
+    assert f"nothing published: the last good index is unchanged (run {before.name})" in rest
     assert storage.require_current(data_dir) == before
     assert _processes_with(marker) == []
     # The next run needs no cleanup: the stopped run's lock is broken at once, its files are not reused.
@@ -466,6 +466,7 @@ def test_a_full_disk_fails_the_run_in_one_sentence_and_the_next_run_frees_it(fir
     assert (out / "full.rc").read_text().strip() == "1", said[-3000:]
     assert "error: no space left on the device" in said and "free some space, then run again" in said
     assert said.count("error: no space left") == 1 and "Traceback" not in said
+    assert f"the last good index is unchanged (run {Path(os.readlink(data / 'current')).name})" in said
     assert float((out / "full.seconds").read_text()) < 120  # once, not after three tries of each task
     before = os.readlink(data / "current")
     assert (out / "full.current").read_text().strip() == before

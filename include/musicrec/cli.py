@@ -55,6 +55,21 @@ def _refused_inputs(library, data_dir, folders: list[str], metadata_path) -> str
     return None
 
 
+def _last_index(data_dir) -> str:
+    """What a failed or stopped run left current, as found now (not assumed: the bucket may have gone)."""
+    from musicrec import storage
+
+    try:
+        current = storage.current_dir(data_dir)
+        if current is None:
+            return "no index is current in the data dir (none was published yet, or it has gone)"
+        if not (current / storage.RECOMMENDATIONS).exists():
+            return f"the current index ({current.name}) is not there any more: run again to build one"
+    except Exception as exc:
+        return f"the data dir's index could not be checked ({explained(exc) or exc})"
+    return f"the last good index is unchanged (run {current.name})"
+
+
 def cmd_run(args) -> int:
     from musicrec import storage
     from musicrec.airflow import runner
@@ -101,10 +116,7 @@ def cmd_run(args) -> int:
     wall = time.monotonic() - started
     if "interrupted" in result:
         name = signal.Signals(result["interrupted"]).name
-        print(
-            f"\n{name}: run stopped after {wall:.0f} s; nothing published, the last good index (if any) is current",
-            file=sys.stderr,
-        )
+        print(f"\n{name}: run stopped after {wall:.0f} s; nothing published: {_last_index(data_dir)}", file=sys.stderr)
         return 128 + result["interrupted"]
     if result["state"] == "refused":
         print(f"error: {result['error']}", file=sys.stderr)
@@ -115,7 +127,7 @@ def cmd_run(args) -> int:
         for error in result.get("errors", [])[:5]:
             print(f"error: {error}", file=sys.stderr)
         hint = "" if args.verbose else " (-v shows Airflow's own log, with the tracebacks)"
-        print(f"the last good index (if any) is unchanged{hint}", file=sys.stderr)
+        print(f"{_last_index(data_dir)}{hint}", file=sys.stderr)
         return 1
     summary = storage.read_json(storage.run_dir(data_dir, result["run_id"]) / storage.SUMMARY)
     print(format_summary(summary, wall))
