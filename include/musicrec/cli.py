@@ -11,6 +11,7 @@ import sys
 import time
 
 from musicrec.errors import explained
+from musicrec.limits import ANALYSIS_LIMIT_S
 
 DEFAULT_DATA_DIR = os.environ.get("MUSICREC_DATA_DIR", "data")
 
@@ -252,7 +253,12 @@ def cmd_features(args) -> int:
     worklist = discover.scan(args.library, _folders(args.folders)).files
     started = time.monotonic()
     feats, quarantine = extract.extract(
-        args.library, worklist, workers=args.workers, label="features", max_minutes=args.max_analysis_minutes
+        args.library,
+        worklist,
+        workers=args.workers,
+        label="features",
+        max_minutes=args.max_analysis_minutes,
+        time_limit_s=args.file_time_limit,
     )
     storage.write_parquet(feats, out)
     quarantine_path = storage.write_parquet(quarantine, out.with_name(out.stem + ".quarantine.parquet"))
@@ -363,6 +369,13 @@ def parser() -> argparse.ArgumentParser:
     feat.add_argument("--workers", type=int)
     feat.add_argument(
         "--max-analysis-minutes", type=float, default=30.0, help="analyse longer tracks on their first minutes"
+    )
+    feat.add_argument(
+        "--file-time-limit",
+        type=float,
+        default=ANALYSIS_LIMIT_S,
+        metavar="SECONDS",
+        help=f"stop and quarantine a file whose decoding and analysis take longer (default {ANALYSIS_LIMIT_S:g})",
     )
     feat.set_defaults(func=cmd_features)
 
