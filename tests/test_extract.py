@@ -9,6 +9,7 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 import soundfile as sf
 
 from conftest import tone
@@ -288,3 +289,16 @@ def test_a_worker_may_take_a_bounded_amount_of_memory_beyond_its_own():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     headroom, refused = done.stdout.split()
     assert 1.9 * 2**30 < int(headroom) <= 2 * 2**30 and refused == "refused"
+
+
+@pytest.mark.parametrize("max_seconds, hint", [(None, True), (1800.0, False)])
+def test_a_file_over_the_memory_bound_says_what_would_let_it_through(tmp_path, monkeypatch, max_seconds, hint):
+    sf.write(tmp_path / "long.wav", tone(seconds=0.5), 22050)
+
+    def too_big(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(features, "extract_path", too_big)
+    _, row, reason = extract.extract_one(str(tmp_path), "long.wav", max_seconds=max_seconds)
+    assert row is None and reason.startswith("needed more than the 2 GB of memory a file may take")
+    assert ("analyse long files on their first minutes (max_analysis_minutes" in reason) == hint

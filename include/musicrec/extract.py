@@ -70,7 +70,10 @@ def extract_one(library: str, track_key: str, max_seconds: float | None = None) 
     except FileNotFoundError:
         return track_key, None, "file not found (removed during the run?)"
     except MemoryError:
-        return track_key, None, f"needed more than the {FILE_MEMORY_LIMIT / 2**30:g} GB of memory a file may take"
+        reason = f"needed more than the {FILE_MEMORY_LIMIT / 2**30:g} GB of memory a file may take"
+        if not max_seconds:  # the whole of a very long file, asked for with max_analysis_minutes 0
+            reason += ": analyse long files on their first minutes (max_analysis_minutes, 30 by default)"
+        return track_key, None, reason
     except Exception as exc:  # a file must never bring the shard down; the reason is kept
         return track_key, None, f"{type(exc).__name__}: {exc}"
     row["size_bytes"] = stat.st_size
