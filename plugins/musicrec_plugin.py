@@ -11,10 +11,12 @@ dependencies, which accept the UI's JWT cookie as well as a bearer token.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -92,10 +94,18 @@ def page() -> str:
 MULTIPART_SLACK = 64 * 1024
 
 
+# An upload that stalls, or trickles in slower than any real client sends (a slowloris holds a connection
+# and a worker's memory so, one byte at a time), is given up: 408.
+UPLOAD_IDLE_S = float(os.environ.get("MUSICREC_UPLOAD_IDLE_S", "30"))
+UPLOAD_MIN_BYTES_PER_S = 16 * 1024
+UPLOAD_GRACE_S = 60.0
+
+
 class _BoundedBodies:
     """Refuses a request body larger than the upload limit as it arrives, with 413: FastAPI would otherwise
     spool the whole body to a temporary file before the handler could look at it (a 2 GB upload grew a 2 GB
-    file first). A declared length over the limit is refused before any of the body is read."""
+    file first). A declared length over the limit is refused before any of the body is read. A body that
+    stalls for UPLOAD_IDLE_S, or after UPLOAD_GRACE_S arrives slower than UPLOAD_MIN_BYTES_PER_S, gets 408."""
 
     def __init__(self, app):
         self.app = app
@@ -107,17 +117,27 @@ class _BoundedBodies:
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             return await JSONResponse(status_code=413, content={"detail": _too_large()})(scope, receive, send)
-        received = 0
+        received, started = 0, time.monotonic()
 
         async def bounded():
             nonlocal received
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), UPLOAD_IDLE_S)
+            except TimeoutError:
+                raise HTTPException(status_code=408, detail=_too_slow(f"nothing arrived for {UPLOAD_IDLE_S:g} s"))
             received += len(message.get("body", b""))
             if received > limit:  # FastAPI passes an HTTPException raised while it reads the body on as it is
                 raise HTTPException(status_code=413, detail=_too_large())
+            elapsed = time.monotonic() - started
+            if elapsed > UPLOAD_GRACE_S and received < UPLOAD_MIN_BYTES_PER_S * elapsed:
+                raise HTTPException(status_code=408, detail=_too_slow(f"{received / elapsed:.0f} bytes a second"))
             return message
 
         return await self.app(scope, bounded, send)
+
+
+def _too_slow(how: str) -> str:
+    return f"the upload was given up: {how}; send the file again, on a faster connection"
 
 
 def _too_large() -> str:

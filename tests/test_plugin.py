@@ -218,3 +218,14 @@ def test_an_upload_is_answered_whatever_its_name(client, small_index, filename):
     body = response.json()
     assert body["same_audio_as"] == ["low/1.wav"] and len(body["neighbours"]) == 2
     assert "\0" not in body["file"] and "\n" not in body["file"] and len(body["file"]) <= 200
+
+
+def test_an_upload_that_trickles_in_slower_than_any_client_sends_is_given_up(plugin, client, monkeypatch):
+    monkeypatch.setattr(plugin, "UPLOAD_GRACE_S", 0.0)
+    monkeypatch.setattr(plugin, "UPLOAD_MIN_BYTES_PER_S", 10**12)  # every body is slower than that
+    response = client.post("/api/similar", files={"file": ("slow.wav", b"RIFF" * 100)})
+    assert response.status_code == 408
+    assert (
+        response.json()["detail"].startswith("the upload was given up: ")
+        and "bytes a second" in response.json()["detail"]
+    )

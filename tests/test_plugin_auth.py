@@ -49,6 +49,7 @@ def api_server(airflow_db, small_index, tmp_path_factory):
         **os.environ,
         "MUSICREC_DATA_DIR": str(data_dir),
         "MUSICREC_MAX_UPLOAD_MB": "0.01",
+        "MUSICREC_UPLOAD_IDLE_S": "3",
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         # "nobody" logs in but has no role: no access to any DAG.
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "reader:viewer,nobody:",
@@ -214,3 +215,31 @@ def test_any_request_the_api_describes_gets_an_answer_not_a_500(api_spec, api_se
         bounded = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         bounded(given(operation.as_strategy())(answers))()
     assert sum(answered.values()) >= 5 * len(operations) and any(code < 300 for code in answered)
+
+
+def test_slow_uploads_are_given_up_and_the_server_goes_on_answering(api_server):
+    """Many connections that send a little of an upload and then nothing (a slowloris) are answered 408 once
+    they stall, and while they are held the server answers everyone else."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    token = _token(api_server, "reader", "reader-pw")
+    where = urlsplit(api_server)
+    stalled = []
+    for _ in range(50):
+        conn = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+        conn.putrequest("POST", "/musicrec/api/similar")
+        conn.putheader("Authorization", f"Bearer {token}")
+        conn.putheader("Content-Type", "multipart/form-data; boundary=x")
+        conn.putheader("Content-Length", "9000")
+        conn.endheaders()
+        conn.send(b'--x\r\nContent-Disposition: form-data; name="file"; filename="slow.wav"\r\n\r\nRIFF')
+        stalled.append(conn)
+    info = requests.get(f"{api_server}/musicrec/api/info", cookies={"_token": token}, timeout=10)
+    assert info.status_code == 200
+    started = time.monotonic()
+    for conn in stalled:
+        response = conn.getresponse()
+        assert response.status == 408 and b"nothing arrived for 3 s" in response.read()
+        conn.close()
+    assert time.monotonic() - started < 20
