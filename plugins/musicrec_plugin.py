@@ -124,7 +124,9 @@ class _BoundedBodies:
             try:
                 message = await asyncio.wait_for(receive(), UPLOAD_IDLE_S)
             except TimeoutError:
-                raise HTTPException(status_code=408, detail=_too_slow(f"nothing arrived for {UPLOAD_IDLE_S:g} s"))
+                raise HTTPException(
+                    status_code=408, detail=_too_slow(f"nothing arrived for {UPLOAD_IDLE_S:g} s")
+                ) from None
             received += len(message.get("body", b""))
             if received > limit:  # FastAPI passes an HTTPException raised while it reads the body on as it is
                 raise HTTPException(status_code=413, detail=_too_large())
