@@ -222,9 +222,10 @@ def discover(
     plan = _plan(library, data_dir, folders, full_refresh)
     scanned, skipped, todo, reused, still = (plan[k] for k in ("scanned", "skipped", "todo", "reused", "still"))
     if todo.empty and reused.empty:
-        raise discovery.LibraryError(
-            f"no audio files found in {library}" + (f" (folders {folders})" if folders else "")
-        )
+        where = f"{library}" + (f" (folders {folders})" if folders else "")
+        first = skipped.iloc[0] if len(skipped) else None
+        why = f"; {len(skipped)} skipped, the first: {first['path']}: {first['reason']}" if first is not None else ""
+        raise discovery.LibraryError(f"no audio files found in {where}{why}")
     log.info(
         "discover: %d audio files, %d to extract, %d unchanged since the last index and reused, "
         "%d unchanged and still quarantined; %d skipped",
