@@ -94,3 +94,33 @@ def test_two_runs_breaking_a_stale_lock_at_once_never_both_get_it(tmp_path):
         assert len(got) >= 1
         both += len(got) == 2
     assert both == 0, f"both runs got the lock in {both} of 200 trials"
+
+
+FULL_DISK_LOCK = """
+set -eu
+mount -t tmpfs -o size=64k tmpfs "$DISK"
+head -c 1m /dev/zero > "$DISK/ballast" 2>/dev/null || true
+"$PYTHON" -c 'import sys; from musicrec import lock, errors
+try:
+    lock.acquire(sys.argv[1], "run-a")
+except OSError as exc:
+    print("refused:", errors.explained(exc))' "$DISK"
+ls -A "$DISK"
+"""
+
+
+def test_a_full_disk_refuses_the_lock_in_a_sentence_and_leaves_no_empty_lock(tmp_path):
+    """Before, ENOSPC while writing the lock left a 0-byte `.lock` that the next run had to get past."""
+    import shutil
+
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"]).returncode != 0:
+        pytest.skip("no mount namespaces here (unshare -rm)")
+    (tmp_path / "disk").mkdir()
+    env = os.environ | {"DISK": str(tmp_path / "disk"), "PYTHON": sys.executable}
+    done = subprocess.run(
+        ["unshare", "-rm", "bash", "-c", FULL_DISK_LOCK], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    said, *left = done.stdout.splitlines()
+    assert said.startswith("refused: no space left on the device")
+    assert left == ["ballast"]

@@ -87,8 +87,8 @@ def _try_create(path: Path, info: dict) -> bool:
     # Written whole, then linked into place (which fails if the lock exists): an exclusive create followed
     # by a write would leave an empty lock for a moment, which another run reads as torn, so stale, and breaks.
     written = path.with_name(f"{LOCK}.{uuid.uuid4().hex[:12]}.new")
-    written.write_text(json.dumps(info))
     try:
+        written.write_text(json.dumps(info))  # on a full disk, this fails: nothing of it may stay
         os.link(written, path)
     except FileExistsError:
         return False
