@@ -12,7 +12,7 @@ export MUSICREC_LIBRARY ?= $(CURDIR)/demo-library
 export MUSICREC_METADATA ?= $(CURDIR)/demo-library/metadata.csv
 export MUSICREC_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: install demo test test-unit test-distributed check-readme browser lint airflow backfill dev-corpus benchmark clean
+.PHONY: install demo test test-unit test-distributed check-readme browser lint licences airflow backfill dev-corpus benchmark clean
 
 # Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set, every process (CLI call, Airflow
 # task, pool worker) would otherwise compile its imports from source, seconds each time.
@@ -58,6 +58,10 @@ browser:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Every runtime dependency's licence (and the model's); fails on one that would not allow the project's use.
+licences: install
+	$(BIN)/python tools/licences.py
 
 # `airflow standalone` on loopback (unless AIRFLOW__API__HOST says otherwise), with a parallelism sized for
 # the machine; Ctrl-C stops every process it started (musicrec.airflow.standalone says how).
