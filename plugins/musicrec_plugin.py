@@ -235,7 +235,7 @@ def similar(file: UploadFile, k: int = Query(10, ge=1, le=MAX_K)):
         path = Path(tmp) / f"upload{_suffix(name)}"
         _save_bounded(file, path)
         result = similarity.similar_to_file(DATA_DIR, path, k, name=name)
-    return result | {"neighbours": result.pop("neighbors")}
+    return result
 
 
 def _shown_name(filename: str | None) -> str:

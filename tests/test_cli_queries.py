@@ -24,14 +24,14 @@ def test_recommend_beyond_the_stored_k_with_an_artist_filter(capsys, small_index
         capsys,
         ["recommend", "low/0.wav", "--k", "8", "--exclude-same", "artist", "--json", "--data-dir", str(small_index)],
     )
-    assert len(body["neighbors"]) == 6 and all(n["artist"] != "Ann" for n in body["neighbors"])
+    assert len(body["neighbours"]) == 6 and all(n["artist"] != "Ann" for n in body["neighbours"])
 
 
 def test_similar_to_a_library_file_matches_the_index(capsys, small_index):
     library = storage.read_json(storage.require_current(small_index) / storage.SUMMARY)["library"]
     similar = _json(capsys, ["similar", f"{library}/low/2.wav", "--k", "3", "--json", "--data-dir", str(small_index)])
     indexed = _json(capsys, ["recommend", "low/2.wav", "--k", "3", "--json", "--data-dir", str(small_index)])
-    assert [n["track_key"] for n in similar["neighbors"]] == [n["track_key"] for n in indexed["neighbors"]]
+    assert [n["track_key"] for n in similar["neighbours"]] == [n["track_key"] for n in indexed["neighbours"]]
 
 
 def test_similar_names_a_file_it_cannot_read(capsys, small_index, tmp_path):
@@ -80,7 +80,7 @@ def test_similar_says_when_the_file_is_the_same_audio_as_an_indexed_track(capsys
     out = capsys.readouterr().out
     assert f"{copy} is the same audio as low/2.wav" in out
     body = _json(capsys, ["similar", str(copy), "--k", "3", "--json", "--data-dir", str(small_index)])
-    assert body["same_audio_as"] == ["low/2.wav"] and "low/2.wav" not in [n["track_key"] for n in body["neighbors"]]
+    assert body["same_audio_as"] == ["low/2.wav"] and "low/2.wav" not in [n["track_key"] for n in body["neighbours"]]
 
 
 def test_a_playlist_says_what_its_numbers_are(capsys, small_index):

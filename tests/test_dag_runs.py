@@ -162,7 +162,7 @@ def test_recommend_and_export_commands(first_run, capsys, tmp_path):
     result = json.loads(capsys.readouterr().out)
     assert result["track"]["track_key"] == "deep_drones/Deep Drones 02.flac"
     assert result["track"]["artist"] == "Lowland Hum" and result["track"]["genre"] == "ambient"
-    assert len(result["neighbors"]) == 3 and result["neighbors"][0]["distance"] <= result["neighbors"][2]["distance"]
+    assert len(result["neighbours"]) == 3 and result["neighbours"][0]["distance"] <= result["neighbours"][2]["distance"]
     assert cli.main(["recommend", "no such track", "--data-dir", str(first_run)]) == 1
     out = tmp_path / "export.csv"
     assert cli.main(["export", "--out", str(out), "--data-dir", str(first_run)]) == 0

@@ -138,7 +138,7 @@ def _read_by_the_cli_and_the_api(data: str, conf: dict, monkeypatch) -> None:
     with contextlib.redirect_stdout(out):
         assert cli.main(["recommend", "Low Zero", "--k", "2", "--data-dir", data, "--json"]) == 0
     answer = json.loads(out.getvalue())
-    assert answer["track"]["track_key"] == "low/0.wav" and len(answer["neighbors"]) == 2
+    assert answer["track"]["track_key"] == "low/0.wav" and len(answer["neighbours"]) == 2
     monkeypatch.setenv("MUSICREC_DATA_DIR", conf["data_dir"])  # as a deployment sets it: no connection in it
     monkeypatch.setenv("MUSICREC_STORAGE_CONN_ID", CONN_ID)
     spec = importlib.util.spec_from_file_location("musicrec_plugin", PROJECT_DIR / "plugins" / "musicrec_plugin.py")
@@ -147,7 +147,7 @@ def _read_by_the_cli_and_the_api(data: str, conf: dict, monkeypatch) -> None:
     monkeypatch.setitem(plugin.app.dependency_overrides, plugin.read_access, lambda: None)
     client = TestClient(plugin.app)
     found = client.get("/api/neighbours", params={"track": "low/0.wav", "k": 2}).json()
-    assert [n["track_key"] for n in found["neighbours"]] == [n["track_key"] for n in answer["neighbors"]]
+    assert [n["track_key"] for n in found["neighbours"]] == [n["track_key"] for n in answer["neighbours"]]
     plot = client.get("/api/plots/map.png")
     assert plot.status_code == 200 and plot.content.startswith(b"\x89PNG")
 

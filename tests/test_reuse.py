@@ -66,7 +66,7 @@ def test_a_changed_parameter_recomputes_its_stage_and_those_after_it(tmp_path, l
     second = _run(library, data_dir, "second", **change)
     assert {name for name, reused in _reused(second).items() if not reused} == recomputed
     recs = pd.read_parquet(storage.run_dir(data_dir, "second") / storage.RECOMMENDATIONS)
-    assert recs.groupby("track_key").size().max() == second["build_index"]["neighbors"]
+    assert recs.groupby("track_key").size().max() == second["build_index"]["neighbours"]
 
 
 def test_a_changed_file_recomputes_every_index_stage(tmp_path, library):

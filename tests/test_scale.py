@@ -122,7 +122,7 @@ def test_similar_searches_the_saved_approximate_index_without_rebuilding_it(appr
     similar = json.loads(capsys.readouterr().out)
     assert cli.main(["recommend", "low/2.wav", *argv]) == 0
     indexed = json.loads(capsys.readouterr().out)
-    assert [n["track_key"] for n in similar["neighbors"]] == [n["track_key"] for n in indexed["neighbors"]]
+    assert [n["track_key"] for n in similar["neighbours"]] == [n["track_key"] for n in indexed["neighbours"]]
 
 
 def test_a_damaged_approximate_index_is_named_by_similar(approximate_index, capsys):

@@ -202,8 +202,8 @@ def cmd_recommend(args) -> int:
         print(_line(result["track"]))
         if result["matches"] > 1:
             print(f"  ({result['matches']} tracks match; also: {', '.join(result['other_matches'])})")
-        _print_tracks(result["neighbors"], "distance")
-        if not result["neighbors"]:
+        _print_tracks(result["neighbours"], "distance")
+        if not result["neighbours"]:
             filters = [f"genre {args.genre!r}"] if args.genre else []
             filters += [f"not the same {what}" for what in exclude]
             print(f"  no track of the index passes the filters ({', '.join(filters)})")
@@ -220,7 +220,7 @@ def cmd_similar(args) -> int:
         if same:
             print(f"{args.file} is the same audio as {', '.join(same)} (left out below)")
         print(f"{args.file} ({result['duration_s']:.0f} s) sounds like:")
-        _print_tracks(result["neighbors"], "distance")
+        _print_tracks(result["neighbours"], "distance")
 
     return _answer(lambda: similar.similar_to_file(args.data_dir, args.file, args.k), args, show)
 

@@ -542,7 +542,7 @@ def build_index(embedded: dict, tracks: dict, n_neighbors: int, metric: str, hub
         "run_dir": embedded["run_dir"],
         "path": str(path),
         "tracks": len(emb),
-        "neighbors": int(found.rows.shape[1]),
+        "neighbours": int(found.rows.shape[1]),
         "metric": metric,
         "hubness": hubness,
         "search": search,

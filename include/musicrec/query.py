@@ -261,7 +261,7 @@ def load(data_dir: str | Path) -> Index:
 def recommend(
     data_dir: str | Path, text: str, k: int = 10, exclude_same: tuple[str, ...] = (), genre: str | None = None
 ) -> dict:
-    """{'track': ..., 'matches': n, 'other_matches': [...], 'neighbors': [...]} for the first track matching."""
+    """{'track': ..., 'matches': n, 'other_matches': [...], 'neighbours': [...]} for the first track matching."""
     if not text.strip():
         raise InvalidQuery("the query is empty: give a track key, or text in a title, artist or file name")
     if k < 1:
@@ -275,7 +275,7 @@ def recommend(
         "track": index.track(key),
         "matches": len(matches),
         "other_matches": matches["track_key"].iloc[1:6].tolist(),
-        "neighbors": index.neighbours(key, k, exclude_same, genre),
+        "neighbours": index.neighbours(key, k, exclude_same, genre),
     }
 
 

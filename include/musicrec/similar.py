@@ -36,7 +36,7 @@ def embed(row: dict, published: dict) -> np.ndarray:
 
 
 def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10, name: str | None = None) -> dict:
-    """{'file', 'duration_s', 'neighbors': [...]} for an audio file (called `name` in messages, its path by
+    """{'file', 'duration_s', 'neighbours': [...]} for an audio file (called `name` in messages, its path by
     default); InputError when it cannot be compared."""
     if k < 1:
         raise query.InvalidQuery(f"k must be at least 1, not {k}")
@@ -60,5 +60,5 @@ def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10, name: s
         "file": name or str(path),
         "duration_s": row["duration_s"],
         "same_audio_as": index.tracks.loc[same, "track_key"].tolist(),
-        "neighbors": query.records(found),
+        "neighbours": query.records(found),
     }
