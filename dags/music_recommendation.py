@@ -34,7 +34,7 @@ from musicrec.airflow import tasks
 from musicrec.airflow.validation import ValidateMetadata
 from musicrec.locations import is_url
 
-DEFAULTS = settings.defaults(Path(__file__).resolve().parents[1])
+DEFAULTS = settings.defaults()
 
 # Other DAGs can be scheduled on a new index (the default data dir's; a run with another data_dir updates it too).
 _DATA = DEFAULTS["data_dir"]
@@ -189,7 +189,7 @@ PARAMS = {
 
 
 @dag(
-    dag_id="music_recommendation",
+    dag_id=settings.DAG_ID,
     schedule="0 2 * * *",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,

@@ -27,19 +27,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from musicrec import settings
 from musicrec.locations import with_conn_id
 from musicrec.schemas import IndexInfo, MapPoint, Neighbours, Playlist, SimilarToFile, TrackPage
 
-DATA_DIR = with_conn_id(
-    os.environ.get("MUSICREC_DATA_DIR", str(Path(__file__).resolve().parents[1] / "data")),
-    os.environ.get("MUSICREC_STORAGE_CONN_ID"),
-)
+DATA_DIR = with_conn_id(settings.default_data_dir(), os.environ.get("MUSICREC_STORAGE_CONN_ID"))
 PAGE = Path(__file__).with_name("musicrec_page.html")
 MAX_UPLOAD_BYTES = int(float(os.environ.get("MUSICREC_MAX_UPLOAD_MB", "100")) * 2**20)
 MAX_K = 500
 
-DAG_ID = "music_recommendation"
-read_access = requires_access_dag("GET", param_dag_id=DAG_ID)
+read_access = requires_access_dag("GET", param_dag_id=settings.DAG_ID)
 
 app = FastAPI(
     title="musicrec",

@@ -10,10 +10,11 @@ import signal
 import sys
 import time
 
+from musicrec import settings
 from musicrec.errors import explained
 from musicrec.limits import ANALYSIS_LIMIT_S
 
-DEFAULT_DATA_DIR = os.environ.get("MUSICREC_DATA_DIR", "data")
+DEFAULT_DATA_DIR = settings.default_data_dir()
 
 
 def progress_logging(verbose: bool) -> None:
@@ -139,9 +140,8 @@ def _unchanged(conf: dict, full_refresh: bool) -> dict | None:
     """The current index's summary when a run would change nothing; a run with a folder template never is
     (its date picks the folder)."""
     from musicrec import pipeline, settings
-    from musicrec.airflow import runner
 
-    params = settings.defaults(runner.PROJECT_DIR) | conf
+    params = settings.defaults() | conf
     if full_refresh or params["folder_template"]:
         return None
     return pipeline.unchanged_since_current(

@@ -9,6 +9,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+
+def _project_dir() -> Path:
+    """The folder holding dags/, plugins/ and data/, wherever a command runs from: the checkout, in a source
+    install; else Airflow's home, where an image puts dags/ and plugins/ (the package is in site-packages)."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "dags").is_dir():
+        return checkout
+    return Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser()
+
+
+PROJECT_DIR = _project_dir()
+DAG_ID = "music_recommendation"
+
 # The parameters that shape the index built from a given set of features.
 INDEX_PARAMS = ("n_components", "n_neighbors", "metric", "metadata_weight", "hubness")
 
@@ -18,12 +31,17 @@ def _env(name: str, default, kind=str):
     return kind(value) if value else default
 
 
-def defaults(project_dir: str | Path) -> dict:
+def default_data_dir(project_dir: str | Path = PROJECT_DIR) -> str:
+    """The data dir of the DAG, the CLI and the page alike: MUSICREC_DATA_DIR, else the project's `data/`."""
+    return _env("MUSICREC_DATA_DIR", str(Path(project_dir) / "data"))
+
+
+def defaults(project_dir: str | Path = PROJECT_DIR) -> dict:
     project_dir = Path(project_dir)
     return {
         "library_path": _env("MUSICREC_LIBRARY", str(project_dir / "library")),
         "metadata_path": _env("MUSICREC_METADATA", None),
-        "data_dir": _env("MUSICREC_DATA_DIR", str(project_dir / "data")),
+        "data_dir": default_data_dir(project_dir),
         "storage_conn_id": _env("MUSICREC_STORAGE_CONN_ID", None),
         "folder_template": _env("MUSICREC_FOLDER_TEMPLATE", None),
         "folders": [],

@@ -22,8 +22,10 @@ import time
 import warnings
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parents[3]
-DAG_ID = "music_recommendation"
+from musicrec import settings
+
+PROJECT_DIR = settings.PROJECT_DIR
+DAG_ID = settings.DAG_ID
 # Set in the child process of `musicrec run`: its one process runs every task of the run.
 IN_PROCESS = "MUSICREC_IN_PROCESS"
 # The in-process runs' own metadata database, in AIRFLOW_HOME, never a deployment's.
