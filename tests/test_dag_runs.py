@@ -259,13 +259,16 @@ def test_ui_page_and_api_serve_the_current_index(first_run, monkeypatch):
 
     from fastapi.testclient import TestClient
 
+    from musicrec.airflow import api
+
+    monkeypatch.setenv("MUSICREC_DATA_DIR", str(first_run))  # as a deployment sets it
     spec = importlib.util.spec_from_file_location("musicrec_plugin", PROJECT_DIR / "plugins" / "musicrec_plugin.py")
     plugin = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plugin)
-    monkeypatch.setattr(plugin, "DATA_DIR", str(first_run))
+    app = plugin.MusicrecPlugin.fastapi_apps[0]["app"]
     # Who may read is tested against a real API server (test_plugin_auth); here, what is read.
-    monkeypatch.setitem(plugin.app.dependency_overrides, plugin.read_access, lambda: None)
-    client = TestClient(plugin.app)
+    monkeypatch.setitem(app.dependency_overrides, api.read_access, lambda: None)
+    client = TestClient(app)
     assert "Tracks that sound like" in client.get("/").text
     found = client.get("/api/tracks", params={"q": "Arps no. 3"}).json()["items"]
     assert [t["track_key"] for t in found] == ["chip_arps/Chip Arps 03.wav"]

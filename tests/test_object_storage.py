@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from conftest import PROJECT_DIR, run_stages, small_library
 from musicrec import cli, errors, lock, pipeline, storage
+from musicrec.airflow import api
 from object_store import BUCKET, CONN_ID
 
 pytestmark = pytest.mark.integration
@@ -144,8 +145,9 @@ def _read_by_the_cli_and_the_api(data: str, conf: dict, monkeypatch) -> None:
     spec = importlib.util.spec_from_file_location("musicrec_plugin", PROJECT_DIR / "plugins" / "musicrec_plugin.py")
     plugin = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plugin)
-    monkeypatch.setitem(plugin.app.dependency_overrides, plugin.read_access, lambda: None)
-    client = TestClient(plugin.app)
+    app = plugin.MusicrecPlugin.fastapi_apps[0]["app"]
+    monkeypatch.setitem(app.dependency_overrides, api.read_access, lambda: None)
+    client = TestClient(app)
     found = client.get("/api/neighbours", params={"track": "low/0.wav", "k": 2}).json()
     assert [n["track_key"] for n in found["neighbours"]] == [n["track_key"] for n in answer["neighbours"]]
     plot = client.get("/api/plots/map.png")
@@ -179,12 +181,9 @@ def _connection(monkeypatch, name: str, conn: dict) -> str:
 
 
 def _plugin_app(monkeypatch, data_dir: str):
-    monkeypatch.setenv("MUSICREC_DATA_DIR", data_dir)
-    spec = importlib.util.spec_from_file_location("musicrec_plugin", PROJECT_DIR / "plugins" / "musicrec_plugin.py")
-    plugin = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(plugin)
-    monkeypatch.setitem(plugin.app.dependency_overrides, plugin.read_access, lambda: None)
-    return TestClient(plugin.app)
+    app = api.create_app(data_dir)
+    app.dependency_overrides[api.read_access] = lambda: None
+    return TestClient(app)
 
 
 @pytest.mark.parametrize(

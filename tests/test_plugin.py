@@ -3,7 +3,6 @@ message, never a traceback (who may call it: test_plugin_auth; the page in a bro
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import tempfile
 from pathlib import Path
@@ -13,24 +12,24 @@ import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
 
-from conftest import PROJECT_DIR, tone
+from conftest import tone
 from musicrec import query, storage
+from musicrec.airflow import api
 from test_pipeline import _published
 
 
 @pytest.fixture
-def plugin(monkeypatch, small_index):
-    spec = importlib.util.spec_from_file_location("musicrec_plugin", PROJECT_DIR / "plugins" / "musicrec_plugin.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    monkeypatch.setitem(module.app.dependency_overrides, module.read_access, lambda: None)
-    monkeypatch.setattr(module, "DATA_DIR", str(small_index))
-    return module
+def plugin():
+    """The module of the page's app, whose limits a test may lower."""
+    return api
 
 
 @pytest.fixture
-def client(plugin):
-    return TestClient(plugin.app)
+def client(small_index):
+    app = api.create_app(str(small_index))
+    # Who may read is tested against a real API server (test_plugin_auth); here, what is read.
+    app.dependency_overrides[api.read_access] = lambda: None
+    return TestClient(app)
 
 
 def _keys(rows: list[dict]) -> list[str]:
@@ -166,7 +165,7 @@ def test_an_index_of_another_feature_version_refuses_files(client, plugin, small
     run = storage.require_current(data_dir)
     model = storage.read_json(run / storage.MODEL)
     storage.write_json(model | {"feature_version": "older"}, run / storage.MODEL)
-    monkeypatch.setattr(plugin, "DATA_DIR", str(data_dir))
+    monkeypatch.setattr(client.app.state, "data_dir", str(data_dir))
     response = client.post("/api/similar", files={"file": ("q.wav", b"RIFF", "audio/wav")})
     assert response.status_code == 400 and "built with feature version older" in response.json()["detail"]
 
@@ -180,14 +179,14 @@ def test_the_index_is_read_once_per_published_version(small_index, tmp_path):
 
 
 def test_a_damaged_index_is_a_503_that_names_the_file(client, plugin, tmp_path, monkeypatch):
-    monkeypatch.setattr(plugin, "DATA_DIR", str(_published(tmp_path / "data", b"garbage")))
+    monkeypatch.setattr(client.app.state, "data_dir", str(_published(tmp_path / "data", b"garbage")))
     response = client.get("/api/tracks", params={"q": "a"})
     assert response.status_code == 503
     assert "recommendations.parquet: not a readable Parquet table" in response.json()["detail"]
 
 
 def test_no_index_is_a_503_that_says_what_to_do(client, plugin, tmp_path, monkeypatch):
-    monkeypatch.setattr(plugin, "DATA_DIR", str(tmp_path / "nothing"))
+    monkeypatch.setattr(client.app.state, "data_dir", str(tmp_path / "nothing"))
     response = client.get("/api/info")
     assert response.status_code == 503 and "run `musicrec run` first" in response.json()["detail"]
 
