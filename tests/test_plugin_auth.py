@@ -154,21 +154,27 @@ def test_bad_input_through_the_real_server_is_a_status_and_a_sentence(
     assert response.status_code == status and message in response.json()["detail"]
 
 
-def test_an_oversized_upload_is_refused_while_it_is_still_being_sent(api_server):
-    """Chunked, with no declared length, to the real server: the answer comes after about the limit
-    (0.01 MB here), not after the whole body; before, the whole body was spooled to disk first."""
+def _upload_begun(api_server: str, token: str, *length_header: str):
+    """A POST of a multipart upload to the real server, its headers sent and its body not yet."""
     import http.client
-    import select
     from urllib.parse import urlsplit
 
-    token = _token(api_server, "reader", "reader-pw")
     where = urlsplit(api_server)
     conn = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
     conn.putrequest("POST", "/musicrec/api/similar")
     conn.putheader("Authorization", f"Bearer {token}")
     conn.putheader("Content-Type", "multipart/form-data; boundary=x")
-    conn.putheader("Transfer-Encoding", "chunked")
+    conn.putheader(*length_header)
     conn.endheaders()
+    return conn
+
+
+def test_an_oversized_upload_is_refused_while_it_is_still_being_sent(api_server):
+    """Chunked, with no declared length, to the real server: the answer comes after about the limit
+    (0.01 MB here), not after the whole body; before, the whole body was spooled to disk first."""
+    import select
+
+    conn = _upload_begun(api_server, _token(api_server, "reader", "reader-pw"), "Transfer-Encoding", "chunked")
     head = b'--x\r\nContent-Disposition: form-data; name="file"; filename="big.wav"\r\n\r\n'
     conn.send(b"%x\r\n%s\r\n" % (len(head), head))
     chunk, sent = b"\0" * 65536, 0
@@ -220,19 +226,10 @@ def test_any_request_the_api_describes_gets_an_answer_not_a_500(api_spec, api_se
 def test_slow_uploads_are_given_up_and_the_server_goes_on_answering(api_server):
     """Many connections that send a little of an upload and then nothing (a slowloris) are answered 408 once
     they stall, and while they are held the server answers everyone else."""
-    import http.client
-    from urllib.parse import urlsplit
-
     token = _token(api_server, "reader", "reader-pw")
-    where = urlsplit(api_server)
     stalled = []
     for _ in range(50):
-        conn = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
-        conn.putrequest("POST", "/musicrec/api/similar")
-        conn.putheader("Authorization", f"Bearer {token}")
-        conn.putheader("Content-Type", "multipart/form-data; boundary=x")
-        conn.putheader("Content-Length", "9000")
-        conn.endheaders()
+        conn = _upload_begun(api_server, token, "Content-Length", "9000")
         conn.send(b'--x\r\nContent-Disposition: form-data; name="file"; filename="slow.wav"\r\n\r\nRIFF')
         stalled.append(conn)
     info = requests.get(f"{api_server}/musicrec/api/info", cookies={"_token": token}, timeout=10)
