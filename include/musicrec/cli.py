@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import signal
 import sys
@@ -13,17 +12,9 @@ import time
 from musicrec import settings
 from musicrec.errors import explained
 from musicrec.limits import ANALYSIS_LIMIT_S
+from musicrec.progress import show_progress
 
 DEFAULT_DATA_DIR = settings.default_data_dir()
-
-
-def progress_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    log = logging.getLogger("musicrec")
-    log.handlers[:] = [handler]
-    log.setLevel(logging.DEBUG if verbose else logging.INFO)
-    log.propagate = False
 
 
 def _positive_int(text: str) -> int:
@@ -398,7 +389,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    progress_logging(args.verbose)
+    show_progress(args.verbose)
     try:
         return args.func(args)
     except BrokenPipeError:  # the reader went away (`| head`): nothing more to say, as for any Unix filter

@@ -203,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     """The child process of `run_in_child`: one run, its result written as JSON."""
     import argparse
 
-    from musicrec import cli
     from musicrec.errors import InputError
+    from musicrec.progress import show_progress
 
     parser = argparse.ArgumentParser(prog="python -m musicrec.airflow.runner")
     parser.add_argument("--result", required=True)
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("conf")
     args = parser.parse_args(argv)
     _die_with_parent()
-    cli.progress_logging(args.verbose)
+    show_progress(args.verbose)
     errors = _ErrorsSaid()
     logging.getLogger("musicrec").addHandler(errors)
     os.environ[IN_PROCESS] = "1"
