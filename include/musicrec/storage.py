@@ -29,6 +29,7 @@ import pandas as pd
 
 from musicrec.locations import is_url
 
+RUNS = "runs"  # the run folders' folder: this module alone knows the layout
 CURRENT = "current"
 PREVIOUS = "previous"
 # Run folders kept (the newest, besides current and previous, which are always kept).
@@ -86,7 +87,7 @@ def safe_name(text: str) -> str:
 
 def run_dir(data_dir: str | Path, run_id: str) -> Path:
     """The folder of run `run_id`'s first attempt (not created here)."""
-    return root(data_dir) / "runs" / safe_name(run_id)
+    return root(data_dir) / RUNS / safe_name(run_id)
 
 
 def new_run_dir(data_dir: str | Path, run_id: str) -> Path:
@@ -111,7 +112,7 @@ def run_name(run: str | Path) -> str:
 
 
 def data_dir_of(run: str | Path):
-    """The data dir that holds a run folder."""
+    """The data dir that holds a run folder (`DATA/runs/<run>`)."""
     return path(run).parents[1]
 
 
@@ -136,7 +137,7 @@ def _pointed(data_dir, name: str):
         target = (data_dir / name).read_text().strip()
     except FileNotFoundError:
         return None
-    if not re.fullmatch(r"runs/[A-Za-z0-9_.-]+", target):
+    if not re.fullmatch(rf"{RUNS}/[A-Za-z0-9_.-]+", target):
         raise ValueError(f"{data_dir / name}: not a pointer to a run folder ({target[:80]!r})")
     return data_dir / target
 
@@ -339,12 +340,12 @@ def _point(data_dir, name: str, run) -> None:
     """Make `name` (current, previous) name `run` at once: a new link renamed over the old one, or on
     object storage a pointer object written in one request."""
     if not isinstance(data_dir, Path):
-        write_text(f"runs/{run.name}\n", data_dir / name)
+        write_text(f"{RUNS}/{run.name}\n", data_dir / name)
         return
     link = data_dir / name
     tmp_link = data_dir / f".{name}.{os.getpid()}.tmp"
     tmp_link.unlink(missing_ok=True)
-    tmp_link.symlink_to(Path("runs") / run.name)
+    tmp_link.symlink_to(Path(RUNS) / run.name)
     os.replace(tmp_link, link)
 
 
@@ -390,7 +391,7 @@ def prune(data_dir: str | Path, keep: int = KEEP_RUNS) -> list[Path]:
     """Delete all but the newest `keep` run folders, failed runs' included; never `current` nor `previous`."""
     data_dir = root(data_dir)
     protected = {current_dir(data_dir), previous_dir(data_dir)}
-    runs = sorted((p for p in (data_dir / "runs").iterdir() if p.is_dir()), key=_started)
+    runs = sorted((p for p in (data_dir / RUNS).iterdir() if p.is_dir()), key=_started)
     removed = [old for old in runs[: max(0, len(runs) - keep)] if root(old) not in protected]
     for old in removed:
         remove_tree(old)
@@ -402,10 +403,10 @@ def remove_failed_runs(data_dir: str | Path) -> list[Path]:
     failed run's partial tables (shards that filled the disk, say) are of no use to any later run, which
     reads only the current index. Only for the lock's holder: a run in progress has no summary yet."""
     data_dir = root(data_dir)
-    if not (data_dir / "runs").is_dir():
+    if not (data_dir / RUNS).is_dir():
         return []
     protected = {current_dir(data_dir), previous_dir(data_dir)}
-    failed = [p for p in (data_dir / "runs").iterdir() if p.is_dir() and not (p / SUMMARY).exists()]
+    failed = [p for p in (data_dir / RUNS).iterdir() if p.is_dir() and not (p / SUMMARY).exists()]
     removed = [run for run in failed if root(run) not in protected]
     for run in removed:
         remove_tree(run)
