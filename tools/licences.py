@@ -28,6 +28,8 @@ COPYLEFT = re.compile(r"(?<![a-z])gpl|general public license", re.IGNORECASE)
 STATED_ELSEWHERE = {
     "musicrec": "Apache-2.0",
 }
+# What the image ships besides the core: the CeleryExecutor deployment.
+DEPLOYED_EXTRAS = ("celery",)
 MODEL_LICENCE = Path(__file__).resolve().parents[1] / "include" / "musicrec" / "models" / "LICENSE.musicnn"
 ISC_TEXT = "Permission to use, copy, modify, and/or distribute this software for any purpose with or without fee"
 
@@ -48,25 +50,29 @@ def licence_of(dist: metadata.Distribution) -> str:
     return text[0][:80] if text else ""
 
 
-def runtime_distributions(root: str = "musicrec") -> dict[str, metadata.Distribution]:
-    """The installed distributions `root` needs at run time: its requirements without extras, and theirs."""
+def runtime_distributions(root: str = "musicrec", extras: tuple[str, ...] = DEPLOYED_EXTRAS) -> dict:
+    """The installed distributions that `root` (with `extras`) needs at run time, and theirs, by normalized name.
+    A distribution asked for again with other extras is followed again for those (fastapi[standard])."""
     found: dict[str, metadata.Distribution] = {}
-    todo = [root]
+    followed: set[tuple[str, str]] = set()
+    todo = [(root, extras)]
     while todo:
-        name = todo.pop()
+        name, wanted = todo.pop()
         key = re.sub(r"[-_.]+", "-", name).lower()
-        if key in found:
+        new = [extra for extra in ("", *wanted) if (key, extra) not in followed]
+        if not new:
             continue
         try:
-            dist = metadata.distribution(name)
+            dist = found.get(key) or metadata.distribution(name)
         except metadata.PackageNotFoundError:
             continue  # a requirement for another platform or Python
         found[key] = dist
+        followed.update((key, extra) for extra in new)
         for line in dist.requires or []:
             requirement = Requirement(line)
-            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+            if requirement.marker and not any(requirement.marker.evaluate({"extra": extra}) for extra in new):
                 continue
-            todo.append(requirement.name)
+            todo.append((requirement.name, tuple(requirement.extras)))
     return found
 
 
