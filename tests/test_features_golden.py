@@ -67,3 +67,21 @@ if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
         values = analysed(Path(folder))
     GOLDEN.write_text(json.dumps({"feature_version": features.FEATURE_VERSION, "values": values}, indent=1) + "\n")
     print(f"{len(values)} values for {features.FEATURE_VERSION} -> {GOLDEN}")
+
+
+def test_a_docstring_edited_in_the_analysis_code_keeps_the_version(tmp_path):
+    """The analysis modules with an edited docstring give the same FEATURE_VERSION: nothing is extracted again."""
+    import shutil
+    import subprocess
+
+    package = Path(features.__file__).parent
+    copy = shutil.copytree(package, tmp_path / "musicrec", ignore=shutil.ignore_patterns("__pycache__"))
+    for module in ("features.py", "musicnn.py", "audio.py"):
+        text = (copy / module).read_text()
+        (copy / module).write_text(text.replace('"""', '"""Edited. ', 1))
+    code = "from musicrec import features; print(features.FEATURE_VERSION, features.__file__)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={"PYTHONPATH": str(tmp_path)}, capture_output=True, text=True, timeout=120
+    )
+    version, where = done.stdout.split()
+    assert where == str(copy / "features.py") and version == features.FEATURE_VERSION
