@@ -130,3 +130,13 @@ def test_a_value_of_megabytes_is_cut_and_the_report_says_so(tmp_path):
     assert cleaned["title"].str.len().max() == metadata.MAX_VALUE_CHARS
     assert report["values_cut_to_4096_characters"] == {"title": {"count": 1, "rows": [1]}}
     assert "values cut to 4096 characters" in metadata.report_markdown(report)
+
+
+def test_bytes_the_fuzzer_found_give_an_error_naming_the_file(tmp_path):
+    """A NUL, a lone carriage return and a comma: pandas warned of a short header, then finding the line failed."""
+    path = tmp_path / "metadata.csv"
+    path.write_bytes(b"\x00\r,")
+    try:
+        metadata.read_table(path)
+    except metadata.MetadataError as exc:
+        assert str(path) in str(exc)

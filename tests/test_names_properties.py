@@ -70,3 +70,9 @@ def test_a_folder_outside_the_library_is_refused_and_one_inside_is_kept(tmp_path
         discover.check_folders_inside(library, wanted)
     except ValueError as exc:
         assert "folder" in str(exc)
+
+
+def test_a_folder_name_holding_a_nul_byte_is_refused_in_a_sentence():
+    """Found by the property above: it reached the file system, whose ValueError named nothing."""
+    with pytest.raises(discover.LibraryError, match="folders: a folder name cannot hold a NUL byte"):
+        discover.normalize_folders(["rock", "a\0b"])

@@ -195,9 +195,12 @@ def shard_label(shard: pd.DataFrame, index: int, total: int) -> str:
 def normalize_folders(folders: list[str] | None) -> list[str]:
     """Folder names relative to the library root, without trailing slashes; blanks dropped.
 
-    A folder must lie inside the library: an absolute path or one with `..` is refused.
+    A folder must lie inside the library: an absolute path or one with `..` is refused, and so is a name
+    holding a NUL byte, which no file system allows.
     """
     names = [f.strip().rstrip("/") for f in (folders or []) if f.strip().rstrip("/")]
+    if any("\0" in f for f in names):
+        raise LibraryError(f"folders: a folder name cannot hold a NUL byte: {[f for f in names if chr(0) in f]}")
     outside = [f for f in names if PurePosixPath(f).is_absolute() or ".." in PurePosixPath(f).parts]
     if outside:
         raise LibraryError(f"folders must be relative to the library, without '..': {', '.join(outside)}")

@@ -204,9 +204,13 @@ def cut_long_values(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict]]:
 
 
 def _first_row_longer_than_header(text: str, delimiter: str) -> int | str:
-    rows = csv.reader(io.StringIO(text), delimiter=delimiter)
-    width = len(next(rows))
-    return next((rows.line_num for row in rows if len(row) > width), "?")
+    """The line of the first row longer than the header, for the message; "?" where Python's reader cannot tell."""
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        width = len(next(rows))
+        return next((rows.line_num for row in rows if len(row) > width), "?")
+    except (csv.Error, StopIteration):
+        return "?"
 
 
 def _column_key(name) -> str:
