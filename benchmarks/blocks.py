@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import track_cache
-from musicrec import audio, features
+from musicrec.analysis import audio, features
 
 HOP = 512
 BANDS = 40

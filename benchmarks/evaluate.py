@@ -35,7 +35,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicrec import evaluation, features, model, neighbours, storage
+from musicrec.analysis import features
+from musicrec.index import embedding, evaluation, neighbours
+from musicrec.store import storage
 
 HERE = Path(__file__).resolve().parent
 EXPLORED = HERE / "EXPLORED.md"  # candidates measured outside this script, appended to the report
@@ -102,10 +104,10 @@ CANDIDATES = [
 def embed(tracks: pd.DataFrame, candidate: Candidate) -> np.ndarray:
     names = candidate.columns()
     x = tracks[names].to_numpy(dtype=np.float64)
-    z = model.scale(x, model.fit_scaler(x))
+    z = embedding.scale(x, embedding.fit_scaler(x))
     if candidate.grouped:
-        return model.embed(z, names, model.fit_embedding(z, names, candidate.n_components))
-    return z if candidate.n_components is None else model.reduce(z, model.fit_pca(z, candidate.n_components))
+        return embedding.embed(z, names, embedding.fit_embedding(z, names, candidate.n_components))
+    return z if candidate.n_components is None else embedding.reduce(z, embedding.fit_pca(z, candidate.n_components))
 
 
 def mutual_proximity(d: np.ndarray) -> np.ndarray:
@@ -126,8 +128,8 @@ def empirical_mutual_proximity(d: np.ndarray) -> np.ndarray:
 
 
 def distances(tracks: pd.DataFrame, candidate: Candidate) -> np.ndarray:
-    embedding = embed(tracks, candidate)
-    d = neighbours.distances(embedding, embedding, candidate.metric).astype(np.float64)
+    vectors = embed(tracks, candidate)
+    d = neighbours.distances(vectors, vectors, candidate.metric).astype(np.float64)
     return mutual_proximity(d) if candidate.hubness == "mutual_proximity" else d
 
 
@@ -226,11 +228,11 @@ def texture_distances(tracks: pd.DataFrame, library: str, cache: Path, default_d
     import textures
 
     x = textures.textures(library, tracks["track_key"].tolist(), cache)
-    z = model.scale(x, model.fit_scaler(x))
+    z = embedding.scale(x, embedding.fit_scaler(x))
     found = {}
     for components in (24, 48):
-        embedding = model.reduce(z, model.fit_pca(z, components))
-        d = neighbours.distances(embedding, embedding, "cosine").astype(np.float64)
+        vectors = embedding.reduce(z, embedding.fit_pca(z, components))
+        d = neighbours.distances(vectors, vectors, "cosine").astype(np.float64)
         found[f"texture-window percentiles (PCA {components}, cosine)"] = d
         found[f"texture-window percentiles (PCA {components}) + mutual proximity"] = mutual_proximity(d)
     d = found["texture-window percentiles (PCA 24, cosine)"]
@@ -261,12 +263,12 @@ def block_level_distances(
     )
     columns = []
     for x in found_patterns.values():
-        z = model.scale(x, model.fit_scaler(x))
+        z = embedding.scale(x, embedding.fit_scaler(x))
         columns.append(z / np.sqrt(x.shape[1]))  # each pattern weighs the same, whatever its size
     stacked = np.hstack(columns)
-    embedding = model.reduce(stacked, model.fit_pca(stacked, 24))
+    vectors = embedding.reduce(stacked, embedding.fit_pca(stacked, 24))
     found["block-level patterns as one embedding (PCA 24, cosine)"] = neighbours.distances(
-        embedding, embedding, "cosine"
+        vectors, vectors, "cosine"
     ).astype(np.float64)
     return found
 

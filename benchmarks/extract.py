@@ -72,13 +72,13 @@ def _seed_style(path: Path) -> float:
 
 
 def _decode_only(path: Path) -> float:
-    from musicrec import audio, features
+    from musicrec.analysis import audio, features
 
     return audio.decode(path, features.SETTINGS.sample_rate).size / features.SETTINGS.sample_rate
 
 
 def _decode_stft(path: Path) -> float:
-    from musicrec import audio, features
+    from musicrec.analysis import audio, features
 
     s = features.SETTINGS
     tables = features._tables(s)
@@ -93,7 +93,7 @@ def run_mode(mode: str, files: list[str]) -> dict:
     """Runs inside the child process."""
     import pandas as pd
 
-    from musicrec import extract
+    from musicrec.analysis import extract
 
     paths = [Path(f) for f in files]
     per_file = {"baseline": _seed_style, "decode": _decode_only, "decode_stft": _decode_stft}
@@ -128,7 +128,7 @@ def run_mode(mode: str, files: list[str]) -> dict:
 
 
 def _audio_files(folder: Path, limit: int | None) -> list[str]:
-    from musicrec import discover
+    from musicrec.library import discover
 
     worklist = discover.scan(folder).files
     files = [str(folder / k) for k in worklist["track_key"]]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import track_cache
-from musicrec import audio, features
+from musicrec.analysis import audio, features
 
 COEFFICIENTS = slice(1, 20)
 MAX_SECONDS = 30 * 60

@@ -1,4 +1,4 @@
-"""Converts musicnn's MSD model to ONNX for `musicrec.musicnn`, and records the original's outputs.
+"""Converts musicnn's MSD model to ONNX for `musicrec.analysis.musicnn`, and records the original's outputs.
 
     python benchmarks/musicnn_model.py
 
@@ -13,7 +13,7 @@ with its moving averages, no dropout) and restores the checkpoint its wheel ship
 on the Million Song Dataset's 50 most used tags; ISC licence, kept beside the model); tf2onnx converts the
 frozen graph from its input (log-mel patches) to its time-pooled features (`mean_pool`, `max_pool`: every
 layer up to the mid-end, 753 features, averaged and maximised over the frames). Writes
-`include/musicrec/models/msd_musicnn.onnx`, and `tests/data/musicnn_reference.npz`: three input patches
+`include/musicrec/analysis/models/msd_musicnn.onnx`, and `tests/data/musicnn_reference.npz`: three input patches
 and what the TensorFlow graph computes from them, which the tests hold the ONNX model to.
 """
 

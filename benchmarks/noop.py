@@ -27,8 +27,10 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from musicrec import discover, extract, features, storage
 from musicrec.airflow import runner
+from musicrec.analysis import extract, features
+from musicrec.library import discover
+from musicrec.store import storage
 
 HERE = Path(__file__).resolve().parent
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import track_cache
-from musicrec import audio
+from musicrec.analysis import audio
 
 MUSLY_EXCERPT_S = 30.0
 MUSLY_START_S = 48.0  # musly's default: the excerpt starts at least this far into the track

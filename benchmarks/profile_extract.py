@@ -17,7 +17,8 @@ import re
 import sys
 from pathlib import Path
 
-from musicrec import discover, extract
+from musicrec.analysis import extract
+from musicrec.library import discover
 
 HERE = Path(__file__).resolve().parent
 

@@ -36,7 +36,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicrec import extract, features, neighbours, pipeline, settings, storage
+from musicrec import settings
+from musicrec.analysis import extract, features
+from musicrec.index import neighbours
+from musicrec.pipeline import publishing, stages
+from musicrec.store import storage
 
 HERE = Path(__file__).resolve().parent
 DEFAULTS = settings.defaults(HERE.parent)
@@ -136,22 +140,22 @@ def index_stages(root: Path, n: int, n_components: int, n_neighbors: int, hubnes
     started = time.monotonic()
     run, shards, meta = prepare_run(root, n)
     generated = time.monotonic() - started
-    pipeline.take_lock(str(root / "data"), f"scale_{n}")
-    stages = {}
-    tracks, stages["join"] = _stage(pipeline.join, run, shards, meta)
-    scaled, stages["scale"] = _stage(pipeline.scale, tracks)
-    embedded, stages["reduce"] = _stage(pipeline.reduce, scaled, n_components)
-    index, stages["build_index"] = _stage(pipeline.build_index, embedded, tracks, n_neighbors, "cosine", hubness)
+    publishing.take_lock(str(root / "data"), f"scale_{n}")
+    timings = {}
+    tracks, timings["join"] = _stage(stages.join, run, shards, meta)
+    scaled, timings["scale"] = _stage(stages.scale, tracks)
+    embedded, timings["reduce"] = _stage(stages.reduce, scaled, n_components)
+    index, timings["build_index"] = _stage(stages.build_index, embedded, tracks, n_neighbors, "cosine", hubness)
     started = time.monotonic()
     storage.publish(root / "data", Path(run["run_dir"]))
-    stages["publish"] = {"seconds": time.monotonic() - started, "peak_rss_gib": peak_rss_gib()}
-    pipeline.release(str(root / "data"), f"scale_{n}")
+    timings["publish"] = {"seconds": time.monotonic() - started, "peak_rss_gib": peak_rss_gib()}
+    publishing.release(str(root / "data"), f"scale_{n}")
     size = sum(f.stat().st_size for f in Path(run["run_dir"]).glob("*") if f.is_file())
     return {
         "tracks": n,
         "features": len(features.feature_columns()),
         "generated_s": generated,
-        "stages": stages,
+        "stages": timings,
         "search": index["search"],
         "explained_variance": embedded["explained_variance"],
         "run_bytes": size,
@@ -202,17 +206,17 @@ def pca_comparison(n: int, root: Path) -> dict:
     from scipy.linalg import subspace_angles
     from sklearn.decomposition import PCA
 
-    from musicrec import model
+    from musicrec.index import embedding
 
     columns = features.feature_columns()
     run, shards, _ = prepare_run(root, n)
-    x = model.matrix(storage.read_dataset([s["features"] for s in shards], columns), columns)
-    z = model.scale(x, model.fit_scaler(x))
+    x = embedding.matrix(storage.read_dataset([s["features"] for s in shards], columns), columns)
+    z = embedding.scale(x, embedding.fit_scaler(x))
     started = time.monotonic()
     full = PCA(n_components=24, svd_solver="full").fit(z)
     full_s = time.monotonic() - started
     started = time.monotonic()
-    ours = model.fit_pca(z.astype(np.float32), 24)
+    ours = embedding.fit_pca(z.astype(np.float32), 24)
     ours_s = time.monotonic() - started
     angles = subspace_angles(full.components_.T, np.asarray(ours["components"]).T)
     return {
@@ -325,10 +329,10 @@ def discovery(library: Path, data_dir: Path) -> dict:
     os.stat, builtins.open = stat, opened
     try:
         started = time.monotonic()
-        run = pipeline.discover(str(library), str(data_dir), "discovery")
+        run = stages.discover(str(library), str(data_dir), "discovery")
         discovered = time.monotonic() - started
         started = time.monotonic()
-        shards = pipeline.shard(run, 100)
+        shards = stages.shard(run, 100)
         sharded = time.monotonic() - started
     finally:
         os.stat, builtins.open = real_stat, real_open

@@ -32,7 +32,7 @@ from airflow.sdk import Asset, Param, dag
 from musicrec import settings
 from musicrec.airflow import tasks
 from musicrec.airflow.validation import ValidateMetadata
-from musicrec.locations import is_url
+from musicrec.store.locations import is_url
 
 DEFAULTS = settings.defaults()
 

@@ -12,7 +12,7 @@ from airflow.plugins_manager import AirflowPlugin
 
 from musicrec import settings
 from musicrec.airflow.api import create_app
-from musicrec.locations import with_conn_id
+from musicrec.store.locations import with_conn_id
 
 DATA_DIR = with_conn_id(settings.default_data_dir(), os.environ.get("MUSICREC_STORAGE_CONN_ID"))
 

@@ -86,18 +86,19 @@ def demo_library(tmp_path_factory) -> Path:
 
 def run_stages(library: Path, data: Path, run_id: str, metadata: Path | None = None, **params) -> dict:
     """Every stage of a run, in order, as the DAG chains them, without Airflow; returns each stage's record."""
-    from musicrec import pipeline, settings
+    from musicrec import settings
+    from musicrec.pipeline import publishing, stages
 
     params = settings.defaults(".") | {"n_neighbors": 2, "n_components": 3} | params
     meta = str(metadata) if metadata else None
-    run = pipeline.discover(str(library), str(data), run_id, [], False, meta, index_params=params)
-    shards = [pipeline.extract_shard(s, str(library), workers=1) for s in pipeline.shard(run, 100)]
-    tracks = pipeline.join(run, shards, pipeline.clean_metadata(run, meta))
-    scaled = pipeline.scale(tracks, params["metadata_weight"])
-    embedded = pipeline.reduce(scaled, params["n_components"])
-    index = pipeline.build_index(embedded, tracks, params["n_neighbors"], params["metric"], params["hubness"])
-    evaluated = pipeline.evaluate(embedded, tracks, index)
-    pipeline.publish(run, evaluated)
+    run = stages.discover(str(library), str(data), run_id, [], False, meta, index_params=params)
+    shards = [stages.extract_shard(s, str(library), workers=1) for s in stages.shard(run, 100)]
+    tracks = stages.join(run, shards, stages.clean_metadata(run, meta))
+    scaled = stages.scale(tracks, params["metadata_weight"])
+    embedded = stages.reduce(scaled, params["n_components"])
+    index = stages.build_index(embedded, tracks, params["n_neighbors"], params["metric"], params["hubness"])
+    evaluated = stages.evaluate(embedded, tracks, index)
+    publishing.publish(run, evaluated)
     return {"run": run, "scale": scaled, "reduce": embedded, "build_index": index, "evaluate": evaluated}
 
 

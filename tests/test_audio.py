@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from conftest import ffmpeg_generate, tone
-from musicrec import audio
+from musicrec.analysis import audio
 
 SR = 22050
 
@@ -133,7 +133,7 @@ def test_the_mp3_decoders_own_notes_stay_off_stderr(tmp_path):
     broken = tmp_path / "broken download.mp3"
     broken.write_bytes(np.random.default_rng(7).bytes(4096))
     code = (
-        "import sys; from pathlib import Path; from musicrec import audio\n"
+        "import sys; from pathlib import Path; from musicrec.analysis import audio\n"
         "try:\n    audio.decode(Path(sys.argv[1]), 22050)\nexcept audio.DecodeError as e:\n    print(e)"
     )
     out = subprocess.run([sys.executable, "-c", code, str(broken)], capture_output=True, text=True, check=True)
@@ -174,7 +174,7 @@ def test_every_channel_count_decodes_without_crashing_the_process(tmp_path):
         ffmpeg_generate(tmp_path / name, seconds=0.5, sr=48000, channels=8, extra=["-c:a", codec])
         files.append(tmp_path / name)
     code = (
-        "import sys; from pathlib import Path; from musicrec import audio\n"
+        "import sys; from pathlib import Path; from musicrec.analysis import audio\n"
         "for name in sys.argv[1:]:\n"
         "    print(Path(name).name, audio.decode_ffmpeg(Path(name), 22050).size)\n"
     )
@@ -209,7 +209,7 @@ def test_a_header_no_audio_file_has_is_refused_before_anything_is_sized_by_it(tm
     """A 32 KB WAV declaring 1 Hz took 5.2 GB: the decoding runs in a child, whose peak memory is measured."""
     path = _wav_declaring(tmp_path / "bomb.wav", rate, channels, seconds=2.0)
     code = (
-        "import resource, sys; from pathlib import Path; from musicrec import audio\n"
+        "import resource, sys; from pathlib import Path; from musicrec.analysis import audio\n"
         "try:\n"
         "    audio.decode(Path(sys.argv[1]), 22050, max_seconds=1800)\n"
         "    print('decoded')\n"

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from musicrec import cli, storage
+from musicrec import cli
+from musicrec.store import storage
 
 
 def _json(capsys, argv: list[str]) -> dict:
@@ -144,7 +145,7 @@ def test_bad_run_input_is_one_sentence_before_airflow_starts(tmp_path, small_ind
 
 
 def test_an_m3u_never_breaks_a_line_inside_an_entry():
-    from musicrec import playlist
+    from musicrec.serve import playlist
 
     tracks = [
         {"track_key": "a/one.wav", "artist": "Ann", "title": "Two\nlines", "duration_s": 3.0},

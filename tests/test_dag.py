@@ -121,19 +121,6 @@ def test_parsing_the_dag_file_loads_no_heavy_library():
     assert out.stdout.strip() == ""
 
 
-def test_only_the_airflow_package_of_the_library_imports_airflow():
-    library = PROJECT_DIR / "include" / "musicrec"
-    importing = sorted(
-        str(path.relative_to(library))
-        for path in library.rglob("*.py")
-        if any(
-            line.startswith(("import airflow", "from airflow")) or line.strip().startswith("from airflow.")
-            for line in path.read_text().splitlines()
-        )
-    )
-    assert importing and all(name.startswith("airflow/") for name in importing)
-
-
 def test_the_dag_the_cli_and_the_page_use_one_default_data_dir(dag):
     """Before, three: the project's data/ (DAG), ./data wherever the command ran (CLI), plugins/../data (page)."""
     import importlib.util

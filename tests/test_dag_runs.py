@@ -17,7 +17,10 @@ import pandas as pd
 import pytest
 
 from conftest import PROJECT_DIR
-from musicrec import cli, extract, features, lock, neighbours, storage
+from musicrec import cli
+from musicrec.analysis import extract, features
+from musicrec.index import neighbours
+from musicrec.store import lock, storage
 
 pytestmark = pytest.mark.integration
 
@@ -125,7 +128,7 @@ def test_the_run_evaluates_its_index_against_the_librarys_known_styles(first_run
 
 
 def test_the_mapped_task_computes_what_the_features_command_computes(first_run, demo_library):
-    from musicrec import discover
+    from musicrec.library import discover
 
     dag_features = pd.read_parquet(storage.require_current(first_run) / storage.FEATURES)
     worklist = discover.scan(demo_library, ["chip_arps"]).files
@@ -230,7 +233,7 @@ def test_bad_metadata_fails_at_once_without_retries(dag, first_run, clean_librar
 
 
 def test_failed_validation_fails_the_run_and_keeps_the_last_index(dag, first_run, clean_library, tmp_path, monkeypatch):
-    from musicrec import metadata
+    from musicrec.library import metadata
 
     data_dir = _copy_of(first_run, tmp_path)
     before = storage.require_current(data_dir)

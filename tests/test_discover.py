@@ -9,7 +9,9 @@ import pytest
 import soundfile as sf
 
 from conftest import tone
-from musicrec import discover, pipeline, storage
+from musicrec.library import discover
+from musicrec.pipeline import stages
+from musicrec.store import storage
 
 
 def _touch(path, data=b"x"):
@@ -229,7 +231,7 @@ def test_a_name_that_is_not_utf8_costs_that_file_alone(tmp_path):
     bad = os.path.join(os.fsencode(library / "a"), b"bad\xff\xfename.wav")
     with open(bad, "wb") as out:
         out.write((library / "a" / "good.wav").read_bytes())
-    run = pipeline.discover(str(library), str(tmp_path / "data"), "r1")
+    run = stages.discover(str(library), str(tmp_path / "data"), "r1")
     assert run["files_found"] == 1 and run["files_skipped"] == 1
     assert run["skipped"] == [{"path": "a/bad\ufffd\ufffdname.wav", "reason": discover.NOT_UTF8}]
     assert storage.read_parquet(run["worklist"])["track_key"].tolist() == ["a/good.wav"]

@@ -16,8 +16,8 @@ import soundfile as sf
 
 from airflow_stack import AirflowStack, require_services
 from conftest import run_stages, tone
-from musicrec import storage
-from musicrec.locations import with_conn_id
+from musicrec.store import storage
+from musicrec.store.locations import with_conn_id
 from object_store import CONN_ID
 
 pytestmark = pytest.mark.distributed

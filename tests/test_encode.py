@@ -9,7 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from musicrec import encode, features, pipeline, storage
+from musicrec.analysis import features
+from musicrec.index import encode
+from musicrec.pipeline import stages
+from musicrec.store import storage
 
 
 def _tracks(n=6, play_count=None):
@@ -51,7 +54,7 @@ def test_metadata_weight_decides_what_enters_the_embedding(tmp_path, weight):
     )
     tracks = pd.concat([tracks, audio], axis=1)
     path = storage.write_parquet(tracks, tmp_path / storage.TRACKS)
-    result = pipeline.scale({"run_dir": str(tmp_path), "path": str(path)}, weight)
+    result = stages.scale({"run_dir": str(tmp_path), "path": str(path)}, weight)
     scaled = pd.read_parquet(result["path"])
     meta_columns = [c for c in scaled.columns if c.startswith("meta_")]
     assert bool(meta_columns) == (weight > 0)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from musicrec import evaluation, neighbours
+from musicrec.index import evaluation, neighbours
 
 
 def _tracks(folders: list[str], artists: list[str | None] | None = None, genres: list[str] | None = None):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from musicrec import expectations, metadata, storage
+from musicrec.library import expectations, metadata
+from musicrec.store import storage
 
 
 def _clean_table() -> pd.DataFrame:

@@ -8,7 +8,9 @@ import os
 import pandas as pd
 import pytest
 
-from musicrec import cli, export, storage
+from musicrec import cli
+from musicrec.serve import export
+from musicrec.store import storage
 
 
 @pytest.fixture

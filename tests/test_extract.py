@@ -13,7 +13,9 @@ import pytest
 import soundfile as sf
 
 from conftest import tone
-from musicrec import cli, cores, discover, extract, features, limits, tags
+from musicrec import cli
+from musicrec.analysis import cores, extract, features, limits
+from musicrec.library import discover, tags
 
 
 def _library(root):
@@ -196,7 +198,7 @@ def test_a_pool_in_a_threaded_console_script_does_not_run_the_script_again(tmp_p
         "import sys, threading\n"
         "if __name__ != '__main__':\n"
         "    raise SystemExit('the main script ran again in a worker')\n"
-        "from musicrec import discover, extract\n"
+        "from musicrec.analysis import extract\nfrom musicrec.library import discover\n"
         "threading.Thread(target=threading.Event().wait, daemon=True).start()\n"
         "feats, bad = extract.extract(sys.argv[1], discover.scan(sys.argv[1]).files, workers=2)\n"
         "print(len(feats), len(bad))\n"
@@ -276,7 +278,7 @@ def test_a_worker_killed_mid_file_costs_that_file_alone(tmp_path):
 
 def test_a_worker_may_take_a_bounded_amount_of_memory_beyond_its_own():
     code = (
-        "import resource; from musicrec import extract\n"
+        "import resource; from musicrec.analysis import extract\n"
         "extract._worker_init()\n"
         "soft, _ = resource.getrlimit(resource.RLIMIT_AS)\n"
         "size = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmSize:')) * 1024\n"

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from conftest import ffmpeg_generate, tone
-from musicrec import audio, features, filterbanks
+from musicrec.analysis import audio, features, filterbanks
 
 SR = features.SETTINGS.sample_rate
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from musicrec import features
+from musicrec.analysis import features
 
 GOLDEN = Path(__file__).with_name("data") / "golden_features.json"
 TOLERANCE = {"rtol": 2e-3, "atol": 2e-4}
@@ -74,14 +74,14 @@ def test_a_docstring_edited_in_the_analysis_code_keeps_the_version(tmp_path):
     import shutil
     import subprocess
 
-    package = Path(features.__file__).parent
+    package = Path(features.__file__).parents[1]
     copy = shutil.copytree(package, tmp_path / "musicrec", ignore=shutil.ignore_patterns("__pycache__"))
     for module in ("features.py", "musicnn.py", "audio.py"):
-        text = (copy / module).read_text()
-        (copy / module).write_text(text.replace('"""', '"""Edited. ', 1))
-    code = "from musicrec import features; print(features.FEATURE_VERSION, features.__file__)"
+        text = (copy / "analysis" / module).read_text()
+        (copy / "analysis" / module).write_text(text.replace('"""', '"""Edited. ', 1))
+    code = "from musicrec.analysis import features; print(features.FEATURE_VERSION, features.__file__)"
     done = subprocess.run(
         [sys.executable, "-c", code], env={"PYTHONPATH": str(tmp_path)}, capture_output=True, text=True, timeout=120
     )
     version, where = done.stdout.split()
-    assert where == str(copy / "features.py") and version == features.FEATURE_VERSION
+    assert where == str(copy / "analysis" / "features.py") and version == features.FEATURE_VERSION

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from musicrec import lock
+from musicrec.store import lock
 
 
 def test_a_second_run_waits_then_fails_naming_the_holder(tmp_path, monkeypatch):
@@ -41,7 +41,7 @@ def test_a_lock_without_heartbeat_is_broken(tmp_path):
 
 
 def test_a_lock_whose_process_died_is_broken_at_once(tmp_path):
-    code = "import sys; from musicrec import lock; lock.acquire(sys.argv[1], 'killed-run', pid_holds_run=True)"
+    code = "import sys; from musicrec.store import lock; lock.acquire(sys.argv[1], 'killed-run', pid_holds_run=True)"
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)  # it exits holding the lock
     assert lock.holder(tmp_path)["holder"] == "killed-run"
     lock.acquire(tmp_path, "run-b")
@@ -50,7 +50,7 @@ def test_a_lock_whose_process_died_is_broken_at_once(tmp_path):
 
 def test_a_task_process_that_exited_does_not_free_the_run_s_lock(tmp_path):
     # Under a scheduler each task is its own process: the run holds the lock, not discover's process.
-    code = "import sys; from musicrec import lock; lock.acquire(sys.argv[1], 'scheduled-run')"
+    code = "import sys; from musicrec.store import lock; lock.acquire(sys.argv[1], 'scheduled-run')"
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
     with pytest.raises(lock.DataDirBusy, match="scheduled-run"):
         lock.acquire(tmp_path, "run-b")
@@ -100,7 +100,7 @@ FULL_DISK_LOCK = """
 set -eu
 mount -t tmpfs -o size=64k tmpfs "$DISK"
 head -c 1m /dev/zero > "$DISK/ballast" 2>/dev/null || true
-"$PYTHON" -c 'import sys; from musicrec import lock, errors
+"$PYTHON" -c 'import sys; from musicrec import errors; from musicrec.store import lock
 try:
     lock.acquire(sys.argv[1], "run-a")
 except OSError as exc:

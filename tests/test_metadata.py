@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from musicrec import metadata
+from musicrec.library import metadata
 
 DIRTY = """Folder,File,Track Title,Artist Name,Genre,Year,Length,Mood
 rock,a.mp3,  Song   A ,The Beatles,Rock,1969,3:45,happy

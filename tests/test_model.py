@@ -11,17 +11,17 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
-from musicrec import model, neighbours
+from musicrec.index import embedding, neighbours
 
 
 def test_stored_parameters_reproduce_scikit_learn():
     x = np.random.default_rng(0).normal(size=(40, 12)) * np.arange(1, 13)
-    scaler = json.loads(json.dumps(model.fit_scaler(x)))  # as stored: plain JSON
-    z = model.scale(x, scaler)
+    scaler = json.loads(json.dumps(embedding.fit_scaler(x)))  # as stored: plain JSON
+    z = embedding.scale(x, scaler)
     np.testing.assert_allclose(z, StandardScaler().fit_transform(x))
-    pca = json.loads(json.dumps(model.fit_pca(z, 5)))
+    pca = json.loads(json.dumps(embedding.fit_pca(z, 5)))
     expected = PCA(n_components=5, svd_solver="full").fit_transform(z)
-    np.testing.assert_allclose(np.abs(model.reduce(z, pca)), np.abs(expected), atol=1e-9)
+    np.testing.assert_allclose(np.abs(embedding.reduce(z, pca)), np.abs(expected), atol=1e-9)
 
 
 def test_feature_groups_weigh_the_same_whatever_their_size():
@@ -29,26 +29,26 @@ def test_feature_groups_weigh_the_same_whatever_their_size():
     rng = np.random.default_rng(4)
     names = [f"mfcc_{i:02d}_mean" for i in range(6)] + [f"musicnn_{i:03d}_mean" for i in range(60)]
     z = rng.normal(size=(30, len(names)))
-    fitted = json.loads(json.dumps(model.fit_embedding(z, names, 4)))  # as stored: plain JSON
+    fitted = json.loads(json.dumps(embedding.fit_embedding(z, names, 4)))  # as stored: plain JSON
     assert [(g["name"], len(g["columns"])) for g in fitted["groups"]] == [("signal", 6), ("musicnn", 60)]
-    e = model.embed(z, names, fitted)
+    e = embedding.embed(z, names, fitted)
     assert e.shape == (30, 8)
 
     def cosine(a):
         unit = a / np.linalg.norm(a, axis=1, keepdims=True)
         return unit @ unit.T
 
-    signal = model.reduce(z[:, :6], model.fit_pca(z[:, :6], 4))
-    network = model.reduce(z[:, 6:], model.fit_pca(z[:, 6:], 4))
+    signal = embedding.reduce(z[:, :6], embedding.fit_pca(z[:, :6], 4))
+    network = embedding.reduce(z[:, 6:], embedding.fit_pca(z[:, 6:], 4))
     np.testing.assert_allclose(e @ e.T, (cosine(signal) + cosine(network)) / 2, atol=1e-9)
     # the column order of the features does not matter, only their names
     order = rng.permutation(len(names))
-    np.testing.assert_allclose(model.embed(z[:, order], [names[j] for j in order], fitted), e, atol=1e-12)
+    np.testing.assert_allclose(embedding.embed(z[:, order], [names[j] for j in order], fitted), e, atol=1e-12)
 
 
 def test_pca_components_are_capped_by_the_data():
     z = np.random.default_rng(1).normal(size=(4, 10))
-    assert len(model.fit_pca(z, 50)["components"]) == 4
+    assert len(embedding.fit_pca(z, 50)["components"]) == 4
 
 
 @pytest.mark.parametrize("metric", neighbours.METRICS)
@@ -84,7 +84,7 @@ def test_copies_of_the_same_audio_are_never_each_others_neighbours():
 
 
 def test_join_flags_identical_audio_and_names_untitled_tracks_from_the_file():
-    from musicrec import extract, features
+    from musicrec.analysis import extract, features
 
     row = {c: 0.0 for c in features.feature_columns()}
     feats = extract.features_frame(
@@ -108,7 +108,7 @@ def test_join_flags_identical_audio_and_names_untitled_tracks_from_the_file():
             },
         ]
     )
-    tracks = model.join(pa.Table.from_pandas(feats, preserve_index=False), None).to_pandas().set_index("track_key")
+    tracks = embedding.join(pa.Table.from_pandas(feats, preserve_index=False), None).to_pandas().set_index("track_key")
     assert tracks.loc["y/One again.wav", "duplicate_of"] == "x/One.wav"
     assert pd.isna(tracks.loc["x/One.wav", "duplicate_of"])
     assert tracks.loc["y/my_song.wav", "title"] == "my song"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import tone
-from musicrec import musicnn
+from musicrec.analysis import musicnn
 
 REFERENCE = Path(__file__).parent / "data" / "musicnn_reference.npz"
 
@@ -89,7 +89,7 @@ def test_patches_spread_evenly_over_a_long_track():
 
 
 def test_embedding_tells_timbres_apart_and_ignores_the_sample_rate():
-    from musicrec import features
+    from musicrec.analysis import features
 
     sr = features.SETTINGS.sample_rate
     t = np.arange(sr * 9) / sr

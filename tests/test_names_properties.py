@@ -11,7 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from musicrec import discover, pipeline, storage
+from musicrec.library import discover
+from musicrec.pipeline import stages
+from musicrec.store import storage
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -47,11 +49,11 @@ def test_every_file_is_listed_under_its_exact_key_or_skipped_with_a_reason(tmp_p
     assert all(skipped[discover._printable(key)] == discover.NOT_UTF8 for key in audio - utf8)
     assert all(os.path.isfile(os.path.join(library, os.fsencode(key))) for key in listed)
     if listed:
-        run = pipeline.discover(os.fsdecode(library), str(root / "data"), "names")
+        run = stages.discover(os.fsdecode(library), str(root / "data"), "names")
         assert set(storage.read_parquet(run["worklist"])["track_key"]) == listed
     else:
         with pytest.raises(discover.LibraryError, match="no audio files found in .*skipped, the first: |no audio"):
-            pipeline.discover(os.fsdecode(library), str(root / "data"), "names")
+            stages.discover(os.fsdecode(library), str(root / "data"), "names")
     shutil.rmtree(root)
 
 

@@ -16,8 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import PROJECT_DIR, run_stages, small_library
-from musicrec import cli, errors, lock, pipeline, storage
+from musicrec import cli, errors
 from musicrec.airflow import api
+from musicrec.pipeline import inputs, publishing
+from musicrec.store import lock, storage
 from object_store import BUCKET, CONN_ID
 
 pytestmark = pytest.mark.integration
@@ -74,7 +76,7 @@ def test_refused_credentials_are_named_before_any_work(s3, monkeypatch):
     bad = {"conn_type": "aws", "login": s3.key, "password": "wrong", "extra": {"endpoint_url": s3.endpoint}}
     monkeypatch.setenv("AIRFLOW_CONN_MUSICREC_BAD", json.dumps(bad))
     with pytest.raises(errors.InputError, match="data_dir: cannot write to s3://musicrec_bad@"):
-        pipeline.take_lock(f"s3://musicrec_bad@{BUCKET}/{_prefix('refused')}", "run")
+        publishing.take_lock(f"s3://musicrec_bad@{BUCKET}/{_prefix('refused')}", "run")
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +159,7 @@ def _read_by_the_cli_and_the_api(data: str, conf: dict, monkeypatch) -> None:
 def test_a_library_path_on_object_storage_that_does_not_exist_is_named(s3):
     missing = s3.url(_prefix("nothing-here"))
     with pytest.raises(errors.InputError, match="library_path: folder not found"):
-        pipeline.check_inputs(missing, s3.url(_prefix("data")), [], None)
+        inputs.check(missing, s3.url(_prefix("data")), [], None)
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +224,6 @@ def test_object_storage_that_refuses_or_does_not_answer_is_a_sentence(
     assert answer.status_code == 503 and said in answer.json()["detail"]
     assert time.monotonic() - started < 180
     with pytest.raises(Exception) as raised:  # a run's first task: refused, it fails without retries
-        pipeline.take_lock(data, "run")
+        publishing.take_lock(data, "run")
     assert said in str(errors.explained(raised.value) or raised.value)
     assert isinstance(raised.value, errors.InputError) == (case != "silent endpoint")

@@ -10,7 +10,11 @@ import pytest
 import soundfile as sf
 
 from conftest import tone
-from musicrec import cli, features, pipeline, query, storage
+from musicrec import cli
+from musicrec.analysis import features
+from musicrec.pipeline import stages
+from musicrec.serve import query
+from musicrec.store import storage
 
 
 @pytest.fixture
@@ -42,7 +46,7 @@ def _last_index_with_features(data_dir, content: bytes | pd.DataFrame):
 def test_a_damaged_features_table_in_the_last_index_means_extracting_again(tmp_path, library, content, why):
     data_dir = tmp_path / "data"
     _last_index_with_features(data_dir, content)
-    run = pipeline.discover(str(library), str(data_dir), "next")
+    run = stages.discover(str(library), str(data_dir), "next")
     assert run["files_to_extract"] == 3 and run["files_reused"] == 0
     assert len(run["warnings"]) == 1 and why in run["warnings"][0] and "extracted again" in run["warnings"][0]
     assert storage.read_json(storage.stage_record(run["run_dir"], "discover"))["warnings"] == run["warnings"]
@@ -50,11 +54,11 @@ def test_a_damaged_features_table_in_the_last_index_means_extracting_again(tmp_p
 
 def test_a_last_index_with_other_features_is_extracted_again_without_a_warning(tmp_path, library):
     data_dir = tmp_path / "data"
-    first = pipeline.discover(str(library), str(data_dir), "first")
-    extracted = pipeline.extract_shard(pipeline.shard(first, 10)[0], str(library), workers=1)
+    first = stages.discover(str(library), str(data_dir), "first")
+    extracted = stages.extract_shard(stages.shard(first, 10)[0], str(library), workers=1)
     older = storage.read_parquet(extracted["features"]).drop(columns=features.MUSICNN_COLUMNS)
     _last_index_with_features(data_dir, older)  # as an earlier version, without the network's columns, wrote it
-    run = pipeline.discover(str(library), str(data_dir), "next")
+    run = stages.discover(str(library), str(data_dir), "next")
     assert run["files_to_extract"] == 3 and run["files_reused"] == 0 and run["warnings"] == []
 
 
@@ -121,7 +125,7 @@ def test_k_below_one_is_refused(tmp_path, capsys, k):
 def test_discover_counts_what_it_skipped_with_the_reason(tmp_path, library):
     os.mkfifo(library / "a" / "pipe.wav")
     os.symlink(library, library / "a" / "loop")
-    run = pipeline.discover(str(library), str(tmp_path / "data"), "r1")
+    run = stages.discover(str(library), str(tmp_path / "data"), "r1")
     assert run["files_found"] == 3 and run["files_skipped"] == 2
     assert run["skipped"] == [
         {"path": "a/loop", "reason": "folder already walked (a link loop or a second link)"},
@@ -140,8 +144,8 @@ def test_discover_counts_what_it_skipped_with_the_reason(tmp_path, library):
 )
 def test_inputs_that_cannot_work_fail_before_any_work_naming_the_parameter(tmp_path, library, change, message):
     args = {"library": str(library), "data_dir": str(tmp_path / "data"), "run_id": "r1", **change}
-    with pytest.raises(pipeline.InputError, match=re.escape(message)):
-        pipeline.discover(**args)
+    with pytest.raises(stages.InputError, match=re.escape(message)):
+        stages.discover(**args)
     assert not (tmp_path / "data" / "runs").exists()
 
 
@@ -157,13 +161,13 @@ def test_a_run_id_run_again_gets_a_folder_of_its_own_and_reads_only_its_own_shar
     published = storage.current_dir(data)
     recs = storage.read_parquet(published / storage.RECOMMENDATIONS)
     first_shards = [
-        pipeline.extract_shard(s, str(library), workers=1) for s in pipeline.shard(first["run"], 100)
+        stages.extract_shard(s, str(library), workers=1) for s in stages.shard(first["run"], 100)
     ]  # as the first attempt's mapped task returned them
 
-    again = pipeline.discover(str(library), str(data), "backfill__2026-11-28", [], False, None)
+    again = stages.discover(str(library), str(data), "backfill__2026-11-28", [], False, None)
     assert again["run_dir"] != first["run"]["run_dir"] and again["run_dir"].endswith(".attempt-2")
     assert again["files_to_extract"] == 0 and again["files_reused"] == 9
-    tracks = pipeline.join(again, first_shards, pipeline.clean_metadata(again, None))
+    tracks = stages.join(again, first_shards, stages.clean_metadata(again, None))
     assert tracks["tracks"] == 9 and tracks["extract"]["extracted"] == 0
     assert storage.current_dir(data) == published  # the published index untouched
     assert storage.read_parquet(published / storage.RECOMMENDATIONS).equals(recs)
@@ -174,12 +178,12 @@ def test_a_rerun_in_a_folder_of_the_same_name_reads_only_its_own_shards(tmp_path
     """Publishing prunes old run folders: a re-run of a run whose folder is gone gets the same name again,
     and the earlier attempt's shard results (handed on by Airflow) point into it."""
     data = tmp_path / "data"
-    earlier = pipeline.discover(str(library), str(data), "scheduled__2026-12-02")
-    stale = [pipeline.extract_shard(s, str(library), workers=1) for s in pipeline.shard(earlier, 2)]
+    earlier = stages.discover(str(library), str(data), "scheduled__2026-12-02")
+    stale = [stages.extract_shard(s, str(library), workers=1) for s in stages.shard(earlier, 2)]
     storage.remove_tree(storage.path(earlier["run_dir"]))  # pruned
 
-    again = pipeline.discover(str(library), str(data), "scheduled__2026-12-02")
+    again = stages.discover(str(library), str(data), "scheduled__2026-12-02")
     assert again["run_dir"] == earlier["run_dir"]
-    own = [pipeline.extract_shard(s, str(library), workers=1) for s in pipeline.shard(again, 3)]
-    tracks = pipeline.join(again, own + stale[len(own) :], pipeline.clean_metadata(again, None))
+    own = [stages.extract_shard(s, str(library), workers=1) for s in stages.shard(again, 3)]
+    tracks = stages.join(again, own + stale[len(own) :], stages.clean_metadata(again, None))
     assert tracks["tracks"] == 3 and tracks["extract"]["shards"] == 1

@@ -13,8 +13,9 @@ import soundfile as sf
 from fastapi.testclient import TestClient
 
 from conftest import tone
-from musicrec import query, storage
 from musicrec.airflow import api
+from musicrec.serve import query
+from musicrec.store import storage
 from test_pipeline import _published
 
 

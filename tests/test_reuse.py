@@ -10,7 +10,9 @@ import pytest
 import soundfile as sf
 
 from conftest import run_stages, tone
-from musicrec import pipeline, settings, storage
+from musicrec import settings
+from musicrec.pipeline import changes
+from musicrec.store import storage
 
 PARAMS = settings.defaults(".") | {"n_neighbors": 2, "n_components": 3}
 
@@ -26,8 +28,8 @@ def library(tmp_path):
     return root
 
 
-def _run(library, data_dir, run_id: str, **changes) -> dict:
-    return run_stages(library, data_dir, run_id, library / "metadata.csv", **(PARAMS | changes))
+def _run(library, data_dir, run_id: str, **changed) -> dict:
+    return run_stages(library, data_dir, run_id, library / "metadata.csv", **(PARAMS | changed))
 
 
 def _reused(stages: dict) -> dict:
@@ -78,9 +80,9 @@ def test_a_changed_file_recomputes_every_index_stage(tmp_path, library):
     assert not any(_reused(second).values())
 
 
-def _unchanged(library, data_dir, **changes):
-    params = PARAMS | changes
-    return pipeline.unchanged_since_current(str(library), str(data_dir), [], str(library / "metadata.csv"), params)
+def _unchanged(library, data_dir, **changed):
+    params = PARAMS | changed
+    return changes.unchanged_since_current(str(library), str(data_dir), [], str(library / "metadata.csv"), params)
 
 
 def _touch(path):

@@ -14,7 +14,11 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 
 from conftest import run_stages, small_library
-from musicrec import ann, cli, discover, evaluation, neighbours, query, storage
+from musicrec import cli
+from musicrec.index import ann, evaluation, neighbours
+from musicrec.library import discover
+from musicrec.serve import query
+from musicrec.store import storage
 
 
 def clustered(n: int, dims: int, seed: int = 0) -> np.ndarray:

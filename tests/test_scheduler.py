@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from airflow_stack import AirflowStack, require_services
-from musicrec import demo, lock, storage
+from musicrec import demo
+from musicrec.store import lock, storage
 
 pytestmark = pytest.mark.integration
 

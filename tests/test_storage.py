@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from musicrec import cli, storage
+from musicrec import cli
+from musicrec.store import storage
 
 
 def _run(data_dir, name, age_s: float = 0.0):

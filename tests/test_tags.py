@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 
 from conftest import ffmpeg_generate, tone
-from musicrec import tags
+from musicrec.library import tags
 
 
 def test_tags_of_flac_and_mp3(tmp_path):

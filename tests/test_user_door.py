@@ -359,7 +359,7 @@ def test_two_checkouts_on_one_host_do_not_wait_for_each_others_cores(checkout, s
         [
             ".venv/bin/python",
             "-c",
-            "import time; from musicrec import cores\n"
+            "import time; from musicrec.analysis import cores\n"
             "with cores.claim(1024, label='a long shard of the first checkout'):\n"
             "    print('held', flush=True); time.sleep(300)",
         ],

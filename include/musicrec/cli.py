@@ -10,8 +10,8 @@ import sys
 import time
 
 from musicrec import settings
+from musicrec.analysis.limits import ANALYSIS_LIMIT_S
 from musicrec.errors import explained
-from musicrec.limits import ANALYSIS_LIMIT_S
 from musicrec.progress import show_progress
 
 DEFAULT_DATA_DIR = settings.default_data_dir()
@@ -31,12 +31,13 @@ def _folders(text: str | None) -> list[str]:
 def _refused_inputs(library, data_dir, folders: list[str], metadata_path) -> str | None:
     """The sentence that the run's first task would fail with on these inputs, said before Airflow starts:
     the same checks, in the same words (a metadata file that is not a table included)."""
-    from musicrec import discover as discovery
-    from musicrec import metadata, pipeline
     from musicrec.errors import InputError
+    from musicrec.library import discover as discovery
+    from musicrec.library import metadata
+    from musicrec.pipeline import inputs
 
     try:
-        pipeline.check_inputs(str(library), str(data_dir), discovery.normalize_folders(folders), metadata_path)
+        inputs.check(str(library), str(data_dir), discovery.normalize_folders(folders), metadata_path)
         if metadata_path:
             metadata.read_table(metadata_path)
     except InputError as exc:
@@ -50,7 +51,7 @@ def _refused_inputs(library, data_dir, folders: list[str], metadata_path) -> str
 
 def _last_index(data_dir) -> str:
     """What a failed or stopped run left current, as found now (not assumed: the bucket may have gone)."""
-    from musicrec import storage
+    from musicrec.store import storage
 
     try:
         current = storage.current_dir(data_dir)
@@ -64,9 +65,9 @@ def _last_index(data_dir) -> str:
 
 
 def cmd_run(args) -> int:
-    from musicrec import storage
     from musicrec.airflow import runner
-    from musicrec.locations import with_conn_id
+    from musicrec.store import storage
+    from musicrec.store.locations import with_conn_id
 
     library = storage.root(with_conn_id(args.library, args.conn_id))
     metadata_path = str(storage.root(with_conn_id(args.metadata, args.conn_id))) if args.metadata else None
@@ -130,12 +131,13 @@ def cmd_run(args) -> int:
 def _unchanged(conf: dict, full_refresh: bool) -> dict | None:
     """The current index's summary when a run would change nothing; a run with a folder template never is
     (its date picks the folder)."""
-    from musicrec import pipeline, settings
+    from musicrec import settings
+    from musicrec.pipeline import changes
 
     params = settings.defaults() | conf
     if full_refresh or params["folder_template"]:
         return None
-    return pipeline.unchanged_since_current(
+    return changes.unchanged_since_current(
         params["library_path"], params["data_dir"], params["folders"], params["metadata_path"], params
     )
 
@@ -172,7 +174,7 @@ def _print_tracks(rows: list[dict], score: str) -> None:
 def _answer(ask, args, show) -> int:
     """Print what `ask()` answers, as JSON with --json, else with `show`; an index or file that cannot answer
     is an error."""
-    from musicrec import query
+    from musicrec.serve import query
 
     try:
         result = ask()
@@ -187,7 +189,7 @@ def _answer(ask, args, show) -> int:
 
 
 def cmd_recommend(args) -> int:
-    from musicrec import query
+    from musicrec.serve import query
 
     def show(result: dict) -> None:
         print(_line(result["track"]))
@@ -204,7 +206,7 @@ def cmd_recommend(args) -> int:
 
 
 def cmd_similar(args) -> int:
-    from musicrec import similar
+    from musicrec.serve import similar
 
     def show(result: dict) -> None:
         same = result["same_audio_as"]
@@ -217,7 +219,8 @@ def cmd_similar(args) -> int:
 
 
 def cmd_playlist(args) -> int:
-    from musicrec import export, playlist, storage
+    from musicrec.serve import export, playlist
+    from musicrec.store import storage
 
     def show(result: dict) -> None:
         print("  (each number is the distance from the track before it)")
@@ -238,7 +241,10 @@ def cmd_playlist(args) -> int:
 
 
 def cmd_features(args) -> int:
-    from musicrec import discover, export, extract, storage
+    from musicrec.analysis import extract
+    from musicrec.library import discover
+    from musicrec.serve import export
+    from musicrec.store import storage
 
     out = export.output_path(args.out)
     worklist = discover.scan(args.library, _folders(args.folders)).files
@@ -262,7 +268,8 @@ def cmd_features(args) -> int:
 
 def cmd_export(args) -> int:
 
-    from musicrec import export, storage
+    from musicrec.serve import export
+    from musicrec.store import storage
 
     path, fmt = export.target(args.out, args.format)
     current = storage.require_current(args.data_dir)
@@ -276,7 +283,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_rollback(args) -> int:
-    from musicrec import storage
+    from musicrec.store import storage
 
     current, previous = storage.rollback(args.data_dir)
     print(

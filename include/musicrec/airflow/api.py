@@ -25,7 +25,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from musicrec import settings
-from musicrec.schemas import IndexInfo, MapPoint, Neighbours, Playlist, SimilarToFile, TrackPage
+from musicrec.serve.schemas import IndexInfo, MapPoint, Neighbours, Playlist, SimilarToFile, TrackPage
 
 PAGE = Path(__file__).with_name("page.html")
 MAX_UPLOAD_BYTES = int(float(os.environ.get("MUSICREC_MAX_UPLOAD_MB", "100")) * 2**20)
@@ -159,7 +159,7 @@ def _data_dir(request: Request) -> str:
 
 
 def _index(request: Request):
-    from musicrec import query
+    from musicrec.serve import query
 
     return query.load(_data_dir(request))
 
@@ -224,7 +224,7 @@ def playlist(
     length: int = Query(20, ge=1, le=500),
     window: int = Query(0, ge=0, le=100, description="no artist or album repeats within this many tracks"),
 ):
-    from musicrec import playlist as playlists
+    from musicrec.serve import playlist as playlists
 
     with _as_http_errors():
         return playlists.playlist(_data_dir(request), seed, length, window)
@@ -233,7 +233,7 @@ def playlist(
 @routes.post("/api/similar", response_model=SimilarToFile)
 def similar(request: Request, file: UploadFile, k: int = Query(10, ge=1, le=MAX_K)):
     """Tracks that sound like an uploaded audio file (at most MUSICREC_MAX_UPLOAD_MB, 100 by default)."""
-    from musicrec import similar as similarity
+    from musicrec.serve import similar as similarity
 
     name = _shown_name(file.filename)
     with _as_http_errors(), tempfile.TemporaryDirectory(prefix="musicrec-upload-") as tmp:
@@ -270,8 +270,8 @@ def _save_bounded(upload: UploadFile, path: Path) -> None:
 def _as_http_errors():
     """The library's errors as HTTP answers with their message: no traceback, no 500. A disk or object storage
     that refuses or does not answer is the server's trouble, not the request's: 503."""
-    from musicrec import query
     from musicrec.errors import InputError, explained
+    from musicrec.serve import query
 
     try:
         yield

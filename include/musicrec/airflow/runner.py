@@ -126,7 +126,7 @@ def run_in_child(conf: dict, data_dir: Path, verbose: bool = False) -> dict:
     process group of its own: on a signal it is terminated (then killed), and if the index moved in the
     meantime it is pointed back. Returns {"state", "run_id", "failed"}, or {"interrupted": signal number}.
     """
-    from musicrec import storage
+    from musicrec.store import storage
 
     before = storage.current_dir(data_dir)
     with tempfile.TemporaryDirectory(prefix="musicrec-run-") as tmp:

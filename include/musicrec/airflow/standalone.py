@@ -29,7 +29,7 @@ def parallelism(cores: int) -> int:
 
 
 def environment() -> dict[str, str]:
-    from musicrec import cores
+    from musicrec.analysis import cores
 
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)  # standalone starts its components as `airflow ...` commands

@@ -1,5 +1,5 @@
 """The DAG's tasks. Each takes its inputs as arguments and returns what the next one needs: the paths of
-what it wrote and a small summary (see `musicrec.pipeline`). Airflow injects `params` and `run_id`.
+what it wrote and a small summary (see `musicrec.pipeline.stages`). Airflow injects `params` and `run_id`.
 
 Every write is atomic and lands in the run's own folder, so a task can be retried; input that cannot
 work (a missing library, a malformed metadata file) fails at once instead, since a retry would fail
@@ -27,7 +27,7 @@ def said_plainly(body):
     @functools.wraps(body)
     def run(*args, **kwargs):
         from musicrec.errors import InputError, explained
-        from musicrec.lock import DataDirBusy
+        from musicrec.store.lock import DataDirBusy
 
         try:
             return body(*args, **kwargs)
@@ -57,7 +57,7 @@ def as_list(mapped_results) -> list:
 
 def _located(params: dict, name: str) -> str | None:
     """A location param: a local path, or a URL on object storage reached through `storage_conn_id`."""
-    from musicrec.locations import with_conn_id
+    from musicrec.store.locations import with_conn_id
 
     return with_conn_id(params[name] or None, params.get("storage_conn_id"))
 
@@ -76,7 +76,8 @@ def metadata_path(params: dict) -> str | None:
 
 def folders_of_run(params: dict, logical_date) -> list[str]:
     """`folders`, plus the folder `folder_template` names for the run's logical date (backfills ingest so)."""
-    from musicrec import discover, storage
+    from musicrec.library import discover
+    from musicrec.store import storage
 
     folders = list(params.get("folders") or [])
     template = params.get("folder_template")
@@ -94,22 +95,22 @@ def folders_of_run(params: dict, logical_date) -> list[str]:
 @said_plainly
 def take_lock(params: dict | None = None, run_id: str | None = None) -> dict:
     """The data dir for this run alone (waiting up to `lock_wait_minutes` for another run to finish)."""
-    from musicrec import pipeline
+    from musicrec.pipeline import publishing
 
     in_process = os.environ.get(IN_PROCESS) == "1"
-    return pipeline.take_lock(data_dir(params), run_id, params["lock_wait_minutes"], pid_holds_run=in_process)
+    return publishing.take_lock(data_dir(params), run_id, params["lock_wait_minutes"], pid_holds_run=in_process)
 
 
 @task
 @said_plainly
 def discover(params: dict | None = None, run_id: str | None = None, dag_run=None) -> dict:
     """The run: its folder, the files to extract and those reused from the last index."""
-    from musicrec import pipeline
+    from musicrec.pipeline import stages
 
     # A manual run may have no logical date: it is then the moment it was triggered.
     when = dag_run.logical_date or dag_run.run_after
     folders = folders_of_run(params, when)
-    return pipeline.discover(
+    return stages.discover(
         library(params),
         data_dir(params),
         run_id,
@@ -124,9 +125,9 @@ def discover(params: dict | None = None, run_id: str | None = None, dag_run=None
 @said_plainly
 def shard(run: dict, params: dict | None = None) -> list[dict]:
     """One descriptor a shard (its work list's path); none when every file is reused."""
-    from musicrec import pipeline
+    from musicrec.pipeline import stages
 
-    return pipeline.shard(run, params["files_per_shard"])
+    return stages.shard(run, params["files_per_shard"])
 
 
 # What the UI shows for each mapped task ("shard 2/5: 50 files, soundtrack_a"), rendered as it starts.
@@ -134,17 +135,17 @@ def shard(run: dict, params: dict | None = None) -> list[dict]:
 @said_plainly
 def extract_features(shard: dict, params: dict | None = None) -> dict:
     """Features of one shard's files, with a process pool over the worker's cores."""
-    from musicrec import pipeline
+    from musicrec.pipeline import stages
 
-    return pipeline.extract_shard(shard, library(params), params["workers"] or None, params["max_analysis_minutes"])
+    return stages.extract_shard(shard, library(params), params["workers"] or None, params["max_analysis_minutes"])
 
 
 @task
 @said_plainly
 def clean_metadata(run: dict, params: dict | None = None) -> dict:
-    from musicrec import pipeline
+    from musicrec.pipeline import stages
 
-    return pipeline.clean_metadata(run, metadata_path(params))
+    return stages.clean_metadata(run, metadata_path(params))
 
 
 # A run with nothing to extract skips the mapped task, and must still build and publish; a run whose
@@ -152,42 +153,42 @@ def clean_metadata(run: dict, params: dict | None = None) -> dict:
 @task(trigger_rule="none_failed_min_one_success")
 @said_plainly
 def join(run: dict, shards, meta: dict) -> dict:
-    from musicrec import pipeline
+    from musicrec.pipeline import stages
 
-    return pipeline.join(run, as_list(shards), meta)
+    return stages.join(run, as_list(shards), meta)
 
 
 @task
 @said_plainly
 def scale(tracks: dict, params: dict | None = None) -> dict:
-    from musicrec import pipeline
+    from musicrec.pipeline import stages
 
-    return pipeline.scale(tracks, params["metadata_weight"])
+    return stages.scale(tracks, params["metadata_weight"])
 
 
 @task
 @said_plainly
 def reduce(scaled: dict, params: dict | None = None) -> dict:
-    from musicrec import pipeline
+    from musicrec.pipeline import stages
 
-    return pipeline.reduce(scaled, params["n_components"])
+    return stages.reduce(scaled, params["n_components"])
 
 
 @task
 @said_plainly
 def build_index(embedded: dict, tracks: dict, params: dict | None = None) -> dict:
-    from musicrec import pipeline
+    from musicrec.pipeline import stages
 
-    return pipeline.build_index(embedded, tracks, params["n_neighbors"], params["metric"], params["hubness"])
+    return stages.build_index(embedded, tracks, params["n_neighbors"], params["metric"], params["hubness"])
 
 
 @task
 @said_plainly
 def evaluate(embedded: dict, tracks: dict, index: dict) -> dict:
     """Precision, coverage and hubness of the index (evaluation.json, evaluation.md and plots in the run)."""
-    from musicrec import pipeline
+    from musicrec.pipeline import stages
 
-    return pipeline.evaluate(embedded, tracks, index)
+    return stages.evaluate(embedded, tracks, index)
 
 
 @task
@@ -195,14 +196,14 @@ def evaluate(embedded: dict, tracks: dict, index: dict) -> dict:
 def release_lock(params: dict | None = None, run_id: str | None = None) -> bool:
     """The data dir's lock, given back whatever happened to the run (a teardown of take_lock: it runs after
     a failure too, and its own result does not decide the run's)."""
-    from musicrec import pipeline
+    from musicrec.pipeline import publishing
 
-    return pipeline.release(data_dir(params), run_id)
+    return publishing.release(data_dir(params), run_id)
 
 
 @task
 @said_plainly
 def publish(run: dict, evaluated: dict) -> dict:
-    from musicrec import pipeline
+    from musicrec.pipeline import publishing
 
-    return pipeline.publish(run, evaluated)
+    return publishing.publish(run, evaluated)

@@ -31,19 +31,20 @@ class ValidateMetadata(GXValidateBatchOperator):
         self.local_table = None  # the table on this worker's disk, where GX reads it
 
     def batch_definition(self, gx_context):
-        from musicrec import expectations
+        from musicrec.library import expectations
 
         self.gx_context = gx_context  # kept for the data docs, built once the validation has run
         return expectations.batch_definition(gx_context, self.local_table)
 
     def expectation_suite(self, gx_context):
-        from musicrec import expectations
+        from musicrec.library import expectations
 
         return expectations.suite()
 
     @said_plainly
     def execute(self, context) -> dict:
-        from musicrec import expectations, storage
+        from musicrec.library import expectations
+        from musicrec.store import storage
 
         run = storage.path(self.cleaned["run_dir"])
         fingerprint = expectations.fingerprint(self.cleaned["path"])
@@ -79,7 +80,8 @@ class ValidateMetadata(GXValidateBatchOperator):
 
     def _data_docs(self, run):
         """GX's data docs of this validation, in the run folder; None when GX could not build them."""
-        from musicrec import expectations, storage
+        from musicrec.library import expectations
+        from musicrec.store import storage
 
         with storage.local_folder(run / storage.DATA_DOCS) as folder:
             built = expectations.build_data_docs(self.gx_context, folder)
@@ -90,7 +92,7 @@ class ValidateMetadata(GXValidateBatchOperator):
         the same suite: a nightly run over an unchanged library does not start Great Expectations."""
         import logging
 
-        from musicrec import storage
+        from musicrec.store import storage
 
         last = storage.current_dir(storage.data_dir_of(run))
         try:

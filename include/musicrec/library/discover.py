@@ -11,9 +11,10 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from musicrec import audio, storage
+from musicrec.analysis import audio
 from musicrec.errors import InputError
-from musicrec.locations import is_url
+from musicrec.store import storage
+from musicrec.store.locations import is_url
 
 # Well under Airflow's default max_map_length (1024), whatever the library size.
 MAX_SHARDS = 256

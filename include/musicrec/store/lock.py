@@ -22,7 +22,7 @@ import time
 import uuid
 from pathlib import Path
 
-from musicrec import storage
+from musicrec.store import storage
 
 log = logging.getLogger("musicrec")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from musicrec import storage
+from musicrec.store import storage
 
 GROUPS = {
     "timbre (MFCC)": ("mfcc_0", "mfcc_1", "mfcc_2"),

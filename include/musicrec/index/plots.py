@@ -20,7 +20,7 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
-    from musicrec import storage
+    from musicrec.store import storage
 
     storage.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
     _pyplot().close(fig)

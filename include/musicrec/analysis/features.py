@@ -6,12 +6,12 @@ held whole. Every frame-series is summarised by its mean and standard deviation,
 accumulated across blocks; tempo comes from the onset envelope of the whole track.
 
 Each feature is librosa's definition, computed here in numpy on librosa's own filterbanks
-(`musicrec.filterbanks`) with frames laid out one per row, so that every per-frame
+(`musicrec.analysis.filterbanks`) with frames laid out one per row, so that every per-frame
 reduction and sort runs over contiguous memory; a test holds every column to librosa's
 functions. librosa itself is not imported to analyse a track.
 
 Besides librosa's features, each track gets an embedding from a music-tagging network
-(`musicrec.musicnn`), from the same decoded signal: `musicnn_001_mean` ... `musicnn_192_std`.
+(`musicrec.analysis.musicnn`), from the same decoded signal: `musicnn_001_mean` ... `musicnn_192_std`.
 
 Column names say what they hold: `mfcc_03_mean`, `spectral_centroid_std`,
 `chroma_07_mean`, `tempo_bpm`. `FEATURE_VERSION` is stored with every row; see it below.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicrec import audio, filterbanks, musicnn
+from musicrec.analysis import audio, filterbanks, musicnn
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from musicrec import storage
 from musicrec.errors import InputError
+from musicrec.store import storage
 
 FORMATS = {".csv": "csv", ".parquet": "parquet"}
 # A spreadsheet runs a cell that starts with one of these as a formula.

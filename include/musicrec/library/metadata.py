@@ -41,8 +41,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from musicrec import storage
 from musicrec.errors import InputError
+from musicrec.store import storage
 
 MAX_DURATION_S = 6 * 3600
 # Comparisons of artist names in all: seconds of work, however alike the names (see artist_spelling_map).
@@ -520,7 +520,7 @@ def fill_from_tags(df: pd.DataFrame, tags: pd.DataFrame | None) -> tuple[pd.Data
 def clean(df: pd.DataFrame, tags: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
     """The cleaned table (CLEAN_COLUMNS first, other columns kept) and a report of every change.
 
-    `tags` (track_key and tag fields, see `musicrec.tags`) fills what the file leaves missing.
+    `tags` (track_key and tag fields, see `musicrec.library.tags`) fills what the file leaves missing.
     """
     report: dict = {"rows_in": len(df)}
     df, report[f"values_cut_to_{MAX_VALUE_CHARS}_characters"] = cut_long_values(df)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from musicrec import audio, filterbanks
+from musicrec.analysis import audio, filterbanks
 
 MODEL = Path(__file__).resolve().parent / "models" / "msd_musicnn.onnx"
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from musicrec.locations import is_url
+from musicrec.store.locations import is_url
 
 RUNS = "runs"  # the run folders' folder: this module alone knows the layout
 CURRENT = "current"
@@ -68,7 +68,7 @@ def path(location):
     if isinstance(location, Path) or hasattr(location, "fs"):
         return location
     if is_url(location):
-        from musicrec.airflow.objects import object_path
+        from musicrec.store.objects import object_path
 
         return object_path(str(location))
     return Path(str(location).removeprefix("file://")).expanduser()

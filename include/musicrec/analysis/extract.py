@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicrec import audio, cores, features, limits
+from musicrec.analysis import audio, cores, features, limits
 
 log = logging.getLogger("musicrec")
 
@@ -120,13 +120,13 @@ def _pool_context():
 
     A forked worker starts at once with the analysis code already imported and compiled, but forking a
     process that has other threads (an Airflow task, an in-process run) can copy a lock one of them
-    holds. The fork server is started clean, imports and compiles the analysis code once (`musicrec.warm`),
+    holds. The fork server is started clean, imports and compiles the analysis code once (`musicrec.analysis.warm`),
     and forks the workers from itself: the same warm start, without the threads.
     """
     if threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["musicrec.warm"])
+    context.set_forkserver_preload(["musicrec.analysis.warm"])
     return context
 
 
@@ -218,7 +218,7 @@ def extract(
     """Features and quarantine tables for the files of `worklist` (columns track_key, folder, file).
 
     `workers` processes, or by default one per core that no other shard on this machine holds (see
-    `musicrec.cores`). A file longer than `max_minutes` is analysed on its first `max_minutes` (0 or None:
+    `musicrec.analysis.cores`). A file longer than `max_minutes` is analysed on its first `max_minutes` (0 or None:
     no cap). `label` names the shard in what it logs; `run`, the run it belongs to, where shards of another
     run wait for its cores. A file whose decoding and analysis take longer than `time_limit_s` is stopped and
     quarantined.

@@ -8,7 +8,7 @@
 - coverage: the share of tracks that appear in someone's top k; hubness: the skewness of the
   k-occurrence distribution (how often each track is someone's neighbour), and the tracks most often so.
 
-Every figure is computed for each hubness setting (see `musicrec.neighbours`), whichever the index uses,
+Every figure is computed for each hubness setting (see `musicrec.index.neighbours`), whichever the index uses,
 so the report shows what the other would change.
 """
 
@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from musicrec import metadata, neighbours
+from musicrec.index import neighbours
+from musicrec.library import metadata
 
 K = (5, 10)
 # Above this many tracks, precision is measured on the lists of a random sample of this many tracks

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from musicrec import storage
+from musicrec.store import storage
 
 log = logging.getLogger("musicrec")
 
@@ -26,7 +26,7 @@ def read_tags(path: str | Path) -> dict:
     """The fields a file's tags give (strings, and duration in seconds); {} when it has none or is unreadable."""
     import mutagen
 
-    from musicrec import limits
+    from musicrec.analysis import limits
 
     try:
         with limits.time_limit(limits.TAGS_LIMIT_S, "reading tags"):

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from musicrec import neighbours, query
+from musicrec.index import neighbours
+from musicrec.serve import query
 
 
 def playlist(

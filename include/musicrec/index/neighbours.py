@@ -1,7 +1,7 @@
 """Nearest neighbours in the embedding, with optional hubness reduction.
 
 Below `EXACT_BELOW` tracks every track is compared with every other, block by block. Above it the
-candidates come from an approximate index (`musicrec.ann`), are re-scored exactly, and the index's
+candidates come from an approximate index (`musicrec.index.ann`), are re-scored exactly, and the index's
 breadth is chosen on each build so that recall@k against exact search, measured on a sample of
 queries, reaches `TARGET_RECALL`; the figures go into the run's summary.
 
@@ -218,7 +218,7 @@ class Search:
 
     def candidates(self, index, x: np.ndarray, rows: np.ndarray, ef: int) -> tuple[np.ndarray, np.ndarray]:
         """The approximate index's candidates for `rows`, re-scored exactly and ranked as `exact` ranks."""
-        from musicrec import ann
+        from musicrec.index import ann
 
         ids = ann.search(index, x[rows], self.depth(ef))
         valid = ids >= 0
@@ -234,7 +234,7 @@ class Search:
         return max(ef, 2 * self.k + 1)
 
     def approximate(self) -> Found:
-        from musicrec import ann
+        from musicrec.index import ann
 
         n = len(self.embedding)
         x = ann.vectors(self.embedding, self.metric)

@@ -2,58 +2,46 @@
 
 Each stage reads the files its inputs name and writes Parquet into the run's folder. It returns a
 small, JSON-able dict (`run_dir`, the paths it wrote, counts, seconds) that is all the DAG passes on
-in XCom, and keeps the same dict in the run folder (`stages/`) for the run summary:
+in XCom, and keeps the same dict in the run folder (`stages/`) for the run summary. As the DAG runs them:
 
-    run = discover(...)
+    lock = publishing.take_lock(...)
+    run = discover(...)                                                 # inputs checked, the library planned
     shards = [extract_shard(s, ...) for s in shard(run, ...)]           # one mapped task a shard
-    meta = clean_metadata(run, ...)                                     # then validated
+    meta = clean_metadata(run, ...)                                     # then validated (Great Expectations)
     tracks = join(run, shards, meta)
-    index = build_index(reduce(scale(tracks, ...), ...), tracks, ...)
-    publish(run, index)
+    embedded = reduce(scale(tracks, ...), ...)
+    index = build_index(embedded, tracks, ...)
+    evaluated = evaluate(embedded, tracks, index)
+    publishing.publish(run, evaluated)
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
 import functools
-import hashlib
 import logging
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from musicrec import (
-    ann,
-    encode,
-    evaluation,
-    extract,
-    features,
-    lock,
-    metadata,
-    model,
-    neighbours,
-    plots,
-    reuse,
-    settings,
-    storage,
-    tags,
-)
-from musicrec import discover as discovery
-from musicrec.errors import InputError, explained
+from musicrec import settings
+from musicrec.analysis import extract, features
+from musicrec.errors import InputError
+from musicrec.index import ann, embedding, encode, evaluation, neighbours, plots
+from musicrec.library import discover as discovery
+from musicrec.library import metadata, tags
+from musicrec.pipeline import changes, inputs
+from musicrec.store import lock, storage
 
 log = logging.getLogger("musicrec")
 
 # The stages in the order the run summary lists them.
 # Skipped paths (special files, link loops) named in the log and the summary; the rest are counted.
 SKIPPED_SHOWN = 20
-STAGES = ["discover", "extract", "clean_metadata", "join", "scale", "reduce", "build_index", "evaluate"]
 
 
 class TooFewTracks(InputError):
@@ -89,122 +77,6 @@ def _holding_lock(args) -> contextlib.AbstractContextManager:
     return lock.heartbeat(storage.data_dir_of(run_dir), storage.run_name(run_dir))
 
 
-def _last_index_table(data_dir: str | Path, name: str, needed: list[str]) -> tuple[pd.DataFrame | None, list[str]]:
-    """A table of the last index, to reuse; (None, [why]) when there is none or it cannot be trusted."""
-    current = storage.current_dir(data_dir)
-    path = current / name if current else None
-    if path is None or not path.exists():
-        return None, []
-    try:
-        table = storage.read_parquet(path)
-        missing = [c for c in needed if c not in table.columns]
-        if missing and set(missing) <= set(features.feature_columns()):
-            # written by a version of musicrec with other features: nothing is wrong, they are all computed anew
-            log.info("discover: the last index has other features (%d missing): every file is extracted", len(missing))
-            return None, []
-        if missing:
-            raise ValueError(f"columns missing: {', '.join(missing[:5])}")
-    except Exception as exc:  # a damaged table must not stop every later run: extract instead
-        warning = f"the last index's table {path} is unreadable ({exc}); its files are extracted again"
-        log.warning("discover: %s", warning)
-        return None, [warning]
-    return table, []
-
-
-def check_inputs(library: str, data_dir: str, folders: list[str], metadata_path: str | None) -> None:
-    """Fail before any work, naming the parameter, on input that cannot work."""
-    if not storage.path(library).is_dir():
-        raise discovery.LibraryError(f"library_path: folder not found: {library}")
-    discovery.check_folders_inside(library, folders)
-    if metadata_path and not storage.path(metadata_path).is_file():
-        raise metadata.MetadataError(f"metadata_path: file not found: {metadata_path}")
-    _check_writable(data_dir)
-
-
-def _check_writable(data_dir: str) -> None:
-    data = storage.path(data_dir)
-    try:
-        if isinstance(data, Path):
-            data.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=data):
-                pass
-        else:
-            probe = data / f".write-probe-{uuid.uuid4().hex[:12]}"
-            probe.write_bytes(b"")
-            probe.unlink()
-    except (OSError, ValueError) as exc:  # on object storage: no such bucket, refused credentials, ...
-        said = explained(exc)
-        problem = type(said) if said else InputError
-        raise problem(f"data_dir: cannot write to {data}: {said or getattr(exc, 'strerror', None) or exc}") from None
-
-
-def _plan(library: str, data_dir: str, folders: list[str], full_refresh: bool) -> dict:
-    """The library scanned and planned against the current index: what to extract, reuse, leave quarantined."""
-    scanned, skipped = discovery.scan(library)
-    previous, warnings = _last_index_table(
-        data_dir, storage.FEATURES, [*discovery.REUSE_KEYS, "feature_version", *features.feature_columns()]
-    )
-    # An older quarantine table without sizes and times is simply not reused: its files are tried again.
-    quarantined, more = _last_index_table(data_dir, storage.QUARANTINE, [])
-    if quarantined is not None and not set(discovery.REUSE_KEYS) <= set(quarantined.columns):
-        quarantined = None
-    todo, reused, still = discovery.plan(
-        scanned, previous, features.FEATURE_VERSION, folders, full_refresh, quarantined=quarantined
-    )
-    return {
-        "scanned": scanned,
-        "skipped": skipped,
-        "todo": todo,
-        "reused": reused,
-        "still": still,
-        "previous": previous,
-        "quarantined": quarantined,
-        "warnings": warnings + more,
-    }
-
-
-def index_inputs(library: str, metadata_path: str | None, index_params: dict) -> dict:
-    """What an index depends on beside its files: the metadata file's bytes, the parameters that shape the
-    index, and the code. Recorded by discover; equal inputs and unchanged files rebuild the same index."""
-    digest = hashlib.sha256()
-    for source in sorted(Path(__file__).parent.rglob("*.py")):
-        digest.update(source.read_bytes())
-    return {
-        "library": str(storage.root(library)),
-        "metadata_path": str(storage.root(metadata_path)) if metadata_path else None,
-        "metadata_sha256": _sha256(metadata_path) if metadata_path else None,
-        "params": {name: index_params[name] for name in settings.INDEX_PARAMS},
-        "code_sha256": digest.hexdigest(),
-    }
-
-
-def _sha256(location: str) -> str:
-    return hashlib.sha256(storage.path(location).read_bytes()).hexdigest()
-
-
-def unchanged_since_current(
-    library: str, data_dir: str, folders: list[str], metadata_path: str | None, index_params: dict
-) -> dict | None:
-    """The current index's summary if a run with these inputs would find nothing to change (no file added,
-    changed or removed, the same metadata, parameters and code), else None."""
-    current = storage.current_dir(data_dir)
-    summary_path = current / storage.SUMMARY if current else None
-    if summary_path is None or not summary_path.exists():
-        return None
-    try:
-        summary = storage.read_json(summary_path)
-        if summary.get("inputs") != index_inputs(library, metadata_path, index_params):
-            return None
-    except (OSError, ValueError):  # a damaged summary or an unreadable file: the run finds out and says so
-        return None
-    plan = _plan(library, data_dir, discovery.normalize_folders(folders), full_refresh=False)
-    if plan["previous"] is None or not plan["todo"].empty or plan["warnings"]:
-        return None
-    kept = len(plan["reused"]) + len(plan["still"])
-    indexed = len(plan["previous"]) + (len(plan["quarantined"]) if plan["quarantined"] is not None else 0)
-    return summary if kept == indexed else None
-
-
 @stage("discover")
 def discover(
     library: str,
@@ -217,9 +89,9 @@ def discover(
 ) -> dict:
     """Check the inputs, scan the library, and choose what to reuse from the last index and what to extract."""
     folders = discovery.normalize_folders(folders)
-    check_inputs(library, data_dir, folders, metadata_path)
+    inputs.check(library, data_dir, folders, metadata_path)
     run = storage.new_run_dir(data_dir, run_id)
-    plan = _plan(library, data_dir, folders, full_refresh)
+    plan = inputs.plan(library, data_dir, folders, full_refresh)
     scanned, skipped, todo, reused, still = (plan[k] for k in ("scanned", "skipped", "todo", "reused", "still"))
     if todo.empty and reused.empty:
         where = f"{library}" + (f" (folders {folders})" if folders else "")
@@ -246,7 +118,7 @@ def discover(
         "library": str(storage.root(library)),
         "folders": folders,
         "full_refresh": full_refresh,
-        "inputs": index_inputs(library, metadata_path, index_params or settings.defaults(".")),
+        "inputs": changes.index_inputs(library, metadata_path, index_params or settings.defaults(".")),
         "worklist": str(storage.write_parquet(scanned, run / storage.WORKLIST)),
         "to_extract": str(storage.write_parquet(todo, run / storage.TO_EXTRACT)),
         "reused_features": str(storage.write_parquet(reused, run / storage.REUSED_FEATURES)),
@@ -372,7 +244,7 @@ def join(run: dict, shard_results: list[dict], meta: dict) -> dict:
             f"only {feats.num_rows} track(s) could be analysed ({len(quarantine)} quarantined): "
             "an index needs at least 2"
         )
-    tracks = model.join(feats, storage.read_parquet(meta["path"]))
+    tracks = embedding.join(feats, storage.read_parquet(meta["path"]))
     del feats
     path = storage.write_table(tracks, folder / storage.TRACKS)
     with_metadata = int(pc.sum(tracks["has_metadata"]).as_py() or 0)
@@ -416,24 +288,24 @@ def _extraction(shard_results: list[dict]) -> dict:
 @stage("scale")
 def scale(tracks: dict, metadata_weight: float = 0.0) -> dict:
     """Standardized audio features, and metadata features weighted by `metadata_weight` (0: audio only)."""
-    key = reuse.key([tracks["path"]], {"metadata_weight": metadata_weight}, [model, encode, features])
-    reused = reuse.from_current_index("scale", key, tracks["run_dir"], [storage.SCALED, storage.MODEL])
+    key = changes.key([tracks["path"]], {"metadata_weight": metadata_weight}, [embedding, encode, features])
+    reused = changes.from_current_index("scale", key, tracks["run_dir"], [storage.SCALED, storage.MODEL])
     if reused:
         return reused
     folder = storage.path(tracks["run_dir"])
     columns = features.feature_columns()
-    x = model.matrix(storage.read_table(tracks["path"], columns), columns)
-    scaler = model.fit_scaler(x)
-    z = model.scale(x, scaler, dtype=np.float32)
+    x = embedding.matrix(storage.read_table(tracks["path"], columns), columns)
+    scaler = embedding.fit_scaler(x)
+    z = embedding.scale(x, scaler, dtype=np.float32)
     del x
     encoded = [c for c in ENCODED if c in storage.columns(tracks["path"])]
     described = storage.read_parquet(tracks["path"], columns=encoded)
     encoder = encode.fit(described)
     meta = encode.transform(described, encoder)
-    meta_scaler = model.fit_scaler(meta.to_numpy())
+    meta_scaler = embedding.fit_scaler(meta.to_numpy())
     names = list(columns)
     if metadata_weight > 0:
-        weighted = model.scale(meta.to_numpy(), meta_scaler, dtype=np.float32) * np.float32(metadata_weight)
+        weighted = embedding.scale(meta.to_numpy(), meta_scaler, dtype=np.float32) * np.float32(metadata_weight)
         z, names = np.hstack([z, weighted]), names + meta.columns.tolist()
     path = storage.write_table(_keyed(pa.array(described["track_key"]), z, names), folder / storage.SCALED)
     model_path = storage.write_json(
@@ -460,7 +332,7 @@ def scale(tracks: dict, metadata_weight: float = 0.0) -> dict:
     }
 
 
-# The tracks' columns the metadata encoding reads (`musicrec.encode`).
+# The tracks' columns the metadata encoding reads (`musicrec.index.encode`).
 ENCODED = ["track_key", "artist", "genre", "year", "duration_s", "play_count"]
 
 
@@ -472,28 +344,28 @@ def _keyed(keys: pa.Array | pa.ChunkedArray, values: np.ndarray, names: list[str
 
 @stage("reduce")
 def reduce(scaled: dict, n_components: int) -> dict:
-    """The embedding of the scaled features, a PCA per feature group (`model.fit_embedding`); the fitted groups
+    """The embedding of the scaled features, a PCA per feature group (`embedding.fit_embedding`); the fitted groups
     join the scaler in the model file."""
-    key = reuse.key([scaled["path"]], {"n_components": n_components}, [model])
-    reused = reuse.from_current_index("reduce", key, scaled["run_dir"], [storage.EMBEDDINGS, storage.MODEL])
+    key = changes.key([scaled["path"]], {"n_components": n_components}, [embedding])
+    reused = changes.from_current_index("reduce", key, scaled["run_dir"], [storage.EMBEDDINGS, storage.MODEL])
     if reused:
         return reused
     folder = storage.path(scaled["run_dir"])
     table = storage.read_table(scaled["path"])
     keys = table.column("track_key")
     names = table.column_names[1:]
-    z = model.matrix(table, names, dtype=np.float32)
+    z = embedding.matrix(table, names, dtype=np.float32)
     del table
-    fitted = model.fit_embedding(z, names, n_components)
-    embedding = model.embed(z, names, fitted, dtype=np.float32)
-    emb = _keyed(keys, embedding, model.component_columns(embedding.shape[1]))
+    fitted = embedding.fit_embedding(z, names, n_components)
+    vectors = embedding.embed(z, names, fitted, dtype=np.float32)
+    emb = _keyed(keys, vectors, embedding.component_columns(vectors.shape[1]))
     path = storage.write_table(emb, folder / storage.EMBEDDINGS)
     model_path = storage.write_json(storage.read_json(scaled["model"]) | {"embedding": fitted}, scaled["model"])
-    explained = {group: round(float(np.sum(r)), 4) for group, r in model.explained_variance(fitted).items()}
+    explained = {group: round(float(np.sum(r)), 4) for group, r in embedding.explained_variance(fitted).items()}
     log.info(
         "reduce: %d features -> %d components: %s",
         z.shape[1],
-        embedding.shape[1],
+        vectors.shape[1],
         "; ".join(
             f"{g['name']} {len(g['columns'])} features -> {len(g['pca']['components'])} "
             f"({100 * explained[g['name']]:.0f}% of their variance)"
@@ -504,7 +376,7 @@ def reduce(scaled: dict, n_components: int) -> dict:
         "run_dir": scaled["run_dir"],
         "path": str(path),
         "model": str(model_path),
-        "components": embedding.shape[1],
+        "components": vectors.shape[1],
         "explained_variance": explained,
         "reuse_key": key,
     }
@@ -513,12 +385,12 @@ def reduce(scaled: dict, n_components: int) -> dict:
 @stage("build_index")
 def build_index(embedded: dict, tracks: dict, n_neighbors: int, metric: str, hubness: str = "none") -> dict:
     """Each track's nearest neighbours in the embedding; copies of the same audio are never each other's."""
-    key = reuse.key(
+    key = changes.key(
         [embedded["path"], (tracks["path"], ["track_key", "content_hash"])],
         {"n_neighbors": n_neighbors, "metric": metric, "hubness": hubness},
         [neighbours, ann],
     )
-    reused = reuse.from_current_index(
+    reused = changes.from_current_index(
         "build_index", key, embedded["run_dir"], [storage.RECOMMENDATIONS], optional=(storage.ANN_INDEX,)
     )
     if reused:
@@ -572,24 +444,24 @@ EVALUATION_FILES = [
 @stage("evaluate")
 def evaluate(embedded: dict, tracks: dict, index: dict) -> dict:
     """Precision by label, coverage and hubness of the index, for each hubness setting, with plots."""
-    key = reuse.key(
+    key = changes.key(
         [embedded["path"], tracks["path"]],
         {"metric": index["metric"], "hubness": index["hubness"]},
         [evaluation, plots],
     )
-    reused = reuse.from_current_index("evaluate", key, index["run_dir"], EVALUATION_FILES)
+    reused = changes.from_current_index("evaluate", key, index["run_dir"], EVALUATION_FILES)
     if reused:
         return reused
     folder = storage.path(index["run_dir"])
     emb = storage.read_parquet(embedded["path"])
     table = storage.read_parquet(tracks["path"]).set_index("track_key").loc[emb["track_key"]].reset_index()
-    embedding = emb.drop(columns="track_key").to_numpy()
-    report = evaluation.evaluate(table, embedding, index["metric"], index["hubness"])
-    explained = model.explained_variance(storage.read_json(embedded["model"])["embedding"])
+    vectors = emb.drop(columns="track_key").to_numpy()
+    report = evaluation.evaluate(table, vectors, index["metric"], index["hubness"])
+    explained = embedding.explained_variance(storage.read_json(embedded["model"])["embedding"])
     labels = evaluation.labels(table)
     colour = "genre" if "genre" in labels else "folder"
     plots.explained_variance(explained, folder / storage.PLOT_VARIANCE)
-    plots.library_map(embedding[:, :2], labels[colour], f"the library by {colour}", folder / storage.PLOT_MAP)
+    plots.library_map(vectors[:, :2], labels[colour], f"the library by {colour}", folder / storage.PLOT_MAP)
     occurrence = {method: m.pop("k_occurrence") for method, m in report["methods"].items()}
     plots.k_occurrence(occurrence, evaluation.K[0], folder / storage.PLOT_K_OCCURRENCE)
     shown = {
@@ -609,94 +481,3 @@ def evaluate(embedded: dict, tracks: dict, index: dict) -> dict:
         figures["k_occurrence_skewness"],
     )
     return {"run_dir": index["run_dir"], "path": str(folder / storage.EVALUATION), **figures, "reuse_key": key}
-
-
-def _stage_records(run: dict) -> dict:
-    """What each stage of this run kept, in pipeline order; the shards' extraction as join summed it up."""
-    records = {
-        name: storage.read_json(storage.stage_record(run["run_dir"], name)) for name in STAGES if name != "extract"
-    }
-    records["extract"] = records["join"].pop("extract")
-    return {name: records[name] for name in STAGES}
-
-
-def summarize(run: dict) -> dict:
-    """The run summary: what was indexed, extracted, reused and quarantined, and the time per stage."""
-    folder = storage.path(run["run_dir"])
-    stages = _stage_records(run)
-    quarantine = storage.read_parquet(folder / storage.QUARANTINE)
-    duplicates = storage.read_parquet(folder / storage.TRACKS, columns=["duplicate_of"])["duplicate_of"].notna().sum()
-    return {
-        "run_id": run["run_id"],
-        "built_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "library": run["library"],
-        "tracks_indexed": stages["join"]["tracks"],
-        "tracks_with_metadata": stages["join"]["with_metadata"],
-        "audio_hours": stages["join"]["audio_hours"],
-        "files_found": run["files_found"],
-        "files_extracted": stages["extract"]["extracted"],
-        "files_reused": run["files_reused"],
-        "files_skipped": run["files_skipped"],
-        "skipped": run["skipped"],
-        "warnings": run["warnings"],
-        "inputs": run["inputs"],
-        "quarantined": quarantine[["track_key", "error"]].to_dict("records"),
-        "metadata_rows_not_in_library": stages["clean_metadata"]["rows_not_in_library"],
-        "feature_version": features.FEATURE_VERSION,
-        "identical_audio": int(duplicates),
-        "neighbour_search": stages["build_index"].get("search", {"method": "exact"}),
-        "validation_result": str(folder / storage.VALIDATION),
-        "validation_data_docs": str(folder / storage.DATA_DOCS / "index.html"),
-        "cleaning_report": str(folder / storage.CLEANING_REPORT_MD),
-        "evaluation": {
-            **{k: v for k, v in stages["evaluate"].items() if k not in ("run_dir", "path", "reuse_key", "seconds")},
-            "report": str(folder / storage.EVALUATION_MD),
-            "plots": [
-                str(folder / name) for name in (storage.PLOT_VARIANCE, storage.PLOT_MAP, storage.PLOT_K_OCCURRENCE)
-            ],
-        },
-        "stages": stages,
-        "stage_seconds": {name: record.get("seconds") for name, record in stages.items()},
-    }
-
-
-def publish(run: dict, evaluated: dict) -> dict:
-    """Write the run summary, then make this run's index (evaluated by `evaluate`) the current one."""
-    summary = summarize(run)
-    storage.write_json(summary, storage.path(run["run_dir"]) / storage.SUMMARY)
-    storage.publish(run["data_dir"], storage.path(evaluated["run_dir"]))
-    lock.release(run["data_dir"], storage.run_name(run["run_dir"]))
-    log.info(
-        "publish: index of %d tracks (%.2f h of audio) is now current; %d extracted, %d reused, %d quarantined",
-        summary["tracks_indexed"],
-        summary["audio_hours"],
-        summary["files_extracted"],
-        summary["files_reused"],
-        len(summary["quarantined"]),
-    )
-    return {
-        "run_dir": run["run_dir"],
-        "tracks_indexed": summary["tracks_indexed"],
-        "files_extracted": summary["files_extracted"],
-        "quarantined": len(summary["quarantined"]),
-    }
-
-
-def take_lock(data_dir: str, run_id: str, wait_minutes: float = 0.0, pid_holds_run: bool = False) -> dict:
-    """The data dir for this run alone until it publishes or fails (`musicrec.lock`); waits for another run.
-
-    `pid_holds_run`: this process runs the whole run (`musicrec run`), so its death frees the lock at once.
-    """
-    _check_writable(data_dir)
-    holder = storage.run_dir(data_dir, run_id).name
-    info = lock.acquire(data_dir, holder, wait_s=60.0 * wait_minutes, pid_holds_run=pid_holds_run)
-    removed = storage.remove_failed_runs(data_dir)
-    if removed:
-        names = ", ".join(run.name for run in removed)
-        log.info("take_lock: removed the folders of %d runs that failed: %s", len(removed), names)
-    return {"data_dir": str(storage.root(data_dir)), "holder": holder, "since": info["acquired_at"]}
-
-
-def release(data_dir: str, run_id: str) -> bool:
-    """Give back the data dir's lock if run `run_id` still holds it (a run that failed or was skipped)."""
-    return lock.release(data_dir, storage.run_dir(data_dir, run_id).name)

@@ -2,7 +2,7 @@
 
 Above a library size (`neighbours.EXACT_BELOW`) comparing every track with every other costs more than
 building a graph of the tracks (Malkov and Yashunin's hierarchical navigable small worlds) and walking
-it. The walk's breadth (`efSearch`) trades speed for recall; `musicrec.neighbours` chooses it on each
+it. The walk's breadth (`efSearch`) trades speed for recall; `musicrec.index.neighbours` chooses it on each
 build, by measuring recall against exact search on a sample of queries.
 
 faiss was measured against hnswlib and usearch on the same vectors (benchmarks/SCALE.md): as fast as

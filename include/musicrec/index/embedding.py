@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from musicrec import features, metadata
+from musicrec.analysis import features
+from musicrec.library import metadata
 
 BLOCK_ROWS = 65_536  # rows standardized or projected at once
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicrec import neighbours, storage
 from musicrec.errors import InputError
+from musicrec.index import neighbours
+from musicrec.store import storage
 
 SHOWN = ["track_key", "title", "artist", "genre", "folder", "file", "duration_s"]
 OPTIONAL = ["album", "content_hash"]
@@ -119,11 +120,11 @@ class Index:
 
     @cached_property
     def approximate(self):
-        """The approximate index saved with the run (`musicrec.ann`), None where the search was exact."""
+        """The approximate index saved with the run (`musicrec.index.ann`), None where the search was exact."""
         path = self.run / storage.ANN_INDEX
         if not path.exists():
             return None
-        from musicrec import ann
+        from musicrec.index import ann
 
         try:
             return ann.from_bytes(path.read_bytes())
@@ -138,7 +139,7 @@ class Index:
         n = len(self.tracks)
         rows = np.arange(n)
         if self.approximate is not None:
-            from musicrec import ann
+            from musicrec.index import ann
 
             breadth = self.build_record.get("search", {}).get("ef_search", 0)
             depth = min(n, max(breadth, 2 * k + 1) + self.copies)
@@ -154,7 +155,7 @@ class Index:
 
     @cached_property
     def explainer(self):
-        from musicrec import explain
+        from musicrec.serve import explain
 
         return explain.Explainer(self.run)
 

@@ -12,8 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicrec import encode, extract, features, metadata, model, query
+from musicrec.analysis import extract, features
 from musicrec.errors import InputError
+from musicrec.index import embedding, encode
+from musicrec.library import metadata
+from musicrec.serve import query
 
 
 class FeatureVersionMismatch(InputError):
@@ -23,7 +26,7 @@ class FeatureVersionMismatch(InputError):
 def embed(row: dict, published: dict) -> np.ndarray:
     """The embedding of one analysed file, as `scale` and `reduce` built the index's."""
     columns = list(published["feature_columns"])
-    z = model.scale(np.asarray([[row[c] for c in columns]], dtype=np.float64), published["scaler"])
+    z = embedding.scale(np.asarray([[row[c] for c in columns]], dtype=np.float64), published["scaler"])
     meta = published["metadata"]
     if meta["weight"] > 0:
         columns += meta["columns"]
@@ -31,8 +34,8 @@ def embed(row: dict, published: dict) -> np.ndarray:
             {"artist": [None], "year": [pd.NA], "genre": [metadata.UNKNOWN_GENRE], "duration_s": [row["duration_s"]]}
         )
         m = encode.transform(described, meta["encoder"])[meta["columns"]].to_numpy(dtype=np.float64)
-        z = np.hstack([z, model.scale(m, meta["scaler"]) * meta["weight"]])
-    return model.embed(z, columns, published["embedding"])
+        z = np.hstack([z, embedding.scale(m, meta["scaler"]) * meta["weight"]])
+    return embedding.embed(z, columns, published["embedding"])
 
 
 def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10, name: str | None = None) -> dict:

@@ -6,7 +6,8 @@ import datetime as dt
 import logging
 from pathlib import Path
 
-from musicrec import metadata, storage
+from musicrec.library import metadata
+from musicrec.store import storage
 
 log = logging.getLogger("musicrec")
 

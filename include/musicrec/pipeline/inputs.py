@@ -1,0 +1,94 @@
+"""A run's inputs: what it will do, decided before any work: its inputs checked (naming the parameter that cannot work),
+and the library planned against the current index (what to extract, what to reuse, what stays quarantined).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import uuid
+from pathlib import Path
+
+import pandas as pd
+
+from musicrec.analysis import features
+from musicrec.errors import InputError, explained
+from musicrec.library import discover as discovery
+from musicrec.library import metadata
+from musicrec.store import storage
+
+log = logging.getLogger("musicrec")
+
+
+def _last_index_table(data_dir: str | Path, name: str, needed: list[str]) -> tuple[pd.DataFrame | None, list[str]]:
+    """A table of the last index, to reuse; (None, [why]) when there is none or it cannot be trusted."""
+    current = storage.current_dir(data_dir)
+    path = current / name if current else None
+    if path is None or not path.exists():
+        return None, []
+    try:
+        table = storage.read_parquet(path)
+        missing = [c for c in needed if c not in table.columns]
+        if missing and set(missing) <= set(features.feature_columns()):
+            # written by a version of musicrec with other features: nothing is wrong, they are all computed anew
+            log.info("discover: the last index has other features (%d missing): every file is extracted", len(missing))
+            return None, []
+        if missing:
+            raise ValueError(f"columns missing: {', '.join(missing[:5])}")
+    except Exception as exc:  # a damaged table must not stop every later run: extract instead
+        warning = f"the last index's table {path} is unreadable ({exc}); its files are extracted again"
+        log.warning("discover: %s", warning)
+        return None, [warning]
+    return table, []
+
+
+def check(library: str, data_dir: str, folders: list[str], metadata_path: str | None) -> None:
+    """Fail before any work, naming the parameter, on input that cannot work."""
+    if not storage.path(library).is_dir():
+        raise discovery.LibraryError(f"library_path: folder not found: {library}")
+    discovery.check_folders_inside(library, folders)
+    if metadata_path and not storage.path(metadata_path).is_file():
+        raise metadata.MetadataError(f"metadata_path: file not found: {metadata_path}")
+    check_writable(data_dir)
+
+
+def check_writable(data_dir: str) -> None:
+    data = storage.path(data_dir)
+    try:
+        if isinstance(data, Path):
+            data.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=data):
+                pass
+        else:
+            probe = data / f".write-probe-{uuid.uuid4().hex[:12]}"
+            probe.write_bytes(b"")
+            probe.unlink()
+    except (OSError, ValueError) as exc:  # on object storage: no such bucket, refused credentials, ...
+        said = explained(exc)
+        problem = type(said) if said else InputError
+        raise problem(f"data_dir: cannot write to {data}: {said or getattr(exc, 'strerror', None) or exc}") from None
+
+
+def plan(library: str, data_dir: str, folders: list[str], full_refresh: bool) -> dict:
+    """The library scanned and planned against the current index: what to extract, reuse, leave quarantined."""
+    scanned, skipped = discovery.scan(library)
+    previous, warnings = _last_index_table(
+        data_dir, storage.FEATURES, [*discovery.REUSE_KEYS, "feature_version", *features.feature_columns()]
+    )
+    # An older quarantine table without sizes and times is simply not reused: its files are tried again.
+    quarantined, more = _last_index_table(data_dir, storage.QUARANTINE, [])
+    if quarantined is not None and not set(discovery.REUSE_KEYS) <= set(quarantined.columns):
+        quarantined = None
+    todo, reused, still = discovery.plan(
+        scanned, previous, features.FEATURE_VERSION, folders, full_refresh, quarantined=quarantined
+    )
+    return {
+        "scanned": scanned,
+        "skipped": skipped,
+        "todo": todo,
+        "reused": reused,
+        "still": still,
+        "previous": previous,
+        "quarantined": quarantined,
+        "warnings": warnings + more,
+    }
