@@ -112,14 +112,24 @@ def test_a_run_would_change_the_index_when_any_input_changed(tmp_path, library, 
     assert _unchanged(library, data_dir) is None
 
 
-@pytest.mark.parametrize(
-    "name, value", [("n_neighbors", 4), ("n_components", 2), ("metric", "euclidean"), ("hubness", "none")]
-)
-def test_a_run_would_change_the_index_with_other_index_parameters(tmp_path, library, name, value):
+def _another_value(name: str):
+    """A valid value of an index parameter other than the tests' own, from its declaration."""
+    declared = settings.BY_NAME[name]
+    if declared.choices:
+        return next(c for c in declared.choices if c != PARAMS[name])
+    return PARAMS[name] + 1
+
+
+@pytest.mark.parametrize("name", settings.INDEX_PARAMS)
+def test_every_index_parameter_changed_alone_makes_a_run_necessary_and_recomputes(tmp_path, library, name):
+    """Made from the declaration: a parameter added there with shapes_index is checked here too, so that
+    neither "nothing changed" nor a stage's reuse can overlook it."""
     data_dir = tmp_path / "data"
     _run(library, data_dir, "first")
     assert _unchanged(library, data_dir, **{name: PARAMS[name]}) is not None
-    assert _unchanged(library, data_dir, **{name: value}) is None
+    assert _unchanged(library, data_dir, **{name: _another_value(name)}) is None
+    second = _run(library, data_dir, "second", **{name: _another_value(name)})
+    assert not all(_reused(second).values())
 
 
 def test_an_unchanged_quarantined_file_does_not_make_a_run_necessary(tmp_path, library):

@@ -64,40 +64,40 @@ def _last_index(data_dir) -> str:
     return f"the last good index is unchanged (run {current.name})"
 
 
-def cmd_run(args) -> int:
-    from musicrec.airflow import runner
+def run_conf(args) -> dict:
+    """The run's conf from `musicrec run`'s options: every run parameter given (the rest take the DAG's
+    defaults), locations resolved, with the object storage connection named in them."""
     from musicrec.store import storage
     from musicrec.store.locations import with_conn_id
 
-    library = storage.root(with_conn_id(args.library, args.conn_id))
-    metadata_path = str(storage.root(with_conn_id(args.metadata, args.conn_id))) if args.metadata else None
-    data_dir = storage.root(with_conn_id(args.data_dir, args.conn_id))
-    refused = _refused_inputs(library, data_dir, _folders(args.folders), metadata_path)
+    given = {p.name: getattr(args, p.name) for p in settings.PARAMETERS if getattr(args, p.name, None) is not None}
+    conn_id = given.pop("storage_conn_id", None)
+
+    def located(location: str | None) -> str | None:
+        return str(storage.root(with_conn_id(location, conn_id))) if location else None
+
+    # A run of the command line reads the metadata file it is given, not one the environment names.
+    return given | {
+        "library_path": located(given["library_path"]),
+        "metadata_path": located(given.get("metadata_path")),
+        "data_dir": located(given.get("data_dir", DEFAULT_DATA_DIR)),
+        "folders": given.get("folders", []),
+        "full_refresh": bool(given.get("full_refresh")),
+    }
+
+
+def cmd_run(args) -> int:
+    from musicrec.airflow import runner
+    from musicrec.store import storage
+
+    conf = run_conf(args)
+    data_dir = conf["data_dir"]
+    refused = _refused_inputs(conf["library_path"], data_dir, conf["folders"], conf["metadata_path"])
     if refused:
         print(f"error: {refused}", file=sys.stderr)
         return 2
-    conf = {
-        "library_path": str(library),
-        "metadata_path": metadata_path,
-        "data_dir": str(data_dir),
-        "folders": _folders(args.folders),
-        "full_refresh": args.full_refresh,
-    }
-    for key in (
-        "lock_wait_minutes",
-        "n_components",
-        "n_neighbors",
-        "files_per_shard",
-        "workers",
-        "metric",
-        "hubness",
-        "metadata_weight",
-        "max_analysis_minutes",
-    ):
-        if getattr(args, key) is not None:
-            conf[key] = getattr(args, key)
     started = time.monotonic()
-    unchanged = _unchanged(conf, args.full_refresh)
+    unchanged = _unchanged(conf)
     if unchanged:
         print(
             f"nothing changed since the current index (run {unchanged['run_id']}): "
@@ -128,14 +128,14 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _unchanged(conf: dict, full_refresh: bool) -> dict | None:
+def _unchanged(conf: dict) -> dict | None:
     """The current index's summary when a run would change nothing; a run with a folder template never is
     (its date picks the folder)."""
     from musicrec import settings
     from musicrec.pipeline import changes
 
     params = settings.defaults() | conf
-    if full_refresh or params["folder_template"]:
+    if params["full_refresh"] or params["folder_template"]:
         return None
     return changes.unchanged_since_current(
         params["library_path"], params["data_dir"], params["folders"], params["metadata_path"], params
@@ -304,34 +304,34 @@ def cmd_demo_library(args) -> int:
     return 0
 
 
+def _add_run_parameters(run: argparse.ArgumentParser) -> None:
+    """An option per run parameter that has a flag (declared in musicrec.settings.PARAMETERS); an option not
+    given is left to the run's default. The DAG's params check the values and name a bad one."""
+    defaults = settings.defaults()
+    for p in settings.PARAMETERS:
+        if p.flag is None:
+            continue
+        shown = defaults[p.name]
+        default = "" if p.required_by_cli or shown is None or shown is False or shown == [] else f" (default: {shown})"
+        option = {"dest": p.name, "default": None, "help": (p.plain_description() + default).replace("%", "%%")}
+        if p.type == "boolean":
+            option["action"] = "store_true"
+        else:
+            option |= {"type": _FLAG_TYPES[p.type], "required": p.required_by_cli, "choices": p.choices}
+            option["metavar"] = None if p.choices else p.flag.removeprefix("--").replace("-", "_").upper()
+        run.add_argument(p.flag, **option)
+
+
+_FLAG_TYPES = {"string": str, "integer": int, "number": float, "array": lambda text: _folders(text)}
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="musicrec", description="Find tracks that sound like this one.")
     p.add_argument("-v", "--verbose", action="store_true", help="more detail, including Airflow's own logs")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the pipeline's DAG once, in-process, on the embedded default")
-    run.add_argument("--library", required=True)
-    run.add_argument("--metadata")
-    run.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
-    run.add_argument(
-        "--conn-id",
-        help="Airflow connection to the object storage of s3:// paths (or name it in them: s3://CONN_ID@bucket/...)",
-    )
-    run.add_argument("--folders", help="comma-separated folders (relative to the library) to (re)process; default all")
-    run.add_argument("--full-refresh", action="store_true", help="extract every file again")
-    run.add_argument("--n-components", type=int, help="PCA components per feature group (48)")
-    run.add_argument("--n-neighbors", type=int)
-    run.add_argument("--metric", choices=["cosine", "euclidean"])
-    run.add_argument(
-        "--hubness",
-        choices=["none", "mutual_proximity"],
-        help="re-rank neighbours so that a few tracks are not everyone's",
-    )
-    run.add_argument("--metadata-weight", type=float, help="weight of metadata features beside the audio (0: none)")
-    run.add_argument("--files-per-shard", type=int)
-    run.add_argument("--workers", type=int, help="processes per shard (default: all cores)")
-    run.add_argument("--lock-wait-minutes", type=float, help="wait this long for a data dir another run holds (10)")
-    run.add_argument("--max-analysis-minutes", type=float, help="analyse longer tracks on their first minutes (30)")
+    _add_run_parameters(run)
     run.set_defaults(func=cmd_run)
 
     rec = sub.add_parser("recommend", help="tracks that sound like QUERY (a track key, or text in title/artist/file)")

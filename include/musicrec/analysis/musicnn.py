@@ -7,7 +7,7 @@ hidden layers carry it as a vector: the three mid-end layers (192 features) aver
 A track's embedding is their mean and standard deviation over `PATCHES` patches spread evenly over it.
 
 The model (`models/msd_musicnn.onnx`) is the network the musicnn 0.1.0 wheel ships, built by musicnn's
-own code and converted by `benchmarks/musicnn_model.py` (ISC licence: `models/LICENSE.musicnn`); a test
+own code and converted by `tools/musicnn_model.py` (ISC licence: `models/LICENSE.musicnn`); a test
 holds it to musicnn's TensorFlow graph on the same inputs.
 """
 
@@ -32,7 +32,7 @@ HOP = 256
 N_MELS = 96
 PATCH_FRAMES = 187  # 3 s
 # Patches analysed per track, spread evenly over it. Precision on the dev corpus rises up to about 8 and
-# stays level up to 16, 6 within 0.015 of it (benchmarks/EXPLORED.md); at about 16 ms a patch on one core,
+# stays level up to 16, 6 within 0.015 of it (research/EXPLORED.md); at about 16 ms a patch on one core,
 # 6 is what keeps extraction within its budget.
 PATCHES = 6
 ROWS = 192  # the mid-end's features: the last of the 753 the model gives for each frame
