@@ -44,7 +44,7 @@ test-distributed: install
 test-unit: install
 	env -u MUSICREC_LIBRARY -u MUSICREC_METADATA -u MUSICREC_DATA_DIR $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The README's shell commands name make targets, musicrec commands and scripts that exist.
+# The shell commands of the README and docs/ name make targets, musicrec commands and scripts that exist.
 check-readme: install
 	$(BIN)/python -m pytest -q tests/test_readme.py
 

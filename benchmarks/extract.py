@@ -237,6 +237,7 @@ def peers(files: list[str], scratch: Path, repeat: int) -> dict:
     pair, in alternating order, `repeat` times with 2 processes (once with 1); the ratio is the median of
     the pairs' ratios.
     """
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "research"))  # the peer systems live there
     import peers as peer_systems
 
     library = scratch / f"library-{len(files)}"

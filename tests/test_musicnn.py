@@ -14,7 +14,7 @@ REFERENCE = Path(__file__).parent / "data" / "musicnn_reference.npz"
 
 
 def test_model_equals_musicnns_own_graph():
-    """`benchmarks/musicnn_model.py` ran musicnn 0.1.0's TensorFlow graph on these patches (noise, a rising
+    """`tools/musicnn_model.py` ran musicnn 0.1.0's TensorFlow graph on these patches (noise, a rising
     tone with harmonics, silence) and kept its time-pooled features: every layer up to the mid-end."""
     with np.load(REFERENCE) as ref:
         patches, mean_pool, max_pool = ref["patches"], ref["mean_pool"], ref["max_pool"]

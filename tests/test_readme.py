@@ -1,4 +1,5 @@
-"""The README's shell commands against the repository: each names something that exists (`make check-readme`)."""
+"""The shell commands of the README and docs/ against the repository: each names something that exists
+(`make check-readme`); the README stays a first page."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 README = PROJECT_DIR / "README.md"
 
 
+PAGES = [README, *sorted((PROJECT_DIR / "docs").glob("*.md"))]
+
+
 def readme_shell_commands() -> list[str]:
-    """The command lines of the README's ```bash blocks, continuation lines joined, comments dropped."""
-    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    """The command lines of the ```bash blocks, continuation lines joined, comments dropped."""
+    blocks = [b for page in PAGES for b in re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.DOTALL)]
     lines = [line.split("  #")[0].strip() for block in blocks for line in block.replace("\\\n", " ").splitlines()]
     return [line for line in lines if line and not line.startswith("#")]
 
@@ -34,3 +38,10 @@ def test_the_readmes_shell_commands_name_targets_commands_and_files_that_exist()
         elif words[0] == "cp":
             missing += [] if (PROJECT_DIR / words[1]).exists() else [command]
     assert missing == []
+
+
+def test_the_readme_is_a_first_page_and_its_links_lead_somewhere():
+    assert len(README.read_bytes()) <= 8 * 1024
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text()):
+            assert (page.parent / target).exists(), f"{page.name} links to {target}, which does not exist"

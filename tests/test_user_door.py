@@ -103,9 +103,10 @@ def gone(pids_of, timeout_s: float = 10) -> dict[int, bytes]:
 
 
 def readme_commands(prefix: str) -> list[str]:
-    """The README's command lines that start with `prefix`, as written there."""
-    lines = [line.strip() for line in README.read_text().splitlines()]
-    return [line.split("  #")[0].strip() for line in lines if line.startswith(prefix)]
+    """The command lines of the README and docs/ that start with `prefix`, as written there, each once."""
+    pages = [README, *sorted((PROJECT_DIR / "docs").glob("*.md"))]
+    lines = [line.strip() for page in pages for line in page.read_text().splitlines()]
+    return list(dict.fromkeys(line.split("  #")[0].strip() for line in lines if line.startswith(prefix)))
 
 
 class Standalone:

@@ -1,6 +1,6 @@
 """The evaluation protocol: every candidate similarity on the same extracted corpus, in one run.
 
-    python benchmarks/evaluate.py DATA_DIR [--library DIR] [--second DATA_DIR] [--markdown benchmarks/EVALUATION.md]
+    python research/evaluate.py DATA_DIR [--library DIR] [--second DATA_DIR] [--markdown research/EVALUATION.md]
 
 DATA_DIR holds a current index (run `musicrec run` on the corpus first); its tracks' features are the
 input of every candidate. The label is the top-level folder (one soundtrack, album or collection each);
@@ -329,7 +329,7 @@ def main() -> int:
     lines = [
         "# Evaluation protocol: every candidate on the same features\n",
         f"{dt.date.today().isoformat()}; audio only, folder as the label, k = {K}; bootstrap of {BOOTSTRAP} "
-        "resamples over tracks. Written by `python benchmarks/evaluate.py`.\n",
+        "resamples over tracks. Written by `python research/evaluate.py`.\n",
     ]
     lines += report(load(args.data_dir), f"`{Path(args.data_dir).name}`", args.library, Path(args.cache))
     if args.second:

@@ -1,12 +1,12 @@
 """Converts musicnn's MSD model to ONNX for `musicrec.analysis.musicnn`, and records the original's outputs.
 
-    python benchmarks/musicnn_model.py
+    python tools/musicnn_model.py
 
 Runs in a separate environment with TensorFlow, never the project's (musicnn 0.1.0 pins numpy < 1.17):
 
     python -m venv /tmp/tf && /tmp/tf/bin/pip install tensorflow-cpu==2.21.0 "tf_keras~=2.21.0" tf2onnx
     /tmp/tf/bin/pip install --no-deps musicnn==0.1.0
-    TF_USE_LEGACY_KERAS=1 /tmp/tf/bin/python benchmarks/musicnn_model.py
+    TF_USE_LEGACY_KERAS=1 /tmp/tf/bin/python tools/musicnn_model.py
 
 musicnn's own code builds the graph (`musicnn.models.define_model`, at inference: batch normalisation
 with its moving averages, no dropout) and restores the checkpoint its wheel ships (`MSD_musicnn`: trained
