@@ -92,14 +92,27 @@ def run_stages(library: Path, data: Path, run_id: str, metadata: Path | None = N
     params = settings.defaults(".") | {"n_neighbors": 2, "n_components": 3} | params
     meta = str(metadata) if metadata else None
     run = stages.discover(str(library), str(data), run_id, [], False, meta, index_params=params)
-    shards = [stages.extract_shard(s, str(library), workers=1) for s in stages.shard(run, 100)]
-    tracks = stages.join(run, shards, stages.clean_metadata(run, meta))
+    shards = stages.shard(run, 100)
+    extracted = [stages.extract_shard(s, str(library), workers=1) for s in shards]
+    cleaned = stages.clean_metadata(run, meta)
+    tracks = stages.join(run, extracted, cleaned)
     scaled = stages.scale(tracks, params["metadata_weight"])
     embedded = stages.reduce(scaled, params["n_components"])
     index = stages.build_index(embedded, tracks, params["n_neighbors"], params["metric"], params["hubness"])
     evaluated = stages.evaluate(embedded, tracks, index)
-    publishing.publish(run, evaluated)
-    return {"run": run, "scale": scaled, "reduce": embedded, "build_index": index, "evaluate": evaluated}
+    published = publishing.publish(run, evaluated)
+    return {
+        "run": run,
+        "shard": shards,
+        "extract": extracted,
+        "clean_metadata": cleaned,
+        "join": tracks,
+        "scale": scaled,
+        "reduce": embedded,
+        "build_index": index,
+        "evaluate": evaluated,
+        "publish": published,
+    }
 
 
 SMALL_LIBRARY_METADATA = """folder,file,title,artist,album,genre

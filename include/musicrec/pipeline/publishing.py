@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 
-from musicrec.pipeline import inputs, summary
+from musicrec.pipeline import inputs, results, summary
 from musicrec.store import lock, storage
 
 log = logging.getLogger("musicrec")
 
 
-def publish(run: dict, evaluated: dict) -> dict:
+def publish(run: results.Run, evaluated: results.Evaluated) -> results.Published:
     """Write the run summary, then make this run's index (evaluated by `evaluate`) the current one."""
     run_summary = summary.summarize(run)
     storage.write_json(run_summary, storage.path(run["run_dir"]) / storage.SUMMARY)
@@ -38,7 +38,7 @@ def publish(run: dict, evaluated: dict) -> dict:
     }
 
 
-def take_lock(data_dir: str, run_id: str, wait_minutes: float = 0.0, pid_holds_run: bool = False) -> dict:
+def take_lock(data_dir: str, run_id: str, wait_minutes: float = 0.0, pid_holds_run: bool = False) -> results.Lock:
     """The data dir for this run alone until it publishes or fails (`musicrec.store.lock`); waits for another run.
 
     `pid_holds_run`: this process runs the whole run (`musicrec run`), so its death frees the lock at once.

@@ -34,7 +34,7 @@ from musicrec.errors import InputError
 from musicrec.index import ann, embedding, encode, evaluation, neighbours, plots
 from musicrec.library import discover as discovery
 from musicrec.library import metadata, tags
-from musicrec.pipeline import changes, inputs
+from musicrec.pipeline import changes, inputs, results
 from musicrec.store import lock, storage
 
 log = logging.getLogger("musicrec")
@@ -48,17 +48,19 @@ class TooFewTracks(InputError):
     """Fewer than two tracks could be analysed: there is nothing to index."""
 
 
-def stage(name: str):
+def stage(name: str, of_run: bool = True):
     """Time a stage and keep what it returns in the run folder, for the run summary.
 
-    The stage returns a dict with its `run_dir`; a shard's extraction also names its `shard`.
+    The stage returns a record with its `run_dir` (`musicrec.pipeline.results`); a shard's extraction also
+    names its `shard`. `of_run`: the stage's first argument is a record of the run, whose data dir's lock
+    is kept alive while the stage works (discover, which makes the run, has none yet).
     """
 
     def decorate(fn):
         @functools.wraps(fn)
         def timed(*args, **kwargs) -> dict:
             started = time.monotonic()
-            with _holding_lock(args):
+            with _holding_lock(args[0]["run_dir"]) if of_run else contextlib.nullcontext():
                 result = {**fn(*args, **kwargs), "seconds": round(time.monotonic() - started, 2)}
             record = f"{name}-{result['shard']:04d}" if "shard" in result else name
             storage.write_json(result, storage.stage_record(result["run_dir"], record))
@@ -69,15 +71,12 @@ def stage(name: str):
     return decorate
 
 
-def _holding_lock(args) -> contextlib.AbstractContextManager:
-    """The data dir's lock kept alive while a stage works on a run (named by its first argument's run_dir)."""
-    run_dir = next((a["run_dir"] for a in args if isinstance(a, dict) and "run_dir" in a), None)
-    if run_dir is None:
-        return contextlib.nullcontext()
+def _holding_lock(run_dir: str) -> contextlib.AbstractContextManager:
+    """The data dir's lock kept alive (its heartbeat refreshed) while a stage works on the run."""
     return lock.heartbeat(storage.data_dir_of(run_dir), storage.run_name(run_dir))
 
 
-@stage("discover")
+@stage("discover", of_run=False)
 def discover(
     library: str,
     data_dir: str,
@@ -86,7 +85,7 @@ def discover(
     full_refresh: bool = False,
     metadata_path: str | None = None,
     index_params: dict | None = None,
-) -> dict:
+) -> results.Run:
     """Check the inputs, scan the library, and choose what to reuse from the last index and what to extract."""
     folders = discovery.normalize_folders(folders)
     inputs.check(library, data_dir, folders, metadata_path)
@@ -133,7 +132,7 @@ def discover(
     }
 
 
-def shard(run: dict, files_per_shard: int) -> list[dict]:
+def shard(run: results.Run, files_per_shard: int) -> list[results.Shard]:
     """The files to extract in shards, each written as its own work list; [] when there is nothing to extract."""
     parts = discovery.split(storage.read_parquet(run["to_extract"]), files_per_shard)
     shards = []
@@ -156,8 +155,11 @@ def shard(run: dict, files_per_shard: int) -> list[dict]:
 
 @stage("extract")
 def extract_shard(
-    shard: dict, library: str, workers: int | None = None, max_minutes: float | None = extract.DEFAULT_MAX_MINUTES
-) -> dict:
+    shard: results.Shard,
+    library: str,
+    workers: int | None = None,
+    max_minutes: float | None = extract.DEFAULT_MAX_MINUTES,
+) -> results.ShardResult:
     worklist = storage.read_parquet(shard["worklist"])
     label = shard["label"].split(":")[0]
     with storage.local_library(library, worklist) as local:
@@ -182,7 +184,7 @@ def extract_shard(
 
 
 @stage("clean_metadata")
-def clean_metadata(run: dict, metadata_path: str | None) -> dict:
+def clean_metadata(run: results.Run, metadata_path: str | None) -> results.Metadata:
     """Cleaned metadata for the library's tracks; rows naming files not in the library are counted and left out."""
     folder = storage.path(run["run_dir"])
     keys = storage.read_parquet(run["worklist"], columns=["track_key"])["track_key"].tolist()
@@ -224,7 +226,7 @@ def clean_metadata(run: dict, metadata_path: str | None) -> dict:
 
 
 @stage("join")
-def join(run: dict, shard_results: list[dict], meta: dict) -> dict:
+def join(run: results.Run, shard_results: list[results.ShardResult], meta: results.Metadata) -> results.Tracks:
     """All features of the run (reused and extracted) joined with the validated metadata at `meta["path"]`."""
     folder = storage.path(run["run_dir"])
     shard_results = _of_this_attempt(run, shard_results)
@@ -262,7 +264,7 @@ def join(run: dict, shard_results: list[dict], meta: dict) -> dict:
     }
 
 
-def _of_this_attempt(run: dict, shard_results: list[dict]) -> list[dict]:
+def _of_this_attempt(run: results.Run, shard_results: list[results.ShardResult]) -> list[results.ShardResult]:
     """The shards that this attempt at the run extracted. A re-run of a run id (a cleared run, a backfill
     that reprocesses its date) with nothing to extract skips the mapped task, and Airflow may still hand
     on what its shards returned in the earlier attempt: those features are in this attempt's plan already."""
@@ -272,7 +274,7 @@ def _of_this_attempt(run: dict, shard_results: list[dict]) -> list[dict]:
     return mine
 
 
-def _extraction(shard_results: list[dict]) -> dict:
+def _extraction(shard_results: list[results.ShardResult]) -> dict:
     """The shards' extraction, summed up for the run summary."""
     seconds = [r["seconds"] for r in shard_results]
     return {
@@ -286,7 +288,7 @@ def _extraction(shard_results: list[dict]) -> dict:
 
 
 @stage("scale")
-def scale(tracks: dict, metadata_weight: float = 0.0) -> dict:
+def scale(tracks: results.Tracks, metadata_weight: float = 0.0) -> results.Scaled:
     """Standardized audio features, and metadata features weighted by `metadata_weight` (0: audio only)."""
     key = changes.key([tracks["path"]], {"metadata_weight": metadata_weight}, [embedding, encode, features])
     reused = changes.from_current_index("scale", key, tracks["run_dir"], [storage.SCALED, storage.MODEL])
@@ -343,7 +345,7 @@ def _keyed(keys: pa.Array | pa.ChunkedArray, values: np.ndarray, names: list[str
 
 
 @stage("reduce")
-def reduce(scaled: dict, n_components: int) -> dict:
+def reduce(scaled: results.Scaled, n_components: int) -> results.Embedded:
     """The embedding of the scaled features, a PCA per feature group (`embedding.fit_embedding`); the fitted groups
     join the scaler in the model file."""
     key = changes.key([scaled["path"]], {"n_components": n_components}, [embedding])
@@ -383,7 +385,9 @@ def reduce(scaled: dict, n_components: int) -> dict:
 
 
 @stage("build_index")
-def build_index(embedded: dict, tracks: dict, n_neighbors: int, metric: str, hubness: str = "none") -> dict:
+def build_index(
+    embedded: results.Embedded, tracks: results.Tracks, n_neighbors: int, metric: str, hubness: str = "none"
+) -> results.Index:
     """Each track's nearest neighbours in the embedding; copies of the same audio are never each other's."""
     key = changes.key(
         [embedded["path"], (tracks["path"], ["track_key", "content_hash"])],
@@ -442,7 +446,7 @@ EVALUATION_FILES = [
 
 
 @stage("evaluate")
-def evaluate(embedded: dict, tracks: dict, index: dict) -> dict:
+def evaluate(embedded: results.Embedded, tracks: results.Tracks, index: results.Index) -> results.Evaluated:
     """Precision by label, coverage and hubness of the index, for each hubness setting, with plots."""
     key = changes.key(
         [embedded["path"], tracks["path"]],

@@ -8,6 +8,7 @@ import datetime
 import logging
 
 from musicrec.analysis import features
+from musicrec.pipeline import results
 from musicrec.store import storage
 
 log = logging.getLogger("musicrec")
@@ -15,7 +16,7 @@ log = logging.getLogger("musicrec")
 STAGES = ["discover", "extract", "clean_metadata", "join", "scale", "reduce", "build_index", "evaluate"]
 
 
-def _stage_records(run: dict) -> dict:
+def _stage_records(run: results.Run) -> dict:
     """What each stage of this run kept, in pipeline order; the shards' extraction as join summed it up."""
     records = {
         name: storage.read_json(storage.stage_record(run["run_dir"], name)) for name in STAGES if name != "extract"
@@ -24,7 +25,7 @@ def _stage_records(run: dict) -> dict:
     return {name: records[name] for name in STAGES}
 
 
-def summarize(run: dict) -> dict:
+def summarize(run: results.Run) -> dict:
     """The run summary: what was indexed, extracted, reused and quarantined, and the time per stage."""
     folder = storage.path(run["run_dir"])
     stages = _stage_records(run)
