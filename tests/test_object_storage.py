@@ -159,7 +159,7 @@ def _read_by_the_cli_and_the_api(data: str, conf: dict, monkeypatch) -> None:
 def test_a_library_path_on_object_storage_that_does_not_exist_is_named(s3):
     missing = s3.url(_prefix("nothing-here"))
     with pytest.raises(errors.InputError, match="library_path: folder not found"):
-        inputs.check(missing, s3.url(_prefix("data")), [], None)
+        inputs.check(storage.root(missing), storage.root(s3.url(_prefix("data"))), [], None)
 
 
 @pytest.fixture(scope="module")

@@ -74,7 +74,8 @@ from musicrec.pipeline import changes
 
 param = dag_params()["test_knob"]
 args = cli.parser().parse_args(["run", "--library", sys.argv[1], "--test-knob", "5"])
-inputs = changes.index_inputs(sys.argv[1], None, settings.defaults() | {"test_knob": 5})
+from pathlib import Path
+inputs = changes.index_inputs(Path(sys.argv[1]), None, settings.defaults() | {"test_knob": 5})
 print(json.dumps({
     "form": [param.value, param.schema["section"], param.schema["maximum"]],
     "conf": cli.run_conf(args).get("test_knob"),

@@ -35,9 +35,11 @@ def _refused_inputs(library, data_dir, folders: list[str], metadata_path) -> str
     from musicrec.library import discover as discovery
     from musicrec.library import metadata
     from musicrec.pipeline import inputs
+    from musicrec.store import storage
 
     try:
-        inputs.check(str(library), str(data_dir), discovery.normalize_folders(folders), metadata_path)
+        metadata_file = storage.root(metadata_path) if metadata_path else None
+        inputs.check(storage.root(library), storage.root(data_dir), discovery.normalize_folders(folders), metadata_file)
         if metadata_path:
             metadata.read_table(metadata_path)
     except InputError as exc:

@@ -87,23 +87,20 @@ def _moved(value, old_run: str, new_run: str):
     return value
 
 
-def index_inputs(library: str, metadata_path: str | None, index_params: dict) -> dict:
+def index_inputs(library: Path, metadata_file: Path | None, index_params: dict) -> dict:
     """What an index depends on beside its files: the metadata file's bytes, the parameters that shape the
-    index, and the code. Recorded by discover; equal inputs and unchanged files rebuild the same index."""
+    index, and the code. Recorded by discover; equal inputs and unchanged files rebuild the same index.
+    The locations are resolved (`storage.root`)."""
     digest = hashlib.sha256()
     for source in sorted(Path(__file__).resolve().parents[1].rglob("*.py")):  # the whole musicrec package
         digest.update(source.read_bytes())
     return {
-        "library": str(storage.root(library)),
-        "metadata_path": str(storage.root(metadata_path)) if metadata_path else None,
-        "metadata_sha256": _sha256(metadata_path) if metadata_path else None,
+        "library": str(library),
+        "metadata_path": str(metadata_file) if metadata_file else None,
+        "metadata_sha256": hashlib.sha256(metadata_file.read_bytes()).hexdigest() if metadata_file else None,
         "params": {name: index_params[name] for name in settings.INDEX_PARAMS},
         "code_sha256": digest.hexdigest(),
     }
-
-
-def _sha256(location: str) -> str:
-    return hashlib.sha256(storage.path(location).read_bytes()).hexdigest()
 
 
 def unchanged_since_current(
@@ -111,17 +108,19 @@ def unchanged_since_current(
 ) -> dict | None:
     """The current index's summary if a run with these inputs would find nothing to change (no file added,
     changed or removed, the same metadata, parameters and code), else None."""
-    current = storage.current_dir(data_dir)
+    library, data = storage.root(library), storage.root(data_dir)
+    metadata_file = storage.root(metadata_path) if metadata_path else None
+    current = storage.current_dir(data)
     summary_path = current / storage.SUMMARY if current else None
     if summary_path is None or not summary_path.exists():
         return None
     try:
         summary = storage.read_json(summary_path)
-        if summary.get("inputs") != index_inputs(library, metadata_path, index_params):
+        if summary.get("inputs") != index_inputs(library, metadata_file, index_params):
             return None
     except (OSError, ValueError):  # a damaged summary or an unreadable file: the run finds out and says so
         return None
-    plan = inputs.plan(library, data_dir, discovery.normalize_folders(folders), full_refresh=False)
+    plan = inputs.plan(library, data, discovery.normalize_folders(folders), full_refresh=False)
     if plan["previous"] is None or not plan["todo"].empty or plan["warnings"]:
         return None
     kept = len(plan["reused"]) + len(plan["still"])

@@ -42,18 +42,19 @@ def _last_index_table(data_dir: str | Path, name: str, needed: list[str]) -> tup
     return table, []
 
 
-def check(library: str, data_dir: str, folders: list[str], metadata_path: str | None) -> None:
-    """Fail before any work, naming the parameter, on input that cannot work."""
-    if not storage.path(library).is_dir():
+def check(library: Path, data: Path, folders: list[str], metadata_file: Path | None) -> None:
+    """Fail before any work, naming the parameter, on input that cannot work. The locations are resolved
+    (`storage.root`): a local `Path` or an `ObjectStoragePath`."""
+    if not library.is_dir():
         raise discovery.LibraryError(f"library_path: folder not found: {library}")
     discovery.check_folders_inside(library, folders)
-    if metadata_path and not storage.path(metadata_path).is_file():
-        raise metadata.MetadataError(f"metadata_path: file not found: {metadata_path}")
-    check_writable(data_dir)
+    if metadata_file and not metadata_file.is_file():
+        raise metadata.MetadataError(f"metadata_path: file not found: {metadata_file}")
+    check_writable(data)
 
 
-def check_writable(data_dir: str) -> None:
-    data = storage.path(data_dir)
+def check_writable(data: Path) -> None:
+    """A file can be created in the data dir (a resolved location); else an error naming `data_dir`."""
     try:
         if isinstance(data, Path):
             data.mkdir(parents=True, exist_ok=True)
@@ -65,11 +66,12 @@ def check_writable(data_dir: str) -> None:
             probe.unlink()
     except (OSError, ValueError) as exc:  # on object storage: no such bucket, refused credentials, ...
         said = explained(exc)
-        problem = type(said) if said else InputError
-        raise problem(f"data_dir: cannot write to {data}: {said or getattr(exc, 'strerror', None) or exc}") from None
+        if said is None:
+            raise InputError(f"data_dir: cannot write to {data}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise type(said)(f"data_dir: cannot write to {data}: {said}") from None
 
 
-def plan(library: str, data_dir: str, folders: list[str], full_refresh: bool) -> dict:
+def plan(library: Path, data_dir: Path, folders: list[str], full_refresh: bool) -> dict:
     """The library scanned and planned against the current index: what to extract, reuse, leave quarantined."""
     scanned, skipped = discovery.scan(library)
     previous, warnings = _last_index_table(

@@ -43,14 +43,15 @@ def take_lock(data_dir: str, run_id: str, wait_minutes: float = 0.0, pid_holds_r
 
     `pid_holds_run`: this process runs the whole run (`musicrec run`), so its death frees the lock at once.
     """
-    inputs.check_writable(data_dir)
-    holder = storage.run_dir(data_dir, run_id).name
-    info = lock.acquire(data_dir, holder, wait_s=60.0 * wait_minutes, pid_holds_run=pid_holds_run)
-    removed = storage.remove_failed_runs(data_dir)
+    data = storage.root(data_dir)
+    inputs.check_writable(data)
+    holder = storage.run_dir(data, run_id).name
+    info = lock.acquire(data, holder, wait_s=60.0 * wait_minutes, pid_holds_run=pid_holds_run)
+    removed = storage.remove_failed_runs(data)
     if removed:
         names = ", ".join(run.name for run in removed)
         log.info("take_lock: removed the folders of %d runs that failed: %s", len(removed), names)
-    return {"data_dir": str(storage.root(data_dir)), "holder": holder, "since": info["acquired_at"]}
+    return {"data_dir": str(data), "holder": holder, "since": info["acquired_at"]}
 
 
 def release(data_dir: str, run_id: str) -> bool:

@@ -87,10 +87,13 @@ def discover(
     index_params: dict | None = None,
 ) -> results.Run:
     """Check the inputs, scan the library, and choose what to reuse from the last index and what to extract."""
+    # Each location resolved once (a local path, or object storage through its connection) for every step below.
+    library, data = storage.root(library), storage.root(data_dir)
+    metadata_file = storage.root(metadata_path) if metadata_path else None
     folders = discovery.normalize_folders(folders)
-    inputs.check(library, data_dir, folders, metadata_path)
-    run = storage.new_run_dir(data_dir, run_id)
-    plan = inputs.plan(library, data_dir, folders, full_refresh)
+    inputs.check(library, data, folders, metadata_file)
+    run = storage.new_run_dir(data, run_id)
+    plan = inputs.plan(library, data, folders, full_refresh)
     scanned, skipped, todo, reused, still = (plan[k] for k in ("scanned", "skipped", "todo", "reused", "still"))
     if todo.empty and reused.empty:
         where = f"{library}" + (f" (folders {folders})" if folders else "")
@@ -113,11 +116,11 @@ def discover(
         "run_id": run_id,
         # Names this attempt at the run: a re-run may get the same folder again (an earlier one's was pruned).
         "attempt": uuid.uuid4().hex[:12],
-        "data_dir": str(storage.root(data_dir)),
-        "library": str(storage.root(library)),
+        "data_dir": str(data),
+        "library": str(library),
         "folders": folders,
         "full_refresh": full_refresh,
-        "inputs": changes.index_inputs(library, metadata_path, index_params or settings.defaults(".")),
+        "inputs": changes.index_inputs(library, metadata_file, index_params or settings.defaults(".")),
         "worklist": str(storage.write_parquet(scanned, run / storage.WORKLIST)),
         "to_extract": str(storage.write_parquet(todo, run / storage.TO_EXTRACT)),
         "reused_features": str(storage.write_parquet(reused, run / storage.REUSED_FEATURES)),
