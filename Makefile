@@ -46,7 +46,7 @@ test-unit: install
 
 # The shell commands of the README and docs/ name make targets, musicrec commands and scripts that exist.
 check-readme: install
-	$(BIN)/python -m pytest -q tests/test_readme.py
+	$(BIN)/python -m pytest -q tests/unit/test_readme.py
 
 # The browser test drives Debian's chromium (Playwright's own browser download does not work everywhere).
 browser:

@@ -25,10 +25,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from airflow_stack import AirflowStack  # noqa: E402
 from musicrec.airflow import runner  # noqa: E402
 from musicrec.store import storage  # noqa: E402
-from object_store import CONN_ID, SeaweedFS  # noqa: E402
+from support.airflow_stack import AirflowStack  # noqa: E402
+from support.object_store import CONN_ID, SeaweedFS  # noqa: E402
 
 DAG = "music_recommendation"
 FILES_PER_SHARD = 20

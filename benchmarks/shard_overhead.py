@@ -23,9 +23,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from airflow_stack import AirflowStack  # noqa: E402
 from musicrec.library import discover  # noqa: E402
 from musicrec.store import storage  # noqa: E402
+from support.airflow_stack import AirflowStack  # noqa: E402
 
 DAG = "music_recommendation"
 

@@ -67,9 +67,9 @@ SEED_SERIES = ("mfcc", "spectral_centroid", "zero_crossing_rate")
 
 
 # Bumped by hand whenever a feature's values change: decoding, resampling, this analysis, its settings, the
-# network or its weights. tests/test_features_golden.py holds the values of a fixed signal for this version and
-# fails when they change under the same version. A docstring or a refactor that keeps the values keeps the
-# version, so a deployed library is not extracted again for it (a million tracks are days of CPU).
+# network or its weights. tests/unit/analysis/test_features_golden.py holds the values of a fixed signal for
+# this version and fails when they change under the same version. A docstring or a refactor that keeps the
+# values keeps the version, so a deployed library is not extracted again for it (a million tracks are days of CPU).
 FEATURE_VERSION = "2026.12-1"
 
 

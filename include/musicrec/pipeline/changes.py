@@ -1,8 +1,8 @@
 """What decides that something changed, in one place. Each detector names what it depends on:
 
 - a file's features: its size, modification time and `FEATURE_VERSION` (`musicrec.analysis.features`), a
-  version bumped by hand when a value changes and guarded by a golden test (tests/test_features_golden.py),
-  so an edit that changes no value extracts nothing again;
+  version bumped by hand when a value changes and guarded by a golden test
+  (tests/unit/analysis/test_features_golden.py), so an edit that changes no value extracts nothing again;
 - a stage's outputs (scale, reduce, build_index, evaluate): `stage_key`, the values of its input tables, its
   parameters and the source of the modules that compute it; equal keys link the current index's files;
 - a whole run: `index_inputs`, the metadata file's bytes, the index parameters (`settings.INDEX_PARAMS`)

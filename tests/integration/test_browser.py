@@ -1,0 +1,132 @@
+"""The page in a real browser (Debian's chromium, driven by Playwright), served by a real Airflow API server:
+log in, open the page, search, pick a track, see its neighbours and the map. A screenshot is kept."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from support.project import PROJECT_DIR
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(os.environ.get("MUSICREC_TEST_ARTIFACTS", PROJECT_DIR / "test-artifacts"))
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"no chromium at {CHROMIUM}: `make browser` installs Debian's package")
+        pytest.skip(f"no chromium at {CHROMIUM} (`make browser`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def log_in(page, base: str) -> None:
+    """Through Airflow's own login form, as the reader."""
+    page.goto(f"{base}/auth/login/")
+    page.get_by_label("Username").fill("reader")
+    page.get_by_label("Password").fill("reader-pw")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/auth/login" not in url)
+
+
+def test_log_in_search_and_see_a_tracks_neighbours(browser, api_server):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(30_000)
+    log_in(page, api_server)
+
+    page.goto(f"{api_server}/musicrec/")
+    page.get_by_text("9 tracks", exact=False).wait_for()
+    page.get_by_placeholder("track key, title, artist or file name").fill("low")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_text("4 tracks match").wait_for()
+    page.get_by_text("Low One — Ann [ambient] (low/1.wav)").click()
+    table = page.locator("#neighbours table")
+    table.wait_for()
+    rows = table.locator("tr")
+    assert rows.count() == 1 + 7  # a header, then every other track (k=10), the two copies of one audio once
+    assert "why similar" in rows.nth(0).inner_text()
+    first = rows.nth(1).inner_text()
+    assert "Low" in first and ("timbre" in first or "rhythm" in first or "harmony" in first or "spectral" in first)
+    assert page.locator("svg#map circle.selected").count() == 1
+    assert page.locator("svg#map circle.neighbour").count() == 7
+
+    page.goto(f"{api_server}/musicrec/api/neighbours?track=none")  # an error is a sentence, not an object
+    assert "[object Object]" not in page.content()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(f"{api_server}/musicrec/")
+    page.get_by_placeholder("track key, title, artist or file name").fill("High Two")
+    page.get_by_role("button", name="Search").click()
+    page.locator("#neighbours table").wait_for()
+    shot = page.screenshot(path=str(SCREENSHOTS / "musicrec-page.png"), full_page=True)
+    assert len(shot) > 10_000
+
+
+def test_the_page_in_the_airflow_uis_own_frame(browser, api_server):
+    """As a person sees it: Browse -> Music recommendations, the page in the UI's sandboxed frame, 1400x1000."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    said = []
+    page.on("console", lambda message: said.append(message.text))
+    popups = []
+    page.on("popup", lambda popup: popups.append(popup.url))
+    log_in(page, api_server)
+
+    page.goto(f"{api_server}/plugin/musicrec")
+    frame = page.frame_locator("iframe")
+    frame.get_by_text("9 tracks", exact=False).wait_for()
+    frame.get_by_placeholder("track key, title, artist or file name").fill("High Two")
+    frame.get_by_role("button", name="Search").click()
+    table = frame.locator("#neighbours table")
+    table.wait_for()
+
+    # The map beside the table and on screen, with axes, a colour per folder and a legend.
+    table_box, map_box = table.bounding_box(), frame.locator("svg#map").bounding_box()
+    assert map_box["x"] >= table_box["x"] + table_box["width"] - 1, (table_box, map_box)
+    assert map_box["y"] + map_box["height"] <= 1000
+    assert frame.locator("svg#map text", has_text="component 1").count() == 1
+    assert frame.locator("svg#map text", has_text="component 2").count() == 1
+    assert sorted(frame.locator("#legend span").all_inner_texts()) == ["high (5)", "low (4)"]
+    fills = {c.get_attribute("fill") for c in frame.locator("svg#map circle").all()}
+    assert len(fills) == 2
+    assert frame.locator("svg#map circle.selected").count() == 1
+
+    # The plots open in the page itself: the frame may not open a window.
+    figure = frame.locator("#plots figure").first
+    figure.locator("img").wait_for()
+    assert figure.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    small = figure.locator("img").bounding_box()["width"]
+    figure.click()
+    assert figure.locator("img").bounding_box()["width"] > 2 * small
+    assert popups == [] and not any("Blocked opening" in text for text in said), said
+
+    # An error clears the map's selection rather than leaving the last one shown.
+    frame.locator("#k").fill("0")
+    frame.get_by_text("High Two", exact=False).first.click()
+    frame.locator("#neighbours .error").wait_for()
+    assert frame.locator("svg#map circle.selected").count() == 0
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "musicrec-in-the-ui.png"))
+
+
+def test_the_api_page_works_offline(browser, api_server):
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    outside = []
+    page.route(
+        lambda url: not url.startswith(api_server),
+        lambda route: (outside.append(route.request.url), route.abort()),
+    )
+    log_in(page, api_server)
+    page.goto(f"{api_server}/musicrec/docs")
+    page.locator(".swagger-ui .info .title", has_text="musicrec").wait_for()
+    assert page.locator(".opblock-summary-path", has_text="/api/neighbours").count() == 1
+    assert outside == []
