@@ -20,6 +20,7 @@ from musicrec import cli
 from musicrec.analysis import extract, features
 from musicrec.index import neighbours
 from musicrec.store import lock, storage
+from support.plugin import load_plugin, plugin_client
 from support.project import PROJECT_DIR
 
 DAG_FILE = PROJECT_DIR / "dags" / "music_recommendation.py"
@@ -256,20 +257,9 @@ def test_failed_validation_fails_the_run_and_keeps_the_last_index(dag, first_run
 
 
 def test_ui_page_and_api_serve_the_current_index(first_run, monkeypatch):
-    import importlib.util
-
-    from fastapi.testclient import TestClient
-
-    from musicrec.airflow import api
 
     monkeypatch.setenv("MUSICREC_DATA_DIR", str(first_run))  # as a deployment sets it
-    spec = importlib.util.spec_from_file_location("musicrec_plugin", PROJECT_DIR / "plugins" / "musicrec_plugin.py")
-    plugin = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(plugin)
-    app = plugin.MusicrecPlugin.fastapi_apps[0]["app"]
-    # Who may read is tested against a real API server (test_plugin_auth); here, what is read.
-    monkeypatch.setitem(app.dependency_overrides, api.read_access, lambda: None)
-    client = TestClient(app)
+    client = plugin_client(monkeypatch)
     assert "Tracks that sound like" in client.get("/").text
     found = client.get("/api/tracks", params={"q": "Arps no. 3"}).json()["items"]
     assert [t["track_key"] for t in found] == ["chip_arps/Chip Arps 03.wav"]
@@ -277,7 +267,7 @@ def test_ui_page_and_api_serve_the_current_index(first_run, monkeypatch):
     assert len(body["neighbours"]) == 4 and not body["computed"]
     assert client.get("/api/neighbours", params={"track": "zzz"}).status_code == 404
     assert client.get("/api/info").json()["tracks"] == 20
-    assert plugin.MusicrecPlugin.external_views[0]["href"] == "musicrec/"
+    assert load_plugin().MusicrecPlugin.external_views[0]["href"] == "musicrec/"
 
 
 def _processes_with(marker: str) -> list[int]:

@@ -4,7 +4,6 @@ an Airflow connection, and real DAG runs that read their audio from it and publi
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import tempfile
@@ -20,6 +19,7 @@ from musicrec.airflow import api
 from musicrec.pipeline import inputs, publishing
 from musicrec.store import lock, storage
 from support.object_store import BUCKET, CONN_ID
+from support.plugin import plugin_client
 from support.project import PROJECT_DIR
 from support.runs import run_stages, small_library
 
@@ -143,12 +143,7 @@ def _read_by_the_cli_and_the_api(data: str, conf: dict, monkeypatch) -> None:
     assert answer["track"]["track_key"] == "low/0.wav" and len(answer["neighbours"]) == 2
     monkeypatch.setenv("MUSICREC_DATA_DIR", conf["data_dir"])  # as a deployment sets it: no connection in it
     monkeypatch.setenv("MUSICREC_STORAGE_CONN_ID", CONN_ID)
-    spec = importlib.util.spec_from_file_location("musicrec_plugin", PROJECT_DIR / "plugins" / "musicrec_plugin.py")
-    plugin = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(plugin)
-    app = plugin.MusicrecPlugin.fastapi_apps[0]["app"]
-    monkeypatch.setitem(app.dependency_overrides, api.read_access, lambda: None)
-    client = TestClient(app)
+    client = plugin_client(monkeypatch)
     found = client.get("/api/neighbours", params={"track": "low/0.wav", "k": 2}).json()
     assert [n["track_key"] for n in found["neighbours"]] == [n["track_key"] for n in answer["neighbours"]]
     plot = client.get("/api/plots/map.png")

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from support.plugin import load_plugin
 from support.project import PROJECT_DIR
 
 DAG_FILE = PROJECT_DIR / "dags" / "music_recommendation.py"
@@ -123,13 +124,10 @@ def test_parsing_the_dag_file_loads_no_heavy_library():
 
 def test_the_dag_the_cli_and_the_page_use_one_default_data_dir(dag):
     """Before, three: the project's data/ (DAG), ./data wherever the command ran (CLI), plugins/../data (page)."""
-    import importlib.util
 
     from musicrec import cli, settings
 
-    spec = importlib.util.spec_from_file_location("musicrec_plugin", PROJECT_DIR / "plugins" / "musicrec_plugin.py")
-    plugin = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(plugin)
+    plugin = load_plugin()
     expected = os.environ.get("MUSICREC_DATA_DIR") or str(PROJECT_DIR / "data")
     assert dag.params["data_dir"] == cli.DEFAULT_DATA_DIR == plugin.DATA_DIR == expected
     assert dag.dag_id == settings.DAG_ID

@@ -3,10 +3,8 @@
 import json
 
 import pytest
-import soundfile as sf
 
 from musicrec.pipeline import results
-from support.audio import tone
 from support.runs import run_stages
 
 DECLARED = {
@@ -21,16 +19,6 @@ DECLARED = {
     "evaluate": results.Evaluated,
     "publish": results.Published,
 }
-
-
-@pytest.fixture
-def library(tmp_path):
-    root = tmp_path / "library"
-    for folder, base in (("a", 220.0), ("b", 330.0)):
-        (root / folder).mkdir(parents=True)
-        for i in range(3):
-            sf.write(root / folder / f"{i}.wav", tone(base * (i + 1), seconds=0.5), 22050)
-    return root
 
 
 def _undeclared(record: dict, kind) -> tuple[set, set]:

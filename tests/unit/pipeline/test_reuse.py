@@ -18,17 +18,6 @@ from support.runs import run_stages
 PARAMS = settings.defaults(".") | {"n_neighbors": 2, "n_components": 3}
 
 
-@pytest.fixture
-def library(tmp_path):
-    root = tmp_path / "library"
-    for folder, base in (("a", 220.0), ("b", 330.0)):
-        (root / folder).mkdir(parents=True)
-        for i in range(3):
-            sf.write(root / folder / f"{i}.wav", tone(base * (i + 1), seconds=0.5), 22050)
-    (root / "metadata.csv").write_text("folder,file,artist\na,0.wav,Someone\n")
-    return root
-
-
 def _run(library, data_dir, run_id: str, **changed) -> dict:
     return run_stages(library, data_dir, run_id, library / "metadata.csv", **(PARAMS | changed))
 
