@@ -42,12 +42,11 @@ def _refused_inputs(library, data_dir, folders: list[str], metadata_path) -> str
         inputs.check(storage.root(library), storage.root(data_dir), discovery.normalize_folders(folders), metadata_file)
         if metadata_path:
             metadata.read_table(metadata_path)
-    except InputError as exc:
-        return str(explained(exc) or exc)
-    except Exception as exc:  # a library or data dir that object storage refuses, or does not answer for
-        if explained(exc) is None:
+    except Exception as exc:  # bad input; a library or data dir that object storage refuses or does not answer for
+        said = explained(exc) or (exc if isinstance(exc, InputError) else None)
+        if said is None:
             raise
-        return str(explained(exc))
+        return str(said)
     return None
 
 

@@ -31,16 +31,13 @@ def said_plainly(body):
 
         try:
             return body(*args, **kwargs)
-        except (InputError, DataDirBusy) as exc:
-            failure = explained(exc) or exc
-            logging.getLogger("musicrec").error("%s", failure)
-            raise AirflowFailException(str(failure)) from exc
         except Exception as exc:
-            failure = explained(exc)
+            refused = isinstance(exc, InputError | DataDirBusy)
+            failure = explained(exc) or (exc if refused else None)
             if failure is None:
                 raise
             logging.getLogger("musicrec").error("%s", failure)
-            if isinstance(failure, InputError):
+            if isinstance(failure, InputError | DataDirBusy):
                 raise AirflowFailException(str(failure)) from exc
             raise failure from exc
 

@@ -453,7 +453,11 @@ def artist_spelling_map(names: pd.Series) -> tuple[dict[str, str], int]:
         elif len(key) >= 4:
             candidates = heads.candidates(key)
             compared += len(candidates)
-        near = process.extract(key, candidates, scorer=DamerauLevenshtein.distance, score_cutoff=2, limit=None)
+        near = (
+            process.extract(key, candidates, scorer=DamerauLevenshtein.distance, score_cutoff=2, limit=None)
+            if candidates
+            else []
+        )
         joins = [better for better, distance, _ in near if distance <= _typing_slips_allowed(len(key), len(better))]
         target_of[key] = min(joins, key=rank.get, default=key)
         if target_of[key] == key:
