@@ -30,7 +30,7 @@ STATED_ELSEWHERE = {
 }
 # What the image ships besides the core: the CeleryExecutor deployment.
 DEPLOYED_EXTRAS = ("celery",)
-MODEL_LICENCE = Path(__file__).resolve().parents[1] / "include" / "musicrec" / "analysis" / "models" / "LICENSE.musicnn"
+MODEL_LICENCE = Path(__file__).resolve().parents[1] / "include/musicrec/analysis/network/LICENSE.musicnn"
 ISC_TEXT = "Permission to use, copy, modify, and/or distribute this software for any purpose with or without fee"
 
 

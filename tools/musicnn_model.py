@@ -13,7 +13,7 @@ with its moving averages, no dropout) and restores the checkpoint its wheel ship
 on the Million Song Dataset's 50 most used tags; ISC licence, kept beside the model); tf2onnx converts the
 frozen graph from its input (log-mel patches) to its time-pooled features (`mean_pool`, `max_pool`: every
 layer up to the mid-end, 753 features, averaged and maximised over the frames). Writes
-`include/musicrec/analysis/models/msd_musicnn.onnx`, and `tests/data/musicnn_reference.npz`: three input patches
+`include/musicrec/analysis/network/msd_musicnn.onnx`, and `tests/data/musicnn_reference.npz`: three input patches
 and what the TensorFlow graph computes from them, which the tests hold the ONNX model to.
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = ROOT / "include" / "musicrec" / "models" / "msd_musicnn.onnx"
+NETWORK = ROOT / "include" / "musicrec" / "analysis" / "network" / "msd_musicnn.onnx"
 REFERENCE = ROOT / "tests" / "data" / "musicnn_reference.npz"
 FRAMES, MELS = 187, 96
 OPSET = 17
@@ -68,8 +68,8 @@ def main() -> None:
     model, _ = tf2onnx.convert.from_graph_def(
         frozen, input_names=["log_mel:0"], output_names=["mean_pool:0", "max_pool:0"], opset=OPSET
     )
-    MODEL.write_bytes(model.SerializeToString())
-    print(f"{MODEL}: {MODEL.stat().st_size:,} bytes, opset {OPSET}")
+    NETWORK.write_bytes(model.SerializeToString())
+    print(f"{NETWORK}: {NETWORK.stat().st_size:,} bytes, opset {OPSET}")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ learnt to tell apart (instruments, production, style) is what "sounds like" mean
 hidden layers carry it as a vector: the three mid-end layers (192 features) averaged over a patch's frames.
 A track's embedding is their mean and standard deviation over `PATCHES` patches spread evenly over it.
 
-The model (`models/msd_musicnn.onnx`) is the network the musicnn 0.1.0 wheel ships, built by musicnn's
-own code and converted by `tools/musicnn_model.py` (ISC licence: `models/LICENSE.musicnn`); a test
+The model (`network/msd_musicnn.onnx`) is the network the musicnn 0.1.0 wheel ships, built by musicnn's
+own code and converted by `tools/musicnn_model.py` (ISC licence: `network/LICENSE.musicnn`); a test
 holds it to musicnn's TensorFlow graph on the same inputs.
 """
 
@@ -23,7 +23,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from musicrec.analysis import audio, filterbanks
 
-MODEL = Path(__file__).resolve().parent / "models" / "msd_musicnn.onnx"
+NETWORK = Path(__file__).resolve().parent / "network" / "msd_musicnn.onnx"
 
 # The input the network was trained on: librosa's mel spectrogram at 16 kHz, 96 bands, log10(1 + 10^4 x).
 SAMPLE_RATE = 16000
@@ -48,7 +48,7 @@ def _session(pid: int):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(str(MODEL), options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(str(NETWORK), options, providers=["CPUExecutionProvider"])
 
 
 def features(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
