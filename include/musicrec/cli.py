@@ -219,9 +219,20 @@ def cmd_similar(args) -> int:
     return _answer(lambda: similar.similar_to_file(args.data_dir, args.file, args.k), args, show)
 
 
+def _write_m3u(tracks: list[dict], out) -> None:
+    from musicrec.serve import playlist
+    from musicrec.store import storage
+
+    text, left_out = playlist.m3u(tracks)
+    storage.write_text(text, out)
+    print(f"-> {out} (paths relative to the library's root)")
+    if left_out:
+        names = ", ".join(repr(k) for k in left_out)
+        print(f"  left out of it: {names} (M3U cannot list a file whose name holds a line break)")
+
+
 def cmd_playlist(args) -> int:
     from musicrec.serve import export, playlist
-    from musicrec.store import storage
 
     def show(result: dict) -> None:
         print("  (each number is the distance from the track before it)")
@@ -229,16 +240,28 @@ def cmd_playlist(args) -> int:
         if result["note"]:
             print(f"  ({result['note']})")
         if out:
-            text, left_out = playlist.m3u(result["tracks"])
-            storage.write_text(text, out)
-            print(f"-> {out} (paths relative to the library's root)")
-            if left_out:
-                names = ", ".join(repr(k) for k in left_out)
-                print(f"  left out of it: {names} (M3U cannot list a file whose name holds a line break)")
+            _write_m3u(result["tracks"], out)
 
     out = export.output_path(args.out) if args.out else None
     spread = tuple(_folders(args.no_repeat)) if args.window else ()
     return _answer(lambda: playlist.playlist(args.data_dir, args.seed, args.length, args.window, spread), args, show)
+
+
+def cmd_path(args) -> int:
+    from musicrec.serve import export, path
+
+    def show(result: dict) -> None:
+        print("  (distance from the track before, and from the step's evenly spaced point)")
+        for t in result["tracks"]:
+            print(f"  {t['position']:2d}. {t['step_distance']:.3f}  ({t['ideal_distance']:.3f})  {_line(t)}")
+        print(f"  largest step {result['largest_step']:.3f}")
+        if result["note"]:
+            print(f"  ({result['note']})")
+        if out:
+            _write_m3u(result["tracks"], out)
+
+    out = export.output_path(args.out) if args.out else None
+    return _answer(lambda: path.path(args.data_dir, args.stops, args.steps), args, show)
 
 
 def cmd_features(args) -> int:
@@ -360,6 +383,14 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=cmd_playlist)
+
+    walk = sub.add_parser("path", help="from one track to another (FROM [VIA ...] TO) through similar ones")
+    walk.add_argument("stops", nargs="+", metavar="TRACK", help="a track key, or text in title, artist or file name")
+    walk.add_argument("--steps", type=_positive_int, default=10, help="steps from the first track to the last")
+    walk.add_argument("--out", help="write an M3U file, paths relative to the library's root")
+    walk.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    walk.add_argument("--json", action="store_true")
+    walk.set_defaults(func=cmd_path)
 
     feat = sub.add_parser("features", help="extract audio features of a folder to Parquet (no Airflow)")
     feat.add_argument("--library", required=True)

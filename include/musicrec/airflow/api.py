@@ -25,7 +25,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from musicrec import settings
-from musicrec.serve.schemas import IndexInfo, MapPoint, Neighbours, Playlist, SimilarToFile, TrackPage
+from musicrec.serve.schemas import IndexInfo, MapPoint, Neighbours, Playlist, SimilarToFile, TrackPage, TrackPath
 
 PAGE = Path(__file__).with_name("page.html")
 MAX_UPLOAD_BYTES = int(float(os.environ.get("MUSICREC_MAX_UPLOAD_MB", "100")) * 2**20)
@@ -228,6 +228,21 @@ def playlist(
 
     with _as_http_errors():
         return playlists.playlist(_data_dir(request), seed, length, window)
+
+
+@routes.get("/api/path", response_model=TrackPath)
+def track_path(
+    request: Request,
+    start: str = Query(..., min_length=1, alias="from", description="a track key, or text in a title or artist"),
+    end: str = Query(..., min_length=1, alias="to"),
+    via: Annotated[list[str], Query(description="tracks to pass through, in order")] = (),
+    steps: int = Query(10, ge=1, le=500, description="steps from the first track to the last"),
+):
+    """From one track to another (through `via`) by the tracks nearest to evenly spaced points between them."""
+    from musicrec.serve import path
+
+    with _as_http_errors():
+        return path.path(_data_dir(request), [start, *via, end], steps)
 
 
 @routes.post("/api/similar", response_model=SimilarToFile)

@@ -34,9 +34,7 @@ def playlist(
     while len(chosen) < length:
         d = neighbours.scored(index.embedding, np.array([current]), metric, hubness, index.spread)[0].astype(float)
         d[np.isin(index.groups, index.groups[chosen])] = np.inf
-        for field in spread_over if window > 0 else ():
-            recent = index.tracks[field].iloc[chosen[-window:]].dropna()
-            d[index.tracks[field].isin(recent).to_numpy()] = np.inf
+        keep_apart(index, d, chosen, window, spread_over)
         nxt = int(np.argmin(d))
         if not np.isfinite(d[nxt]):
             note = f"ended after {len(chosen)} tracks: no other track qualifies"
@@ -46,6 +44,13 @@ def playlist(
         current = nxt
     tracks = index.tracks.iloc[chosen].assign(position=np.arange(1, len(chosen) + 1), step_distance=distances)
     return {"seed": index.tracks.at[chosen[0], "track_key"], "tracks": query.records(tracks), "note": note}
+
+
+def keep_apart(index: query.Index, d: np.ndarray, chosen: list[int], window: int, spread_over: tuple[str, ...]):
+    """Rule out, in `d` (in place), the tracks sharing a field of `spread_over` with the last `window` chosen."""
+    for field in spread_over if window > 0 else ():
+        recent = index.tracks[field].iloc[chosen[-window:]].dropna()
+        d[index.tracks[field].isin(recent).to_numpy()] = np.inf
 
 
 def m3u(tracks: list[dict]) -> tuple[str, list[str]]:

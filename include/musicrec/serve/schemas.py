@@ -78,3 +78,14 @@ class Playlist(BaseModel):
     seed: str
     tracks: list[PlaylistTrack]
     note: str | None
+
+
+class PathTrack(PlaylistTrack):
+    ideal_distance: float = Field(description="the track's distance from its evenly spaced point (0 at a stop)")
+
+
+class TrackPath(BaseModel):
+    stops: list[str] = Field(description="the track keys it starts at, passes through and ends at")
+    tracks: list[PathTrack]
+    largest_step: float = Field(description="the largest distance from one track to the next: how smooth it is")
+    note: str | None
