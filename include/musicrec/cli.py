@@ -264,6 +264,28 @@ def cmd_path(args) -> int:
     return _answer(lambda: path.path(args.data_dir, args.stops, args.steps), args, show)
 
 
+def cmd_radio(args) -> int:
+    from musicrec.serve import export, playlist, radio
+
+    def show(result: dict) -> None:
+        print(f"radio from {', '.join(result['seeds'])}  (each number is the distance from the seed it came from)")
+        for t in result["tracks"]:
+            print(f"  {t['position']:2d}. {t['distance']:.3f}  {_line(t)}  <- {t['seed']}")
+        if result["note"]:
+            print(f"  ({result['note']})")
+        if out:
+            _write_m3u(result["tracks"], out)
+
+    out = export.output_path(args.out) if args.out else None
+    spread = tuple(_folders(args.no_repeat)) if args.window else ()
+    seeds = [key for seed in args.seeds for key in (playlist.read_m3u(seed) if _is_m3u(seed) else [seed])]
+    return _answer(lambda: radio.radio(args.data_dir, seeds, args.length, args.window, spread), args, show)
+
+
+def _is_m3u(seed: str) -> bool:
+    return seed.lower().endswith((".m3u", ".m3u8")) and os.path.isfile(seed)
+
+
 def cmd_features(args) -> int:
     from musicrec.analysis import extract
     from musicrec.library import discover
@@ -391,6 +413,18 @@ def parser() -> argparse.ArgumentParser:
     walk.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     walk.add_argument("--json", action="store_true")
     walk.set_defaults(func=cmd_path)
+
+    air = sub.add_parser("radio", help="tracks near several seeds (track keys, text, or M3U files), taking turns")
+    air.add_argument(
+        "seeds", nargs="+", metavar="SEED", help="a track key, text in title, artist or file name, or an M3U"
+    )
+    air.add_argument("--length", type=_positive_int, default=20)
+    air.add_argument("--window", type=int, default=0, help="no artist or album repeats within this many tracks")
+    air.add_argument("--no-repeat", default="artist,album", help="what --window keeps apart (artist,album)")
+    air.add_argument("--out", help="write an M3U file, paths relative to the library's root")
+    air.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    air.add_argument("--json", action="store_true")
+    air.set_defaults(func=cmd_radio)
 
     feat = sub.add_parser("features", help="extract audio features of a folder to Parquet (no Airflow)")
     feat.add_argument("--library", required=True)

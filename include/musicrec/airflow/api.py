@@ -25,7 +25,16 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from musicrec import settings
-from musicrec.serve.schemas import IndexInfo, MapPoint, Neighbours, Playlist, SimilarToFile, TrackPage, TrackPath
+from musicrec.serve.schemas import (
+    IndexInfo,
+    MapPoint,
+    Neighbours,
+    Playlist,
+    Radio,
+    SimilarToFile,
+    TrackPage,
+    TrackPath,
+)
 
 PAGE = Path(__file__).with_name("page.html")
 MAX_UPLOAD_BYTES = int(float(os.environ.get("MUSICREC_MAX_UPLOAD_MB", "100")) * 2**20)
@@ -243,6 +252,20 @@ def track_path(
 
     with _as_http_errors():
         return path.path(_data_dir(request), [start, *via, end], steps)
+
+
+@routes.get("/api/radio", response_model=Radio)
+def radio(
+    request: Request,
+    seed: Annotated[list[str], Query(min_length=1, description="track keys, or text in a title or artist")],
+    length: int = Query(20, ge=1, le=500),
+    window: int = Query(0, ge=0, le=100, description="no artist or album repeats within this many tracks"),
+):
+    """Tracks near several seeds, taking turns among them; seeds, their copies and near-copies left out."""
+    from musicrec.serve import radio as radios
+
+    with _as_http_errors():
+        return radios.radio(_data_dir(request), seed, length, window)
 
 
 @routes.post("/api/similar", response_model=SimilarToFile)

@@ -53,6 +53,12 @@ def keep_apart(index: query.Index, d: np.ndarray, chosen: list[int], window: int
         d[index.tracks[field].isin(recent).to_numpy()] = np.inf
 
 
+def read_m3u(path: str | Path) -> list[str]:
+    """The entries of an M3U playlist (paths relative to the library's root are track keys); comments left out."""
+    lines = [line.strip() for line in Path(path).read_text(errors="replace").splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 def m3u(tracks: list[dict]) -> tuple[str, list[str]]:
     """An extended M3U playlist, paths relative to the library's root, and the track keys left out of it.
 

@@ -89,3 +89,15 @@ class TrackPath(BaseModel):
     tracks: list[PathTrack]
     largest_step: float = Field(description="the largest distance from one track to the next: how smooth it is")
     note: str | None
+
+
+class RadioTrack(Track):
+    position: int
+    seed: str = Field(description="the seed whose turn brought it")
+    distance: float = Field(description="from that seed, as the index ranks")
+
+
+class Radio(BaseModel):
+    seeds: list[str] = Field(description="the track keys the seeds named")
+    tracks: list[RadioTrack]
+    note: str | None
