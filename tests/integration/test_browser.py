@@ -130,3 +130,31 @@ def test_the_api_page_works_offline(browser, api_server):
     page.locator(".swagger-ui .info .title", has_text="musicrec").wait_for()
     assert page.locator(".opblock-summary-path", has_text="/api/neighbours").count() == 1
     assert outside == []
+
+
+def test_a_path_and_a_radio_from_the_page(browser, api_server):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    log_in(page, api_server)
+    page.goto(f"{api_server}/musicrec/")
+    page.get_by_text("9 tracks", exact=False).wait_for()
+    page.locator("#path-from").fill("low/0.wav")
+    page.locator("#path-to").fill("high/3.wav")
+    page.locator("#steps").fill("4")
+    page.get_by_role("button", name="Path").click()
+    rows = page.locator("#path table tr")
+    rows.first.wait_for()
+    assert "largest step" in page.locator("#path p").inner_text()
+    assert "Low Zero" in rows.nth(1).inner_text() and "High Three" in rows.nth(rows.count() - 1).inner_text()
+    assert page.locator("svg#map circle.neighbour").count() == rows.count() - 1  # the path's tracks on the map
+    page.locator("#seeds").fill("Low Zero; High One")
+    page.get_by_role("button", name="Radio").click()
+    radio = page.locator("#radio table tr")
+    radio.first.wait_for()
+    assert radio.count() == 1 + 6  # every other recording: the nine tracks hold eight (one is a copy), two seeds
+    assert "from low/0.wav, high/1.wav" in page.locator("#radio p").inner_text()
+    page.locator("#path-to").fill("nothing like it")
+    page.get_by_role("button", name="Path").click()
+    page.locator("#path p.error", has_text="no track matches 'nothing like it'").wait_for()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "musicrec-path-and-radio.png"), full_page=True)
