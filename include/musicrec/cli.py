@@ -199,11 +199,14 @@ def cmd_recommend(args) -> int:
         _print_tracks(result["neighbours"], "distance")
         if not result["neighbours"]:
             filters = [f"genre {args.genre!r}"] if args.genre else []
+            filters += [f"tempo {args.bpm[0]:g}-{args.bpm[1]:g}"] if args.bpm else []
+            filters += [f"key {args.key}"] if args.key else []
             filters += [f"not the same {what}" for what in exclude]
             print(f"  no track of the index passes the filters ({', '.join(filters)})")
 
     exclude = tuple(_folders(args.exclude_same))
-    return _answer(lambda: query.recommend(args.data_dir, args.query, args.k, exclude, args.genre), args, show)
+    ask = (args.data_dir, args.query, args.k, exclude, args.genre, args.bpm, args.key)
+    return _answer(lambda: query.recommend(*ask), args, show)
 
 
 def cmd_similar(args) -> int:
@@ -371,7 +374,21 @@ def _add_run_parameters(run: argparse.ArgumentParser) -> None:
 _FLAG_TYPES = {"string": str, "integer": int, "number": float, "array": lambda text: _folders(text)}
 
 
+def _as_argument(parse):
+    """A parser of a filter's text as argparse's type: its error is argparse's one-line usage error."""
+
+    def parsed(text: str):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parsed
+
+
 def parser() -> argparse.ArgumentParser:
+    from musicrec.index import descriptors
+
     p = argparse.ArgumentParser(prog="musicrec", description="Find tracks that sound like this one.")
     p.add_argument("-v", "--verbose", action="store_true", help="more detail, including Airflow's own logs")
     sub = p.add_subparsers(dest="command", required=True)
@@ -386,6 +403,10 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     rec.add_argument("--exclude-same", help="leave out neighbours by the same artist, album or both: artist,album")
     rec.add_argument("--genre", help="only neighbours of this genre")
+    rec.add_argument(
+        "--bpm", type=_as_argument(descriptors.parse_bpm), help="only neighbours in this tempo range (90-110)"
+    )
+    rec.add_argument("--key", type=_as_argument(descriptors.parse_key), help="only neighbours in this key ('A minor')")
     rec.add_argument("--json", action="store_true")
     rec.set_defaults(func=cmd_recommend)
 

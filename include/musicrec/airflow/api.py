@@ -199,15 +199,30 @@ def neighbours(
         list[Literal["artist", "album"]] | None, Query(description="leave out the same artist's or album's tracks")
     ] = None,
     genre: str | None = Query(None, description="only neighbours of this genre"),
+    bpm: str | None = Query(None, description="only neighbours in this tempo range, e.g. 90-110"),
+    key: str | None = Query(None, description="only neighbours in this key, e.g. 'A minor'"),
 ):
+    from musicrec.index import descriptors
+
     with _as_http_errors():
         index = _index(request)
         exclude_same = tuple(exclude_same or ())
-        found = index.neighbours(track, k, exclude_same, genre)
+        only = {"bpm": _parsed(descriptors.parse_bpm, bpm), "in_key": _parsed(descriptors.parse_key, key)}
+        found = index.neighbours(track, k, exclude_same, genre, **only)
         for n in found:
             n["why"] = index.why(track, n["track_key"])
-        computed = index.computes(k, exclude_same, genre)
+        computed = index.computes(k, exclude_same, genre, **only)
         return {"track": index.track(track), "k": k, "computed": computed, "neighbours": found}
+
+
+def _parsed(parse, text: str | None):
+    """A filter's value parsed, or None; a value that does not parse is the caller's error (400, with why)."""
+    from musicrec.serve import query
+
+    try:
+        return parse(text) if text is not None else None
+    except ValueError as exc:
+        raise query.InvalidQuery(str(exc)) from None
 
 
 @routes.get("/api/plots/{name}", response_class=Response)

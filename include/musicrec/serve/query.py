@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 
 from musicrec.errors import InputError
-from musicrec.index import neighbours
+from musicrec.index import descriptors, neighbours
 from musicrec.store import storage
 
 SHOWN = ["track_key", "title", "artist", "genre", "folder", "file", "duration_s"]
 OPTIONAL = ["album", "content_hash"]
+DESCRIBED_FROM = [*descriptors.CHROMA, descriptors.TEMPO]
 EXCLUDABLE = ("artist", "album")
 PAGE_SIZE = 20
 
@@ -46,6 +47,14 @@ def _read(path: Path, columns: list[str], optional: tuple | list = ()) -> pd.Dat
     return table[columns + [c for c in optional if c in table.columns]]
 
 
+def _described(tracks: pd.DataFrame) -> pd.DataFrame:
+    """The tracks with their key and tempo (`musicrec.index.descriptors`) in place of the features they come
+    from; None where the index has not those features."""
+    if not set(DESCRIBED_FROM) <= set(tracks.columns):
+        return tracks.drop(columns=[c for c in DESCRIBED_FROM if c in tracks]).assign(key=None, bpm=None)
+    return pd.concat([tracks.drop(columns=DESCRIBED_FROM), descriptors.describe(tracks)[["key", "bpm"]]], axis=1)
+
+
 def records(df: pd.DataFrame) -> list[dict]:
     return [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in df.to_dict("records")]
 
@@ -55,10 +64,11 @@ class Index:
 
     def __init__(self, run: Path):
         self.run = run
-        self.tracks = _read(run / storage.TRACKS, SHOWN, OPTIONAL).reset_index(drop=True)
+        self.tracks = _read(run / storage.TRACKS, SHOWN, OPTIONAL + DESCRIBED_FROM).reset_index(drop=True)
         for column in OPTIONAL:
             if column not in self.tracks:
                 self.tracks[column] = None
+        self.tracks = _described(self.tracks)
         recs = _read(run / storage.RECOMMENDATIONS, neighbours.RECOMMENDATION_COLUMNS)
         distances = pd.to_numeric(recs["distance"], errors="coerce")
         bad = int((~np.isfinite(distances.to_numpy(dtype="float64", na_value=np.nan))).sum())
@@ -108,9 +118,9 @@ class Index:
         order = order[np.isfinite(d[order])]
         return order, d[order].astype(float)
 
-    def computes(self, k: int, exclude_same: tuple[str, ...] = (), genre: str | None = None) -> bool:
+    def computes(self, k: int, exclude_same: tuple[str, ...] = (), genre: str | None = None, **only) -> bool:
         """Whether neighbours asked so are computed from the embedding rather than read from the table."""
-        return k > self.stored_k or bool(exclude_same) or genre is not None
+        return k > self.stored_k or bool(exclude_same) or genre is not None or any(v is not None for v in only.values())
 
     @cached_property
     def spread(self) -> np.ndarray | None:
@@ -191,24 +201,33 @@ class Index:
             raise QueryError(f"no track {key!r} in the index")
         return records(self.tracks.iloc[[self.row[key]]])[0]
 
-    def neighbours(self, key: str, k: int, exclude_same: tuple[str, ...] = (), genre: str | None = None) -> list[dict]:
-        """k nearest tracks, as the index ranks them; beyond the stored k, or filtered, computed from the
-        embedding with the index's own metric and hubness setting."""
+    def neighbours(
+        self,
+        key: str,
+        k: int,
+        exclude_same: tuple[str, ...] = (),
+        genre: str | None = None,
+        bpm: tuple[float, float] | None = None,
+        in_key: str | None = None,
+    ) -> list[dict]:
+        """k nearest tracks, as the index ranks them; beyond the stored k, or filtered (by genre, a tempo range
+        in beats a minute, a key such as "A minor"), computed from the embedding with the index's own metric
+        and hubness setting."""
         if k < 1:
             raise InvalidQuery(f"k must be at least 1, not {k}")
         unknown = set(exclude_same) - set(EXCLUDABLE)
         if unknown:
             raise InvalidQuery(f"exclude_same takes {' or '.join(EXCLUDABLE)}, not {', '.join(sorted(unknown))}")
         self.track(key)
-        if not self.computes(k, exclude_same, genre):
+        if not self.computes(k, exclude_same, genre, bpm=bpm, in_key=in_key):
             mine = self.recs[self.recs["track_key"] == key].sort_values("rank").head(k)
             rows, distances = self.row[mine["neighbor_key"]].to_numpy(), mine["distance"].to_numpy()
         else:
-            rows, distances = self._ranked(self.row[key], k, exclude_same, genre)
+            rows, distances = self._ranked(self.row[key], k, exclude_same, genre, bpm, in_key)
         found = self.tracks.iloc[rows].assign(rank=np.arange(1, len(rows) + 1), distance=distances)
         return records(found)
 
-    def _ranked(self, i: int, k: int, exclude_same: tuple[str, ...], genre: str | None):
+    def _ranked(self, i: int, k: int, exclude_same: tuple[str, ...], genre: str | None, bpm=None, in_key=None):
         rows = np.array([i])
         metric, hubness = self.built_with["metric"], self.built_with["hubness"]
         d = neighbours.scored(self.embedding, rows, metric, hubness, self.spread)
@@ -219,6 +238,10 @@ class Index:
                 d[self.tracks[field].eq(value).fillna(False).to_numpy(dtype=bool)] = np.inf
         if genre is not None:
             d[~self.tracks["genre"].eq(genre).fillna(False).to_numpy(dtype=bool)] = np.inf
+        if bpm is not None:
+            d[~self.tracks["bpm"].between(*bpm).fillna(False).to_numpy(dtype=bool)] = np.inf
+        if in_key is not None:
+            d[~self.tracks["key"].eq(in_key).fillna(False).to_numpy(dtype=bool)] = np.inf
         return self.nearest(d, k)
 
     def map_points(self) -> list[dict]:
@@ -260,7 +283,13 @@ def load(data_dir: str | Path) -> Index:
 
 
 def recommend(
-    data_dir: str | Path, text: str, k: int = 10, exclude_same: tuple[str, ...] = (), genre: str | None = None
+    data_dir: str | Path,
+    text: str,
+    k: int = 10,
+    exclude_same: tuple[str, ...] = (),
+    genre: str | None = None,
+    bpm: tuple[float, float] | None = None,
+    in_key: str | None = None,
 ) -> dict:
     """{'track': ..., 'matches': n, 'other_matches': [...], 'neighbours': [...]} for the first track matching."""
     if not text.strip():
@@ -276,7 +305,7 @@ def recommend(
         "track": index.track(key),
         "matches": len(matches),
         "other_matches": matches["track_key"].iloc[1:6].tolist(),
-        "neighbours": index.neighbours(key, k, exclude_same, genre),
+        "neighbours": index.neighbours(key, k, exclude_same, genre, bpm, in_key),
     }
 
 

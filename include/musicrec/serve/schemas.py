@@ -14,6 +14,8 @@ class Track(BaseModel):
     folder: str
     file: str
     duration_s: float | None
+    key: str | None = Field(None, description="the estimated key, e.g. 'A minor' (from the mean chroma)")
+    bpm: float | None = Field(None, description="the estimated tempo, beats a minute")
 
 
 class TrackPage(BaseModel):
