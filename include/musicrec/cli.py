@@ -167,9 +167,13 @@ def _line(t: dict) -> str:
     return f"{t['title']} — {t['artist'] or 'unknown artist'} [{t['genre']}]  ({t['track_key']})"
 
 
+def _track_lines(rows: list[dict], score: str) -> list[str]:
+    return [f"  {i:2d}. {n[score]:.3f}  {_line(n)}" for i, n in enumerate(rows, start=1)]
+
+
 def _print_tracks(rows: list[dict], score: str) -> None:
-    for i, n in enumerate(rows, start=1):
-        print(f"  {i:2d}. {n[score]:.3f}  {_line(n)}")
+    for line in _track_lines(rows, score):
+        print(line)
 
 
 def _answer(ask, args, show) -> int:
@@ -234,55 +238,65 @@ def _write_m3u(tracks: list[dict], out) -> None:
         print(f"  left out of it: {names} (M3U cannot list a file whose name holds a line break)")
 
 
-def cmd_playlist(args) -> int:
-    from musicrec.serve import export, playlist
+def _answer_tracks(ask, args, lines) -> int:
+    """A list of tracks (a playlist, a path, a radio): the lines `lines` makes of it, its note, and with --out
+    the list as an M3U file."""
+    from musicrec.serve import export
+
+    out = export.output_path(args.out) if args.out else None
 
     def show(result: dict) -> None:
-        print("  (each number is the distance from the track before it)")
-        _print_tracks(result["tracks"], "step_distance")
+        print("\n".join(lines(result)))
         if result["note"]:
             print(f"  ({result['note']})")
         if out:
             _write_m3u(result["tracks"], out)
 
-    out = export.output_path(args.out) if args.out else None
+    return _answer(ask, args, show)
+
+
+def cmd_playlist(args) -> int:
+    from musicrec.serve import playlist
+
+    def lines(result: dict) -> list[str]:
+        return [
+            "  (each number is the distance from the track before it)",
+            *_track_lines(result["tracks"], "step_distance"),
+        ]
+
     spread = tuple(_folders(args.no_repeat)) if args.window else ()
-    return _answer(lambda: playlist.playlist(args.data_dir, args.seed, args.length, args.window, spread), args, show)
+    ask = (args.data_dir, args.seed, args.length, args.window, spread)
+    return _answer_tracks(lambda: playlist.playlist(*ask), args, lines)
 
 
 def cmd_path(args) -> int:
-    from musicrec.serve import export, path
+    from musicrec.serve import path
 
-    def show(result: dict) -> None:
-        print("  (distance from the track before, and from the step's evenly spaced point)")
-        for t in result["tracks"]:
-            print(f"  {t['position']:2d}. {t['step_distance']:.3f}  ({t['ideal_distance']:.3f})  {_line(t)}")
-        print(f"  largest step {result['largest_step']:.3f}")
-        if result["note"]:
-            print(f"  ({result['note']})")
-        if out:
-            _write_m3u(result["tracks"], out)
+    def lines(result: dict) -> list[str]:
+        return [
+            "  (distance from the track before, and from the step's evenly spaced point)",
+            *(
+                f"  {t['position']:2d}. {t['step_distance']:.3f}  ({t['ideal_distance']:.3f})  {_line(t)}"
+                for t in result["tracks"]
+            ),
+            f"  largest step {result['largest_step']:.3f}",
+        ]
 
-    out = export.output_path(args.out) if args.out else None
-    return _answer(lambda: path.path(args.data_dir, args.stops, args.steps), args, show)
+    return _answer_tracks(lambda: path.path(args.data_dir, args.stops, args.steps), args, lines)
 
 
 def cmd_radio(args) -> int:
-    from musicrec.serve import export, playlist, radio
+    from musicrec.serve import playlist, radio
 
-    def show(result: dict) -> None:
-        print(f"radio from {', '.join(result['seeds'])}  (each number is the distance from the seed it came from)")
-        for t in result["tracks"]:
-            print(f"  {t['position']:2d}. {t['distance']:.3f}  {_line(t)}  <- {t['seed']}")
-        if result["note"]:
-            print(f"  ({result['note']})")
-        if out:
-            _write_m3u(result["tracks"], out)
+    def lines(result: dict) -> list[str]:
+        return [
+            f"radio from {', '.join(result['seeds'])}  (each number is the distance from the seed it came from)",
+            *(f"  {t['position']:2d}. {t['distance']:.3f}  {_line(t)}  <- {t['seed']}" for t in result["tracks"]),
+        ]
 
-    out = export.output_path(args.out) if args.out else None
     spread = tuple(_folders(args.no_repeat)) if args.window else ()
     seeds = [key for seed in args.seeds for key in (playlist.read_m3u(seed) if _is_m3u(seed) else [seed])]
-    return _answer(lambda: radio.radio(args.data_dir, seeds, args.length, args.window, spread), args, show)
+    return _answer_tracks(lambda: radio.radio(args.data_dir, seeds, args.length, args.window, spread), args, lines)
 
 
 def _is_m3u(seed: str) -> bool:

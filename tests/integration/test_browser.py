@@ -38,13 +38,18 @@ def log_in(page, base: str) -> None:
     page.wait_for_url(lambda url: "/auth/login" not in url)
 
 
-def test_log_in_search_and_see_a_tracks_neighbours(browser, api_server):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+def the_page(browser, base: str, width: int = 1280, height: int = 900):
+    """The page, logged in as the reader, once it shows the index."""
+    page = browser.new_page(viewport={"width": width, "height": height})
     page.set_default_timeout(30_000)
-    log_in(page, api_server)
-
-    page.goto(f"{api_server}/musicrec/")
+    log_in(page, base)
+    page.goto(f"{base}/musicrec/")
     page.get_by_text("9 tracks", exact=False).wait_for()
+    return page
+
+
+def test_log_in_search_and_see_a_tracks_neighbours(browser, api_server):
+    page = the_page(browser, api_server)
     page.get_by_placeholder("track key, title, artist or file name").fill("low")
     page.get_by_role("button", name="Search").click()
     page.get_by_text("4 tracks match").wait_for()
@@ -133,11 +138,7 @@ def test_the_api_page_works_offline(browser, api_server):
 
 
 def test_a_path_and_a_radio_from_the_page(browser, api_server):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(30_000)
-    log_in(page, api_server)
-    page.goto(f"{api_server}/musicrec/")
-    page.get_by_text("9 tracks", exact=False).wait_for()
+    page = the_page(browser, api_server, 1400, 1000)
     page.locator("#path-from").fill("low/0.wav")
     page.locator("#path-to").fill("high/3.wav")
     page.locator("#steps").fill("4")
