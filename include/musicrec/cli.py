@@ -388,6 +388,16 @@ def _add_run_parameters(run: argparse.ArgumentParser) -> None:
 _FLAG_TYPES = {"string": str, "integer": int, "number": float, "array": lambda text: _folders(text)}
 
 
+def _track_list_options(command: argparse.ArgumentParser, spaced: bool) -> None:
+    """The options of every command that answers with a list of tracks (playlist, path, radio)."""
+    if spaced:
+        command.add_argument("--window", type=int, default=0, help="no artist or album repeats within this many tracks")
+        command.add_argument("--no-repeat", default="artist,album", help="what --window keeps apart (artist,album)")
+    command.add_argument("--out", help="write an M3U file, paths relative to the library's root")
+    command.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    command.add_argument("--json", action="store_true")
+
+
 def _as_argument(parse):
     """A parser of a filter's text as argparse's type: its error is argparse's one-line usage error."""
 
@@ -434,31 +444,19 @@ def parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("playlist", help="a playlist that flows from SEED through near neighbours")
     pl.add_argument("seed", help="a track key, or text in title, artist or file name")
     pl.add_argument("--length", type=_positive_int, default=20)
-    pl.add_argument("--window", type=int, default=0, help="no artist or album repeats within this many tracks")
-    pl.add_argument("--no-repeat", default="artist,album", help="what --window keeps apart (artist,album)")
-    pl.add_argument("--out", help="write an M3U file, paths relative to the library's root")
-    pl.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
-    pl.add_argument("--json", action="store_true")
+    _track_list_options(pl, spaced=True)
     pl.set_defaults(func=cmd_playlist)
 
     walk = sub.add_parser("path", help="from one track to another (FROM [VIA ...] TO) through similar ones")
     walk.add_argument("stops", nargs="+", metavar="TRACK", help="a track key, or text in title, artist or file name")
     walk.add_argument("--steps", type=_positive_int, default=10, help="steps from the first track to the last")
-    walk.add_argument("--out", help="write an M3U file, paths relative to the library's root")
-    walk.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
-    walk.add_argument("--json", action="store_true")
+    _track_list_options(walk, spaced=False)
     walk.set_defaults(func=cmd_path)
 
     air = sub.add_parser("radio", help="tracks near several seeds (track keys, text, or M3U files), taking turns")
-    air.add_argument(
-        "seeds", nargs="+", metavar="SEED", help="a track key, text in title, artist or file name, or an M3U"
-    )
+    air.add_argument("seeds", nargs="+", metavar="SEED", help="a track key, text in a title or artist, or an M3U")
     air.add_argument("--length", type=_positive_int, default=20)
-    air.add_argument("--window", type=int, default=0, help="no artist or album repeats within this many tracks")
-    air.add_argument("--no-repeat", default="artist,album", help="what --window keeps apart (artist,album)")
-    air.add_argument("--out", help="write an M3U file, paths relative to the library's root")
-    air.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
-    air.add_argument("--json", action="store_true")
+    _track_list_options(air, spaced=True)
     air.set_defaults(func=cmd_radio)
 
     feat = sub.add_parser("features", help="extract audio features of a folder to Parquet (no Airflow)")
