@@ -159,3 +159,20 @@ def test_a_path_and_a_radio_from_the_page(browser, api_server):
     page.locator("#path p.error", has_text="no track matches 'nothing like it'").wait_for()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "musicrec-path-and-radio.png"), full_page=True)
+
+
+def test_every_listed_track_plays_from_the_page(browser, api_server):
+    """The play button of a neighbour: the page's player asks for the file and the server answers in ranges."""
+    page = the_page(browser, api_server)
+    page.get_by_placeholder("track key, title, artist or file name").fill("High Two")
+    page.get_by_role("button", name="Search").click()
+    page.locator("#neighbours table").wait_for()
+    with page.expect_response(lambda r: "/musicrec/api/audio?track=" in r.url) as answered:
+        page.locator("#neighbours button.play").first.click()
+    response = answered.value
+    assert response.status == 206 and response.headers["content-type"] == "audio/wav"
+    assert len(response.body()) > 1000
+    page.wait_for_function(
+        "document.getElementById('player').currentTime > 0 || document.getElementById('player').readyState >= 2"
+    )
+    assert "—" in page.locator("#now-playing").inner_text()

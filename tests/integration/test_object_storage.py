@@ -9,6 +9,7 @@ import json
 import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -131,11 +132,11 @@ def test_a_dag_run_reads_the_library_from_and_publishes_to_object_storage(s3, da
     assert again["files_extracted"] == 0 and again["files_reused"] == 9 and len(again["quarantined"]) == 1
     assert again["stages"]["build_index"].get("reused") is True
     assert (storage.current_dir(data) / storage.DATA_DOCS / "index.html").exists()  # copied from the last index
-    _read_by_the_cli_and_the_api(data, conf, monkeypatch)  # last: it sets the data dir in the environment
+    _read_by_the_cli_and_the_api(data, conf, library, monkeypatch)  # last: it sets the data dir in the environment
     pd.testing.assert_frame_equal(storage.read_parquet(storage.current_dir(data) / storage.RECOMMENDATIONS), expected)
 
 
-def _read_by_the_cli_and_the_api(data: str, conf: dict, monkeypatch) -> None:
+def _read_by_the_cli_and_the_api(data: str, conf: dict, library: Path, monkeypatch) -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert cli.main(["recommend", "Low Zero", "--k", "2", "--data-dir", data, "--json"]) == 0
@@ -148,6 +149,10 @@ def _read_by_the_cli_and_the_api(data: str, conf: dict, monkeypatch) -> None:
     assert [n["track_key"] for n in found["neighbours"]] == [n["track_key"] for n in answer["neighbours"]]
     plot = client.get("/api/plots/map.png")
     assert plot.status_code == 200 and plot.content.startswith(b"\x89PNG")
+    # A track to listen to, read a range at a time from the bucket through the library's connection.
+    heard = client.get("/api/audio", params={"track": "low/0.wav"}, headers={"Range": "bytes=10-19"})
+    assert heard.status_code == 206 and heard.headers["content-range"].startswith("bytes 10-19/")
+    assert heard.content == (library / "low" / "0.wav").read_bytes()[10:20]
 
 
 def test_a_library_path_on_object_storage_that_does_not_exist_is_named(s3):

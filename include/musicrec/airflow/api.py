@@ -22,7 +22,7 @@ from airflow.api_fastapi.core_api.security import requires_access_dag
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from musicrec import settings
 from musicrec.serve.schemas import (
@@ -281,6 +281,24 @@ def radio(
 
     with _as_http_errors():
         return radios.radio(_data_dir(request), seed, length, window)
+
+
+@routes.get("/api/audio", response_class=Response, responses={206: {"description": "a range of the file"}})
+def audio(request: Request, track: str = Query(..., min_length=1, description="a track key of the index")):
+    """A track's audio file, to listen to; ranges are answered (206), so that a player can seek."""
+    from musicrec.serve import listen
+
+    with _as_http_errors():
+        where, media_type = listen.source(_index(request), track)
+        if isinstance(where, Path):
+            return FileResponse(where, media_type=media_type)
+        size = where.stat().st_size
+        try:
+            start, end = listen.byte_range(request.headers.get("range"), size)
+        except listen.NotSatisfiable as exc:
+            raise HTTPException(416, detail=str(exc), headers={"content-range": f"bytes */{size}"}) from None
+        headers = {"content-range": f"bytes {start}-{end}/{size}", "accept-ranges": "bytes"}
+        return Response(listen.read(where, start, end), status_code=206, media_type=media_type, headers=headers)
 
 
 @routes.post("/api/similar", response_model=SimilarToFile)
