@@ -283,3 +283,15 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
     pairs = zip(found, truth, strict=True)
     hits = [len(np.intersect1d(f[f >= 0], t[t >= 0])) / max(1, int((t >= 0).sum())) for f, t in pairs]
     return float(np.mean(hits)) if hits else 1.0
+
+
+def similarity(d: np.ndarray, metric: str, hubness: str) -> np.ndarray:
+    """Distances as similarities in [0, 1], 1 for the same sound (OpenSubsonic's sonicSimilarity `similarity`):
+    mutual proximity's distances are already in [0, 1]; cosine distances run from 0 to 2; a euclidean
+    distance has no bound, so 1 / (1 + d)."""
+    d = np.asarray(d, dtype=float)
+    if hubness == "mutual_proximity":
+        return np.clip(1.0 - d, 0.0, 1.0)
+    if metric == "cosine":
+        return np.clip(1.0 - d / 2.0, 0.0, 1.0)
+    return 1.0 / (1.0 + d)

@@ -122,6 +122,10 @@ class Index:
         """Whether neighbours asked so are computed from the embedding rather than read from the table."""
         return k > self.stored_k or bool(exclude_same) or genre is not None or any(v is not None for v in only.values())
 
+    def similarity(self, distances: np.ndarray) -> np.ndarray:
+        """The index's distances as similarities in [0, 1] (`neighbours.similarity`), rounded to 4 places."""
+        return neighbours.similarity(distances, self.built_with["metric"], self.built_with["hubness"]).round(4)
+
     @cached_property
     def spread(self) -> np.ndarray | None:
         if self.built_with["hubness"] != "mutual_proximity":
@@ -224,7 +228,9 @@ class Index:
             rows, distances = self.row[mine["neighbor_key"]].to_numpy(), mine["distance"].to_numpy()
         else:
             rows, distances = self._ranked(self.row[key], k, exclude_same, genre, bpm, in_key)
-        found = self.tracks.iloc[rows].assign(rank=np.arange(1, len(rows) + 1), distance=distances)
+        found = self.tracks.iloc[rows].assign(
+            rank=np.arange(1, len(rows) + 1), distance=distances, similarity=self.similarity(distances)
+        )
         return records(found)
 
     def _ranked(self, i: int, k: int, exclude_same: tuple[str, ...], genre: str | None, bpm=None, in_key=None):

@@ -33,6 +33,7 @@ class Reason(BaseModel):
 class Neighbour(Track):
     rank: int
     distance: float
+    similarity: float = Field(description="1 for the same sound, 0 for the most different (OpenSubsonic's sense)")
     why: list[Reason] = Field(default_factory=list, description="the feature groups that bring it closest")
 
 

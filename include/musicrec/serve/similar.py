@@ -58,7 +58,9 @@ def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10, name: s
     same = (index.tracks["content_hash"] == row["content_hash"]).to_numpy()
     d[same] = np.inf  # the file itself, where the index holds it, is no neighbour of its own
     order, distances = index.nearest(d, k)
-    found = index.tracks.iloc[order].assign(rank=np.arange(1, len(order) + 1), distance=distances)
+    found = index.tracks.iloc[order].assign(
+        rank=np.arange(1, len(order) + 1), distance=distances, similarity=index.similarity(distances)
+    )
     return {
         "file": name or str(path),
         "duration_s": row["duration_s"],

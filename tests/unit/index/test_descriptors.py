@@ -100,3 +100,26 @@ def test_the_api_filters_by_key_and_tempo_and_names_a_bad_one(small_index):
     assert body["computed"] and {n["key"] for n in body["neighbours"]} == {key}
     refused = client.get("/api/neighbours", params={"track": "low/0.wav", "bpm": "fast"})
     assert refused.status_code == 400 and "'fast' is not a tempo range" in refused.json()["detail"]
+
+
+def test_similarity_is_one_for_the_same_sound_and_falls_with_the_distance():
+    from musicrec.index import neighbours
+
+    np.testing.assert_allclose(neighbours.similarity([0.0, 1.0, 2.0], "cosine", "none"), [1.0, 0.5, 0.0])
+    np.testing.assert_allclose(neighbours.similarity([0.0, 0.25, 1.0], "cosine", "mutual_proximity"), [1, 0.75, 0])
+    np.testing.assert_allclose(neighbours.similarity([0.0, 1.0, 3.0], "euclidean", "none"), [1.0, 0.5, 0.25])
+
+
+def test_the_cli_and_the_api_give_the_same_neighbours_under_the_same_names(small_index, capsys):
+    import json
+
+    assert cli.main(["recommend", "low/0.wav", "--k", "4", "--json", "--data-dir", str(small_index)]) == 0
+    from_cli = json.loads(capsys.readouterr().out)["neighbours"]
+    app = api.create_app(str(small_index))
+    app.dependency_overrides[api.read_access] = lambda: None
+    from_api = TestClient(app).get("/api/neighbours", params={"track": "low/0.wav", "k": 4}).json()["neighbours"]
+    shared = set(from_api[0]) - {"why"}
+    assert shared <= set(from_cli[0]) and "similarity" in shared
+    assert [{k: n[k] for k in shared} for n in from_cli] == [{k: n[k] for k in shared} for n in from_api]
+    similarities = [n["similarity"] for n in from_api]
+    assert all(0 <= s <= 1 for s in similarities) and similarities == sorted(similarities, reverse=True)
