@@ -266,7 +266,7 @@ def cmd_playlist(args) -> int:
 
     spread = tuple(_folders(args.no_repeat)) if args.window else ()
     ask = (args.data_dir, args.seed, args.length, args.window, spread)
-    return _answer_tracks(lambda: playlist.playlist(*ask), args, lines)
+    return _answer_tracks(lambda: playlist.playlist(*ask, **_only(args)), args, lines)
 
 
 def cmd_path(args) -> int:
@@ -282,7 +282,7 @@ def cmd_path(args) -> int:
             f"  largest step {result['largest_step']:.3f}",
         ]
 
-    return _answer_tracks(lambda: path.path(args.data_dir, args.stops, args.steps), args, lines)
+    return _answer_tracks(lambda: path.path(args.data_dir, args.stops, args.steps, **_only(args)), args, lines)
 
 
 def cmd_radio(args) -> int:
@@ -296,7 +296,8 @@ def cmd_radio(args) -> int:
 
     spread = tuple(_folders(args.no_repeat)) if args.window else ()
     seeds = [key for seed in args.seeds for key in (playlist.read_m3u(seed) if _is_m3u(seed) else [seed])]
-    return _answer_tracks(lambda: radio.radio(args.data_dir, seeds, args.length, args.window, spread), args, lines)
+    ask = (args.data_dir, seeds, args.length, args.window, spread)
+    return _answer_tracks(lambda: radio.radio(*ask, **_only(args)), args, lines)
 
 
 def _is_m3u(seed: str) -> bool:
@@ -388,8 +389,22 @@ def _add_run_parameters(run: argparse.ArgumentParser) -> None:
 _FLAG_TYPES = {"string": str, "integer": int, "number": float, "array": lambda text: _folders(text)}
 
 
+def _filter_options(command: argparse.ArgumentParser) -> None:
+    """The filters every command that lists tracks takes: a genre, a tempo range, a key."""
+    from musicrec.index import descriptors
+
+    command.add_argument("--genre", help="only tracks of this genre")
+    command.add_argument("--bpm", type=_as_argument(descriptors.parse_bpm), help="only tracks at this tempo (90-110)")
+    command.add_argument("--key", type=_as_argument(descriptors.parse_key), help="only tracks in this key (A minor)")
+
+
+def _only(args) -> dict:
+    return {"genre": args.genre, "bpm": args.bpm, "in_key": args.key}
+
+
 def _track_list_options(command: argparse.ArgumentParser, spaced: bool) -> None:
     """The options of every command that answers with a list of tracks (playlist, path, radio)."""
+    _filter_options(command)
     if spaced:
         command.add_argument("--window", type=int, default=0, help="no artist or album repeats within this many tracks")
         command.add_argument("--no-repeat", default="artist,album", help="what --window keeps apart (artist,album)")
@@ -411,8 +426,6 @@ def _as_argument(parse):
 
 
 def parser() -> argparse.ArgumentParser:
-    from musicrec.index import descriptors
-
     p = argparse.ArgumentParser(prog="musicrec", description="Find tracks that sound like this one.")
     p.add_argument("-v", "--verbose", action="store_true", help="more detail, including Airflow's own logs")
     sub = p.add_subparsers(dest="command", required=True)
@@ -426,11 +439,7 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--k", type=_positive_int, default=10, help="how many neighbours (at least 1)")
     rec.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     rec.add_argument("--exclude-same", help="leave out neighbours by the same artist, album or both: artist,album")
-    rec.add_argument("--genre", help="only neighbours of this genre")
-    rec.add_argument(
-        "--bpm", type=_as_argument(descriptors.parse_bpm), help="only neighbours in this tempo range (90-110)"
-    )
-    rec.add_argument("--key", type=_as_argument(descriptors.parse_key), help="only neighbours in this key ('A minor')")
+    _filter_options(rec)
     rec.add_argument("--json", action="store_true")
     rec.set_defaults(func=cmd_recommend)
 

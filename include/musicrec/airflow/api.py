@@ -173,6 +173,32 @@ def _index(request: Request):
     return query.load(_data_dir(request))
 
 
+def filters(
+    genre: str | None = Query(None, description="only tracks of this genre"),
+    bpm: str | None = Query(None, description="only tracks in this tempo range, e.g. 90-110"),
+    key: str | None = Query(None, description="only tracks in this key, e.g. 'A minor'"),
+) -> dict:
+    """The filters of every route that lists tracks, parsed (a value that does not parse: 400, with why)."""
+    from musicrec.index import descriptors
+
+    with _as_http_errors():
+        return {
+            "genre": genre,
+            "bpm": _parsed(descriptors.parse_bpm, bpm),
+            "in_key": _parsed(descriptors.parse_key, key),
+        }
+
+
+def _parsed(parse, text: str | None):
+    """A filter's value parsed, or None; a value that does not parse is the caller's error (400, with why)."""
+    from musicrec.serve import query
+
+    try:
+        return parse(text) if text is not None else None
+    except ValueError as exc:
+        raise query.InvalidQuery(str(exc)) from None
+
+
 @routes.get("/api/info", response_model=IndexInfo)
 def info(request: Request):
     with _as_http_errors():
@@ -193,36 +219,21 @@ def search(
 @routes.get("/api/neighbours", response_model=Neighbours)
 def neighbours(
     request: Request,
+    only: Annotated[dict, Depends(filters)],
     track: str = Query(..., min_length=1, description="a track key"),
     k: int = Query(10, ge=1, le=MAX_K),
     exclude_same: Annotated[
         list[Literal["artist", "album"]] | None, Query(description="leave out the same artist's or album's tracks")
     ] = None,
-    genre: str | None = Query(None, description="only neighbours of this genre"),
-    bpm: str | None = Query(None, description="only neighbours in this tempo range, e.g. 90-110"),
-    key: str | None = Query(None, description="only neighbours in this key, e.g. 'A minor'"),
 ):
-    from musicrec.index import descriptors
-
     with _as_http_errors():
         index = _index(request)
         exclude_same = tuple(exclude_same or ())
-        only = {"bpm": _parsed(descriptors.parse_bpm, bpm), "in_key": _parsed(descriptors.parse_key, key)}
-        found = index.neighbours(track, k, exclude_same, genre, **only)
+        found = index.neighbours(track, k, exclude_same, only["genre"], only["bpm"], only["in_key"])
         for n in found:
             n["why"] = index.why(track, n["track_key"])
-        computed = index.computes(k, exclude_same, genre, **only)
+        computed = index.computes(k, exclude_same, **only)
         return {"track": index.track(track), "k": k, "computed": computed, "neighbours": found}
-
-
-def _parsed(parse, text: str | None):
-    """A filter's value parsed, or None; a value that does not parse is the caller's error (400, with why)."""
-    from musicrec.serve import query
-
-    try:
-        return parse(text) if text is not None else None
-    except ValueError as exc:
-        raise query.InvalidQuery(str(exc)) from None
 
 
 @routes.get("/api/plots/{name}", response_class=Response)
@@ -244,6 +255,7 @@ def library_map(request: Request):
 @routes.get("/api/playlist", response_model=Playlist)
 def playlist(
     request: Request,
+    only: Annotated[dict, Depends(filters)],
     seed: str = Query(..., min_length=1),
     length: int = Query(20, ge=1, le=500),
     window: int = Query(0, ge=0, le=100, description="no artist or album repeats within this many tracks"),
@@ -251,12 +263,13 @@ def playlist(
     from musicrec.serve import playlist as playlists
 
     with _as_http_errors():
-        return playlists.playlist(_data_dir(request), seed, length, window)
+        return playlists.playlist(_data_dir(request), seed, length, window, **only)
 
 
 @routes.get("/api/path", response_model=TrackPath)
 def track_path(
     request: Request,
+    only: Annotated[dict, Depends(filters)],
     start: str = Query(..., min_length=1, alias="from", description="a track key, or text in a title or artist"),
     end: str = Query(..., min_length=1, alias="to"),
     via: Annotated[list[str], Query(description="tracks to pass through, in order")] = (),
@@ -266,12 +279,13 @@ def track_path(
     from musicrec.serve import path
 
     with _as_http_errors():
-        return path.path(_data_dir(request), [start, *via, end], steps)
+        return path.path(_data_dir(request), [start, *via, end], steps, **only)
 
 
 @routes.get("/api/radio", response_model=Radio)
 def radio(
     request: Request,
+    only: Annotated[dict, Depends(filters)],
     seed: Annotated[list[str], Query(min_length=1, description="track keys, or text in a title or artist")],
     length: int = Query(20, ge=1, le=500),
     window: int = Query(0, ge=0, le=100, description="no artist or album repeats within this many tracks"),
@@ -280,7 +294,7 @@ def radio(
     from musicrec.serve import radio as radios
 
     with _as_http_errors():
-        return radios.radio(_data_dir(request), seed, length, window)
+        return radios.radio(_data_dir(request), seed, length, window, **only)
 
 
 @routes.get("/api/audio", response_class=Response, responses={206: {"description": "a range of the file"}})

@@ -33,9 +33,11 @@ def path(
     data_dir: str | Path,
     stops: list[str],
     steps: int = 10,
+    **only,
 ) -> dict:
     """{'stops', 'tracks': [...], 'largest_step', 'note'}: from the first of `stops` (track keys, or text in a
-    title, artist or file name) through the others to the last, in `steps` steps in all."""
+    title, artist or file name) through the others to the last, in `steps` steps in all; the tracks between
+    the stops only those that pass `Index.passing` (`only`: a genre, a tempo range, a key)."""
     if len(stops) < 2:
         raise query.InvalidQuery("a path needs a track to start from and one to end at")
     if steps < len(stops) - 1:
@@ -49,7 +51,7 @@ def path(
     legs = zip(rows, rows[1:], _leg_steps(index, rows, steps), strict=False)
     for leg, (start, end, between) in enumerate(legs):
         points = np.array(_ideal_points(index.embedding[start], index.embedding[end], between, metric))
-        taken, closeness = _smoothest(index, start, end, points, chosen + rows, metric)
+        taken, closeness = _smoothest(index, start, end, points, chosen + rows, metric, index.passing(**only))
         if len(taken) < between:
             note = f"leg {leg + 1} has {len(taken)} tracks between its ends, not {between}: no others lie on the way"
         chosen += taken + [end]
@@ -68,14 +70,14 @@ def path(
 
 
 def _smoothest(
-    index: query.Index, start: int, end: int, points: np.ndarray, used: list[int], metric: str
+    index: query.Index, start: int, end: int, points: np.ndarray, used: list[int], metric: str, allowed: np.ndarray
 ) -> tuple[list[int], list[float]]:
     """A track for each point, among the CANDIDATES nearest to it, chosen for the whole leg at once (dynamic
     programming) so that the largest step from `start` to `end` is least; ties go to the tracks closer to
     their points. A track the choice would visit twice is kept once (the leg is then shorter)."""
     if len(points) == 0:
         return [], []
-    free = np.flatnonzero(~np.isin(index.groups, index.groups[used]))
+    free = np.flatnonzero(~np.isin(index.groups, index.groups[used]) & allowed)
     free = free[np.unique(index.groups[free], return_index=True)[1]]  # one track of each recording
     if len(free) == 0:
         return [], []

@@ -17,10 +17,15 @@ from musicrec.serve import query
 
 
 def playlist(
-    data_dir: str | Path, seed: str, length: int, window: int = 0, spread_over: tuple[str, ...] = ("artist", "album")
+    data_dir: str | Path,
+    seed: str,
+    length: int,
+    window: int = 0,
+    spread_over: tuple[str, ...] = ("artist", "album"),
+    **only,
 ) -> dict:
     """{'seed', 'tracks': [...], 'note'}: `length` tracks from the seed; `window` > 0 keeps the fields of
-    `spread_over` from repeating within that many tracks."""
+    `spread_over` from repeating within that many tracks; `only` the tracks that pass `Index.passing`."""
     if length < 1:
         raise query.InvalidQuery(f"length must be at least 1, not {length}")
     index = query.load(data_dir)
@@ -33,7 +38,7 @@ def playlist(
     note = None
     while len(chosen) < length:
         d = neighbours.scored(index.embedding, np.array([current]), metric, hubness, index.spread)[0].astype(float)
-        d[np.isin(index.groups, index.groups[chosen])] = np.inf
+        d[np.isin(index.groups, index.groups[chosen]) | ~index.passing(**only)] = np.inf
         keep_apart(index, d, chosen, window, spread_over)
         nxt = int(np.argmin(d))
         if not np.isfinite(d[nxt]):

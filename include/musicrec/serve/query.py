@@ -242,13 +242,20 @@ class Index:
             value = self.tracks.at[i, field]
             if pd.notna(value):
                 d[self.tracks[field].eq(value).fillna(False).to_numpy(dtype=bool)] = np.inf
-        if genre is not None:
-            d[~self.tracks["genre"].eq(genre).fillna(False).to_numpy(dtype=bool)] = np.inf
-        if bpm is not None:
-            d[~self.tracks["bpm"].between(*bpm).fillna(False).to_numpy(dtype=bool)] = np.inf
-        if in_key is not None:
-            d[~self.tracks["key"].eq(in_key).fillna(False).to_numpy(dtype=bool)] = np.inf
+        d[~self.passing(genre, bpm, in_key)] = np.inf
         return self.nearest(d, k)
+
+    def passing(self, genre: str | None = None, bpm=None, in_key: str | None = None) -> np.ndarray:
+        """Which tracks pass the filters asked for (a genre, a tempo range, a key); all where none is."""
+        passed = np.ones(len(self.tracks), dtype=bool)
+        for asked, matches in (
+            (genre, lambda: self.tracks["genre"].eq(genre)),
+            (bpm, lambda: self.tracks["bpm"].between(*bpm)),
+            (in_key, lambda: self.tracks["key"].eq(in_key)),
+        ):
+            if asked is not None:
+                passed &= matches().fillna(False).to_numpy(dtype=bool)
+        return passed
 
     def map_points(self) -> list[dict]:
         """Every track on the embedding's first two components."""

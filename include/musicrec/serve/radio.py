@@ -32,8 +32,10 @@ def radio(
     length: int = 20,
     window: int = 0,
     spread_over: tuple[str, ...] = ("artist", "album"),
+    **only,
 ) -> dict:
-    """{'seeds', 'tracks': [... with the seed each came from], 'note'}."""
+    """{'seeds', 'tracks': [... with the seed each came from], 'note'}; `only` the tracks that pass
+    `Index.passing` (a genre, a tempo range, a key)."""
     if length < 1:
         raise query.InvalidQuery(f"length must be at least 1, not {length}")
     index = query.load(data_dir)
@@ -43,9 +45,8 @@ def radio(
     metric = index.built_with["metric"]
     ranked = neighbours.scored(index.embedding, np.array(rows), metric, index.built_with["hubness"], index.spread)
     raw = neighbours.distances(index.embedding[rows], index.embedding, metric)
-    ranked = np.where(
-        np.isin(index.groups, index.groups[rows])[None, :] | (raw.min(axis=0) < NEAR_COPY), np.inf, ranked
-    )
+    left_out = np.isin(index.groups, index.groups[rows]) | (raw.min(axis=0) < NEAR_COPY)  # seeds and their copies
+    ranked = np.where((left_out | ~index.passing(**only))[None, :], np.inf, ranked)
     chosen, came_from, distance = [], [], []
     while len(chosen) < length:
         turn = len(chosen) % len(rows)

@@ -1,6 +1,10 @@
 """Key, mode and tempo read from the features of generated audio of known key and tempo, through real
 decoding; and the filters they give recommend and the API."""
 
+import contextlib
+import io
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -111,8 +115,6 @@ def test_similarity_is_one_for_the_same_sound_and_falls_with_the_distance():
 
 
 def test_the_cli_and_the_api_give_the_same_neighbours_under_the_same_names(small_index, capsys):
-    import json
-
     assert cli.main(["recommend", "low/0.wav", "--k", "4", "--json", "--data-dir", str(small_index)]) == 0
     from_cli = json.loads(capsys.readouterr().out)["neighbours"]
     app = api.create_app(str(small_index))
@@ -123,3 +125,33 @@ def test_the_cli_and_the_api_give_the_same_neighbours_under_the_same_names(small
     assert [{k: n[k] for k in shared} for n in from_cli] == [{k: n[k] for k in shared} for n in from_api]
     similarities = [n["similarity"] for n in from_api]
     assert all(0 <= s <= 1 for s in similarities) and similarities == sorted(similarities, reverse=True)
+
+
+@pytest.mark.parametrize("command", ["playlist", "path", "radio"])
+def test_every_list_of_tracks_takes_the_same_filters(small_index, command):
+    """A playlist, a path (between its stops) and a radio hold only tracks that pass; the API's answer is the same."""
+    index = query.load(small_index)
+    key = index.tracks.set_index("track_key").at["high/1.wav", "key"]
+    argv = {
+        "playlist": ["playlist", "low/0.wav", "--length", "9"],
+        "path": ["path", "low/0.wav", "high/3.wav", "--steps", "6"],
+        "radio": ["radio", "low/0.wav", "high/3.wav", "--length", "9"],
+    }[command]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main([*argv, "--key", key, "--json", "--data-dir", str(small_index)]) == 0
+    tracks = json.loads(out.getvalue())["tracks"]
+    stops = {"playlist": {"low/0.wav"}, "path": {"low/0.wav", "high/3.wav"}, "radio": set()}[command]
+    between = [t for t in tracks if t["track_key"] not in stops]
+    assert between and all(t["key"] == key for t in between)
+    app = api.create_app(str(small_index))
+    app.dependency_overrides[api.read_access] = lambda: None
+    route, params = {
+        "playlist": ("/api/playlist", {"seed": "low/0.wav", "length": 9}),
+        "path": ("/api/path", {"from": "low/0.wav", "to": "high/3.wav", "steps": 6}),
+        "radio": ("/api/radio", {"seed": ["low/0.wav", "high/3.wav"], "length": 9}),
+    }[command]
+    body = TestClient(app).get(route, params={**params, "key": key}).json()
+    assert [t["track_key"] for t in body["tracks"]] == [t["track_key"] for t in tracks]
+    refused = TestClient(app).get(route, params={**params, "key": "H minor"})
+    assert refused.status_code == 400 and "'H minor' is not a key" in refused.json()["detail"]
