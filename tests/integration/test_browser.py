@@ -176,3 +176,36 @@ def test_every_listed_track_plays_from_the_page(browser, api_server):
         "document.getElementById('player').currentTime > 0 || document.getElementById('player').readyState >= 2"
     )
     assert "—" in page.locator("#now-playing").inner_text()
+
+
+def test_filters_a_playlist_and_a_file_to_compare_from_the_page(browser, api_server, small_index, tmp_path):
+    import soundfile as sf
+
+    from musicrec.store import storage
+    from support.audio import tone
+
+    page = the_page(browser, api_server, 1400, 1000)
+    index = storage.read_json(storage.current_dir(small_index) / storage.SUMMARY)
+    page.locator("#genre").fill("rock")
+    page.locator("#playlist-seed").fill("low/0.wav")
+    page.get_by_role("button", name="Playlist").click()
+    rows = page.locator("#playlist table tr")
+    rows.first.wait_for()
+    assert "from low/0.wav" in page.locator("#playlist p").inner_text()
+    titles = [rows.nth(i).inner_text() for i in range(2, rows.count())]  # after the seed, rock only
+    assert titles and all("High" in t for t in titles)
+    # The api-server here takes uploads of 10 KB at most: a library file is refused with the reason, a short clip
+    # is compared.
+    page.locator("#upload").set_input_files(str(Path(index["library"]) / "low" / "2.wav"))
+    page.get_by_role("button", name="Compare").click()
+    page.locator("#upload-result p.error", has_text="MB").wait_for()
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, tone(1800.0, seconds=0.3, sr=8000), 8000)
+    page.locator("#upload").set_input_files(str(clip))
+    page.get_by_role("button", name="Compare").click()
+    page.locator("#upload-result table").wait_for(timeout=120_000)
+    assert "clip.wav" in page.locator("#upload-result p").inner_text()
+    assert page.locator("#upload-result table tr").count() > 1
+    page.locator("#key").fill("H minor")
+    page.get_by_role("button", name="Playlist").click()
+    page.locator("#playlist p.error", has_text="'H minor' is not a key").wait_for()
