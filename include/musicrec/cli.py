@@ -295,9 +295,17 @@ def cmd_radio(args) -> int:
         ]
 
     spread = tuple(_folders(args.no_repeat)) if args.window else ()
-    seeds = [key for seed in args.seeds for key in (playlist.read_m3u(seed) if _is_m3u(seed) else [seed])]
-    ask = (args.data_dir, seeds, args.length, args.window, spread)
+    files = [seed for seed in args.seeds if _is_audio_file(seed)]
+    named = [seed for seed in args.seeds if seed not in files]
+    seeds = [key for seed in named for key in (playlist.read_m3u(seed) if _is_m3u(seed) else [seed])]
+    ask = (args.data_dir, seeds, args.length, args.window, spread, files)
     return _answer_tracks(lambda: radio.radio(*ask, **_only(args)), args, lines)
+
+
+def _is_audio_file(seed: str) -> bool:
+    from musicrec.analysis.audio import AUDIO_EXTENSIONS
+
+    return os.path.splitext(seed)[1].lower() in AUDIO_EXTENSIONS and os.path.isfile(seed)
 
 
 def _is_m3u(seed: str) -> bool:
@@ -462,8 +470,10 @@ def parser() -> argparse.ArgumentParser:
     _track_list_options(walk, spaced=False)
     walk.set_defaults(func=cmd_path)
 
-    air = sub.add_parser("radio", help="tracks near several seeds (track keys, text, or M3U files), taking turns")
-    air.add_argument("seeds", nargs="+", metavar="SEED", help="a track key, text in a title or artist, or an M3U")
+    air = sub.add_parser("radio", help="tracks near several seeds (track keys, text, audio or M3U files), taking turns")
+    air.add_argument(
+        "seeds", nargs="+", metavar="SEED", help="a track key, text in a title or artist, an audio file, an M3U"
+    )
     air.add_argument("--length", type=_positive_int, default=20)
     _track_list_options(air, spaced=True)
     air.set_defaults(func=cmd_radio)

@@ -32,24 +32,22 @@ def radio(
     length: int = 20,
     window: int = 0,
     spread_over: tuple[str, ...] = ("artist", "album"),
+    files: list[str | Path] = (),
     **only,
 ) -> dict:
-    """{'seeds', 'tracks': [... with the seed each came from], 'note'}; `only` the tracks that pass
-    `Index.passing` (a genre, a tempo range, a key)."""
+    """{'seeds', 'tracks': [... with the seed each came from], 'note'}: from `seeds` (track keys or text) and
+    `files` (audio files, analysed as the library's are); `only` the tracks that pass `Index.passing`."""
     if length < 1:
         raise query.InvalidQuery(f"length must be at least 1, not {length}")
     index = query.load(data_dir)
-    rows = list(dict.fromkeys(r for seed in seeds for r in _rows(index, seed)))
-    if not rows:
-        raise query.InvalidQuery("a radio needs at least one seed: a track key, or text in a title or artist")
-    metric = index.built_with["metric"]
-    ranked = neighbours.scored(index.embedding, np.array(rows), metric, index.built_with["hubness"], index.spread)
-    raw = neighbours.distances(index.embedding[rows], index.embedding, metric)
-    left_out = np.isin(index.groups, index.groups[rows]) | (raw.min(axis=0) < NEAR_COPY)  # seeds and their copies
+    names, vectors, ranked, raw, own = _seeds(index, seeds, files)
+    if not names:
+        raise query.InvalidQuery("a radio needs at least one seed: a track key, text in a title or artist, or a file")
+    left_out = own | (raw.min(axis=0) < NEAR_COPY)  # the seeds, their copies and near-copies
     ranked = np.where((left_out | ~index.passing(**only))[None, :], np.inf, ranked)
     chosen, came_from, distance = [], [], []
     while len(chosen) < length:
-        turn = len(chosen) % len(rows)
+        turn = len(chosen) % len(names)
         d = ranked[turn].astype(float)
         d[np.isin(index.groups, index.groups[chosen])] = np.inf
         keep_apart(index, d, chosen, window, spread_over)
@@ -57,14 +55,38 @@ def radio(
         if not np.isfinite(d[nxt]):
             break
         chosen.append(nxt)
-        came_from.append(index.tracks.at[rows[turn], "track_key"])
+        came_from.append(names[turn])
         distance.append(float(d[nxt]))
     tracks = index.tracks.iloc[chosen].assign(position=np.arange(1, len(chosen) + 1), seed=came_from, distance=distance)
-    return {
-        "seeds": index.tracks["track_key"].iloc[rows].tolist(),
-        "tracks": query.records(tracks),
-        "note": _note(index, rows, raw, len(chosen), length),
-    }
+    apart = neighbours.distances(vectors, vectors, index.built_with["metric"])
+    return {"seeds": names, "tracks": query.records(tracks), "note": _note(apart, raw[:, ~own], len(chosen), length)}
+
+
+def _seeds(
+    index: query.Index, seeds: list[str], files
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each seed's name, its point in the embedding, its ranking of the index (as the index ranks), its raw
+    distances; and which tracks are the seeds' own audio (a track of the index named twice counts once)."""
+    from musicrec.serve import similar
+
+    metric = index.built_with["metric"]
+    rows = list(dict.fromkeys(r for seed in seeds for r in _rows(index, seed)))
+    names = index.tracks["track_key"].iloc[rows].tolist()
+    ranked = raw = np.empty((0, len(index.tracks)))
+    if rows:
+        hubness, spread = index.built_with["hubness"], index.spread
+        ranked = neighbours.scored(index.embedding, np.array(rows), metric, hubness, spread)
+        raw = neighbours.distances(index.embedding[rows], index.embedding, metric)
+    own = np.isin(index.groups, index.groups[rows])
+    vectors = index.embedding[rows]
+    for path in files:
+        point, row = similar.analysed(index, path)
+        names.append(Path(path).name)
+        vectors = np.vstack([vectors, point])
+        ranked = np.vstack([ranked, index.scores(point, len(index.tracks))])
+        raw = np.vstack([raw, neighbours.distances(point, index.embedding, metric)])
+        own |= (index.tracks["content_hash"] == row["content_hash"]).to_numpy()
+    return names, vectors, ranked, raw, own
 
 
 def _rows(index: query.Index, seed: str) -> list[int]:
@@ -74,14 +96,16 @@ def _rows(index: query.Index, seed: str) -> list[int]:
     return [int(index.row[matches["track_key"].iloc[0]])]
 
 
-def _note(index: query.Index, rows: list[int], raw: np.ndarray, found: int, length: int) -> str | None:
+def _note(apart: np.ndarray, to_others: np.ndarray, found: int, length: int) -> str | None:
+    """Seeds far apart (their mean distance to each other above their median distance to the other tracks),
+    and a radio that ran out, said."""
     said = []
-    if len(rows) > 1:
-        apart = float(np.mean([raw[i, rows[j]] for i in range(len(rows)) for j in range(i + 1, len(rows))]))
-        typical = float(np.median(raw[:, np.flatnonzero(~np.isin(np.arange(raw.shape[1]), rows))]))
-        if apart > typical:
+    if len(apart) > 1:
+        mean = float(apart[np.triu_indices(len(apart), 1)].mean())
+        typical = float(np.median(to_others))
+        if mean > typical:
             said.append(
-                f"the seeds are far apart (mean distance {apart:.2f}, the library's typical {typical:.2f}): "
+                f"the seeds are far apart (mean distance {mean:.2f}, the library's typical {typical:.2f}): "
                 "the radio takes turns among their neighbours rather than seek a middle between them"
             )
     if found < length:

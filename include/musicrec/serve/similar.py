@@ -38,12 +38,9 @@ def embed(row: dict, published: dict) -> np.ndarray:
     return embedding.embed(z, columns, published["embedding"])
 
 
-def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10, name: str | None = None) -> dict:
-    """{'file', 'duration_s', 'neighbours': [...]} for an audio file (called `name` in messages, its path by
-    default); InputError when it cannot be compared."""
-    if k < 1:
-        raise query.InvalidQuery(f"k must be at least 1, not {k}")
-    index = query.load(data_dir)
+def analysed(index: query.Index, path: str | Path, name: str | None = None) -> tuple[np.ndarray, dict]:
+    """An audio file analysed as the library's files were (in a supervised worker) and embedded with the
+    published model: its point, and its row of features (with its `content_hash`)."""
     published = index.model
     if published.get("feature_version") != features.FEATURE_VERSION:
         raise FeatureVersionMismatch(
@@ -54,7 +51,17 @@ def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10, name: s
     key, row, error = extract.extract_supervised(str(path.parent), path.name, extract.DEFAULT_MAX_MINUTES * 60)
     if row is None:
         raise InputError(f"{name or path}: {error}")
-    d = index.scores(embed(row, published), k)
+    return embed(row, published), row
+
+
+def similar_to_file(data_dir: str | Path, path: str | Path, k: int = 10, name: str | None = None) -> dict:
+    """{'file', 'duration_s', 'neighbours': [...]} for an audio file (called `name` in messages, its path by
+    default); InputError when it cannot be compared."""
+    if k < 1:
+        raise query.InvalidQuery(f"k must be at least 1, not {k}")
+    index = query.load(data_dir)
+    point, row = analysed(index, path, name)
+    d = index.scores(point, k)
     same = (index.tracks["content_hash"] == row["content_hash"]).to_numpy()
     d[same] = np.inf  # the file itself, where the index holds it, is no neighbour of its own
     order, distances = index.nearest(d, k)

@@ -1,11 +1,14 @@
 """`musicrec radio` and /api/radio on a real index (the small library: low tones, high tones, one copy)."""
 
 import json
+import shutil
 
+import pytest
 from fastapi.testclient import TestClient
 
 from musicrec import cli
 from musicrec.airflow import api
+from musicrec.errors import InputError
 from musicrec.serve import query, radio
 
 
@@ -60,3 +63,24 @@ def test_the_api_answers_the_same_radio_and_never_reads_a_file_it_is_named(small
     playlist.write_text("low/0.wav\n")
     refused = client.get("/api/radio", params={"seed": str(playlist)})
     assert refused.status_code == 404 and "no track matches" in refused.json()["detail"]
+
+
+def test_an_audio_file_is_a_seed_analysed_as_the_library_was(small_index, tmp_path, capsys):
+    index = query.load(small_index)
+    library = index.summary["library"]
+    copy = tmp_path / "the same audio.wav"
+    shutil.copy(f"{library}/low/0.wav", copy)
+    found = radio.radio(small_index, ["high/1.wav"], length=4, files=[copy])
+    assert found["seeds"] == ["high/1.wav", "the same audio.wav"]
+    assert "low/0.wav" not in _keys(found) and "high/1.wav" not in _keys(found)  # a seed's own audio never comes
+    assert [t["seed"] for t in found["tracks"]] == ["high/1.wav", "the same audio.wav"] * 2
+    assert all(t["track_key"].startswith("low/") for t in found["tracks"] if t["seed"] == "the same audio.wav")
+    assert cli.main(["radio", str(copy), "--length", "2", "--data-dir", str(small_index)]) == 0
+    assert "radio from the same audio.wav" in capsys.readouterr().out
+
+
+def test_a_file_no_decoder_reads_is_named(small_index, tmp_path):
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"ID3 not audio at all")
+    with pytest.raises(InputError, match="broken.mp3"):
+        radio.radio(small_index, [], length=2, files=[broken])
