@@ -48,6 +48,16 @@ def the_page(browser, base: str, width: int = 1280, height: int = 900):
     return page
 
 
+def submitted(page, fields: dict[str, str], button: str, answer: str):
+    """A form of the page filled (fields by id), its button pressed: the rows of the table it answers with."""
+    for field, value in fields.items():
+        page.locator(f"#{field}").fill(value)
+    page.get_by_role("button", name=button).click()
+    rows = page.locator(f"#{answer} table tr")
+    rows.first.wait_for()
+    return rows
+
+
 def test_log_in_search_and_see_a_tracks_neighbours(browser, api_server):
     page = the_page(browser, api_server)
     page.get_by_placeholder("track key, title, artist or file name").fill("low")
@@ -139,19 +149,11 @@ def test_the_api_page_works_offline(browser, api_server):
 
 def test_a_path_and_a_radio_from_the_page(browser, api_server):
     page = the_page(browser, api_server, 1400, 1000)
-    page.locator("#path-from").fill("low/0.wav")
-    page.locator("#path-to").fill("high/3.wav")
-    page.locator("#steps").fill("4")
-    page.get_by_role("button", name="Path").click()
-    rows = page.locator("#path table tr")
-    rows.first.wait_for()
+    rows = submitted(page, {"path-from": "low/0.wav", "path-to": "high/3.wav", "steps": "4"}, "Path", "path")
     assert "largest step" in page.locator("#path p").inner_text()
     assert "Low Zero" in rows.nth(1).inner_text() and "High Three" in rows.nth(rows.count() - 1).inner_text()
     assert page.locator("svg#map circle.neighbour").count() == rows.count() - 1  # the path's tracks on the map
-    page.locator("#seeds").fill("Low Zero; High One")
-    page.get_by_role("button", name="Radio").click()
-    radio = page.locator("#radio table tr")
-    radio.first.wait_for()
+    radio = submitted(page, {"seeds": "Low Zero; High One"}, "Radio", "radio")
     assert radio.count() == 1 + 6  # every other recording: the nine tracks hold eight (one is a copy), two seeds
     assert "from low/0.wav, high/1.wav" in page.locator("#radio p").inner_text()
     page.locator("#path-to").fill("nothing like it")
@@ -186,11 +188,7 @@ def test_filters_a_playlist_and_a_file_to_compare_from_the_page(browser, api_ser
 
     page = the_page(browser, api_server, 1400, 1000)
     index = storage.read_json(storage.current_dir(small_index) / storage.SUMMARY)
-    page.locator("#genre").fill("rock")
-    page.locator("#playlist-seed").fill("low/0.wav")
-    page.get_by_role("button", name="Playlist").click()
-    rows = page.locator("#playlist table tr")
-    rows.first.wait_for()
+    rows = submitted(page, {"genre": "rock", "playlist-seed": "low/0.wav"}, "Playlist", "playlist")
     assert "from low/0.wav" in page.locator("#playlist p").inner_text()
     titles = [rows.nth(i).inner_text() for i in range(2, rows.count())]  # after the seed, rock only
     assert titles and all("High" in t for t in titles)
