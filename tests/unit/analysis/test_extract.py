@@ -66,11 +66,15 @@ def test_features_command_uses_the_same_extraction(tmp_path, capsys):
     assert "3 files" in capsys.readouterr().out
 
 
+def _hanging(monkeypatch, tmp_path, limit: str, module, name: str) -> None:
+    """A short file in tmp_path, `slow.wav`; the limit `limit` lowered to 0.3 s, and `module.name` made to hang."""
+    sf.write(tmp_path / "slow.wav", tone(seconds=0.5), 22050)
+    monkeypatch.setattr(limits, limit, 0.3)
+    monkeypatch.setattr(module, name, lambda *args, **kwargs: time.sleep(30))
+
+
 def test_a_file_that_takes_too_long_is_stopped_and_quarantined(tmp_path, monkeypatch):
-    path = tmp_path / "slow.wav"
-    sf.write(path, tone(seconds=0.5), 22050)
-    monkeypatch.setattr(limits, "ANALYSIS_LIMIT_S", 0.3)
-    monkeypatch.setattr(features, "extract_path", lambda *args, **kwargs: time.sleep(30))
+    _hanging(monkeypatch, tmp_path, "ANALYSIS_LIMIT_S", features, "extract_path")
     started = time.monotonic()
     key, row, reason = extract.extract_one(str(tmp_path), "slow.wav")
     assert time.monotonic() - started < 5
@@ -80,12 +84,9 @@ def test_a_file_that_takes_too_long_is_stopped_and_quarantined(tmp_path, monkeyp
 def test_tags_that_take_too_long_are_given_up(tmp_path, monkeypatch):
     import mutagen
 
-    path = tmp_path / "slow.wav"
-    sf.write(path, tone(seconds=0.5), 22050)
-    monkeypatch.setattr(limits, "TAGS_LIMIT_S", 0.3)
-    monkeypatch.setattr(mutagen, "File", lambda *args, **kwargs: time.sleep(30))
+    _hanging(monkeypatch, tmp_path, "TAGS_LIMIT_S", mutagen, "File")
     started = time.monotonic()
-    assert tags.read_tags(path) == {}
+    assert tags.read_tags(tmp_path / "slow.wav") == {}
     assert time.monotonic() - started < 5
 
 
