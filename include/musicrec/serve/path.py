@@ -43,7 +43,7 @@ def path(
     if steps < len(stops) - 1:
         raise query.InvalidQuery(f"steps must be at least {len(stops) - 1} (one a leg), not {steps}")
     index = query.load(data_dir)
-    rows = [_row(index, text) for text in stops]
+    rows = [index.first_match(text) for text in stops]
     if len(set(index.groups[rows])) < len(rows):
         raise query.InvalidQuery("a path cannot pass through the same audio twice: give other tracks")
     metric = index.built_with["metric"]
@@ -107,13 +107,6 @@ def _smoothest(
 
 def _steps(index: query.Index, a, b, metric: str) -> np.ndarray:
     return neighbours.distances(index.embedding[np.asarray(a)], index.embedding[np.asarray(b)], metric).astype(float)
-
-
-def _row(index: query.Index, text: str) -> int:
-    matches = index.find(text)
-    if matches.empty:
-        raise query.QueryError(f"no track matches {text!r} (tried track key, title, artist and file name)")
-    return int(index.row[matches["track_key"].iloc[0]])
 
 
 def _leg_steps(index: query.Index, rows: list[int], steps: int) -> list[int]:

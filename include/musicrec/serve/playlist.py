@@ -29,10 +29,7 @@ def playlist(
     if length < 1:
         raise query.InvalidQuery(f"length must be at least 1, not {length}")
     index = query.load(data_dir)
-    matches = index.find(seed)
-    if matches.empty:
-        raise query.QueryError(f"no track matches {seed!r} (tried track key, title, artist and file name)")
-    current = int(index.row[matches["track_key"].iloc[0]])
+    current = index.first_match(seed)
     chosen, distances = [current], [0.0]
     metric, hubness = index.built_with["metric"], index.built_with["hubness"]
     note = None

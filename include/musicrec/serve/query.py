@@ -190,6 +190,17 @@ class Index:
         mask = hay.apply(lambda col: col.str.casefold().str.contains(needle, regex=False)).any(axis=1)
         return self.tracks[mask]
 
+    def matching(self, text: str) -> pd.DataFrame:
+        """The tracks `find` gives for `text`; QueryError when there is none."""
+        matches = self.find(text)
+        if matches.empty:
+            raise QueryError(f"no track matches {text!r} (tried track key, title, artist and file name)")
+        return matches
+
+    def first_match(self, text: str) -> int:
+        """The row of the first track matching `text` (what a seed or a stop given as text names)."""
+        return int(self.row[self.matching(text)["track_key"].iloc[0]])
+
     def search(self, text: str, page: int = 1, size: int = PAGE_SIZE) -> dict:
         matches = self.find(text)
         start = (page - 1) * size
@@ -310,9 +321,7 @@ def recommend(
     if k < 1:
         raise InvalidQuery(f"k must be at least 1, not {k}")
     index = load(data_dir)
-    matches = index.find(text)
-    if matches.empty:
-        raise QueryError(f"no track matches {text!r} (tried track key, title, artist and file name)")
+    matches = index.matching(text)
     key = matches["track_key"].iloc[0]
     return {
         "track": index.track(key),

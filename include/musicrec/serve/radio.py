@@ -70,7 +70,7 @@ def _seeds(
     from musicrec.serve import similar
 
     metric = index.built_with["metric"]
-    rows = list(dict.fromkeys(r for seed in seeds for r in _rows(index, seed)))
+    rows = list(dict.fromkeys(index.first_match(seed) for seed in seeds))
     names = index.tracks["track_key"].iloc[rows].tolist()
     ranked = raw = np.empty((0, len(index.tracks)))
     if rows:
@@ -87,13 +87,6 @@ def _seeds(
         raw = np.vstack([raw, neighbours.distances(point, index.embedding, metric)])
         own |= (index.tracks["content_hash"] == row["content_hash"]).to_numpy()
     return names, vectors, ranked, raw, own
-
-
-def _rows(index: query.Index, seed: str) -> list[int]:
-    matches = index.find(seed)
-    if matches.empty:
-        raise query.QueryError(f"no track matches {seed!r} (tried track key, title, artist and file name)")
-    return [int(index.row[matches["track_key"].iloc[0]])]
 
 
 def _note(apart: np.ndarray, to_others: np.ndarray, found: int, length: int) -> str | None:
