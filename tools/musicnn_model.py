@@ -12,7 +12,8 @@ musicnn's own code builds the graph (`musicnn.models.define_model`, at inference
 with its moving averages, no dropout) and restores the checkpoint its wheel ships (`MSD_musicnn`: trained
 on the Million Song Dataset's 50 most used tags; ISC licence, kept beside the model); tf2onnx converts the
 frozen graph from its input (log-mel patches) to its time-pooled features (`mean_pool`, `max_pool`: every
-layer up to the mid-end, 753 features, averaged and maximised over the frames). Writes
+layer up to the mid-end, 753 features, averaged and maximised over the frames) and to its tagging head's
+output (`taggram`: the 50 tags' probabilities, the sigmoid of the logits, as musicnn's extractor gives them). Writes
 `include/musicrec/analysis/network/msd_musicnn.onnx`, and `tests/data/musicnn_reference.npz`: three input patches
 and what the TensorFlow graph computes from them, which the tests hold the ONNX model to.
 """
@@ -52,21 +53,27 @@ def main() -> None:
     x = tf.compat.v1.placeholder(tf.float32, [None, FRAMES, MELS], name="log_mel")
     with tf.name_scope("model"):
         outputs = models.define_model(x, False, "MSD_musicnn", len(configuration.MSD_LABELS))
-    pooled = [tf.identity(outputs[6], name="mean_pool"), tf.identity(outputs[7], name="max_pool")]
+    pooled = [
+        tf.identity(outputs[6], name="mean_pool"),
+        tf.identity(outputs[7], name="max_pool"),
+        tf.nn.sigmoid(outputs[0], name="taggram"),
+    ]
     session = tf.compat.v1.Session()
     tf.compat.v1.train.Saver().restore(session, os.path.join(os.path.dirname(musicnn.__file__), "MSD_musicnn", ""))
 
     inputs = patches()
-    mean, peak = session.run(pooled, feed_dict={x: inputs})
+    mean, peak, tags = session.run(pooled, feed_dict={x: inputs})
     REFERENCE.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(REFERENCE, patches=inputs, mean_pool=mean, max_pool=peak)
-    print(f"{REFERENCE}: mean_pool {mean.shape}, max_pool {peak.shape}")
+    np.savez_compressed(
+        REFERENCE, patches=inputs, mean_pool=mean, max_pool=peak, taggram=tags, labels=configuration.MSD_LABELS
+    )
+    print(f"{REFERENCE}: mean_pool {mean.shape}, max_pool {peak.shape}, taggram {tags.shape}")
 
     frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
-        session, session.graph.as_graph_def(), ["mean_pool", "max_pool"]
+        session, session.graph.as_graph_def(), ["mean_pool", "max_pool", "taggram"]
     )
     model, _ = tf2onnx.convert.from_graph_def(
-        frozen, input_names=["log_mel:0"], output_names=["mean_pool:0", "max_pool:0"], opset=OPSET
+        frozen, input_names=["log_mel:0"], output_names=["mean_pool:0", "max_pool:0", "taggram:0"], opset=OPSET
     )
     NETWORK.write_bytes(model.SerializeToString())
     print(f"{NETWORK}: {NETWORK.stat().st_size:,} bytes, opset {OPSET}")

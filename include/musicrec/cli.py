@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import textwrap
 import time
 
 from musicrec import settings
@@ -164,7 +165,8 @@ def format_summary(summary: dict, wall_s: float) -> str:
 
 
 def _line(t: dict) -> str:
-    return f"{t['title']} — {t['artist'] or 'unknown artist'} [{t['genre']}]  ({t['track_key']})"
+    tags = f" · {', '.join(t['tags'])}" if t.get("tags") else ""
+    return f"{t['title']} — {t['artist'] or 'unknown artist'} [{t['genre']}]{tags}  ({t['track_key']})"
 
 
 def _track_lines(rows: list[dict], score: str) -> list[str]:
@@ -202,15 +204,11 @@ def cmd_recommend(args) -> int:
             print(f"  ({result['matches']} tracks match; also: {', '.join(result['other_matches'])})")
         _print_tracks(result["neighbours"], "distance")
         if not result["neighbours"]:
-            filters = [f"genre {args.genre!r}"] if args.genre else []
-            filters += [f"tempo {args.bpm[0]:g}-{args.bpm[1]:g}"] if args.bpm else []
-            filters += [f"key {args.key}"] if args.key else []
-            filters += [f"not the same {what}" for what in exclude]
+            filters = [*_filters_said(args), *(f"not the same {what}" for what in exclude)]
             print(f"  no track of the index passes the filters ({', '.join(filters)})")
 
     exclude = tuple(_folders(args.exclude_same))
-    ask = (args.data_dir, args.query, args.k, exclude, args.genre, args.bpm, args.key)
-    return _answer(lambda: query.recommend(*ask), args, show)
+    return _answer(lambda: query.recommend(args.data_dir, args.query, args.k, exclude, **_only(args)), args, show)
 
 
 def cmd_similar(args) -> int:
@@ -300,6 +298,31 @@ def cmd_radio(args) -> int:
     seeds = [key for seed in named for key in (playlist.read_m3u(seed) if _is_m3u(seed) else [seed])]
     ask = (args.data_dir, seeds, args.length, args.window, spread, files)
     return _answer_tracks(lambda: radio.radio(*ask, **_only(args)), args, lines)
+
+
+def cmd_search(args) -> int:
+    from musicrec.serve import tag_search
+
+    def lines(result: dict) -> list[str]:
+        return [
+            f"tracks tagged {' + '.join(result['tags'])}  (each number is the tags' geometric mean probability)",
+            *_track_lines(result["tracks"], "score"),
+        ]
+
+    words = " ".join(args.words)
+    return _answer_tracks(lambda: tag_search.tag_search(args.data_dir, words, args.k, **_only(args)), args, lines)
+
+
+def _tag_vocabulary() -> str:
+    from musicrec.index import descriptors
+
+    tags = textwrap.fill(", ".join(descriptors.TAGS), width=100, initial_indent="  ", subsequent_indent="  ")
+    aliases = ", ".join(f"{a!r} for {t!r}" for a, t in descriptors.ALIASES.items())
+    return (
+        f"the tags (the music-tagging network's 50; words that name none are said and left out):\n{tags}\n"
+        + textwrap.fill(f"also understood: {aliases}", width=100, subsequent_indent="  ")
+        + "\n\nA tag search: no model that maps free text to audio ships here."
+    )
 
 
 def _is_audio_file(seed: str) -> bool:
@@ -398,16 +421,42 @@ _FLAG_TYPES = {"string": str, "integer": int, "number": float, "array": lambda t
 
 
 def _filter_options(command: argparse.ArgumentParser) -> None:
-    """The filters every command that lists tracks takes: a genre, a tempo range, a key."""
+    """The filters every command that lists tracks takes: a genre, a tempo range, a key, tags, a loudness."""
     from musicrec.index import descriptors
 
     command.add_argument("--genre", help="only tracks of this genre")
     command.add_argument("--bpm", type=_as_argument(descriptors.parse_bpm), help="only tracks at this tempo (90-110)")
     command.add_argument("--key", type=_as_argument(descriptors.parse_key), help="only tracks in this key (A minor)")
+    command.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        type=_as_argument(descriptors.parse_tag),
+        help="only tracks with this tag (mellow, 'female vocalists'; again for more; `musicrec search -h` lists them)",
+    )
+    command.add_argument(
+        "--loudness", type=_as_argument(descriptors.parse_loudness), help="only tracks this loud (-20..-12, in LUFS)"
+    )
+
+
+def _filters_said(args) -> list[str]:
+    """The filters asked for, as a person would say them."""
+    said = [f"genre {args.genre!r}"] if args.genre else []
+    said += [f"tempo {args.bpm[0]:g}-{args.bpm[1]:g}"] if args.bpm else []
+    said += [f"key {args.key}"] if args.key else []
+    said += [f"tag {t!r}" for t in args.tag]
+    said += [f"loudness {args.loudness[0]:g}..{args.loudness[1]:g} LUFS"] if args.loudness else []
+    return said
 
 
 def _only(args) -> dict:
-    return {"genre": args.genre, "bpm": args.bpm, "in_key": args.key}
+    return {
+        "genre": args.genre,
+        "bpm": args.bpm,
+        "in_key": args.key,
+        "tags": tuple(args.tag),
+        "loudness": args.loudness,
+    }
 
 
 def _track_list_options(command: argparse.ArgumentParser, spaced: bool) -> None:
@@ -477,6 +526,17 @@ def parser() -> argparse.ArgumentParser:
     air.add_argument("--length", type=_positive_int, default=20)
     _track_list_options(air, spaced=True)
     air.set_defaults(func=cmd_radio)
+
+    find = sub.add_parser(
+        "search",
+        help="tracks by the tags words name: musicrec search mellow female vocals",
+        epilog=_tag_vocabulary(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    find.add_argument("words", nargs="+", metavar="WORD", help="tags, as words: mellow, 'female vocals', 80s, ...")
+    find.add_argument("--k", type=_positive_int, default=20, help="how many tracks")
+    _track_list_options(find, spaced=False)
+    find.set_defaults(func=cmd_search)
 
     feat = sub.add_parser("features", help="extract audio features of a folder to Parquet (no Airflow)")
     feat.add_argument("--library", required=True)

@@ -32,6 +32,7 @@ from musicrec.serve.schemas import (
     Playlist,
     Radio,
     SimilarToFile,
+    TagSearch,
     TrackPage,
     TrackPath,
 )
@@ -177,6 +178,8 @@ def filters(
     genre: str | None = Query(None, description="only tracks of this genre"),
     bpm: str | None = Query(None, description="only tracks in this tempo range, e.g. 90-110"),
     key: str | None = Query(None, description="only tracks in this key, e.g. 'A minor'"),
+    tag: Annotated[list[str] | None, Query(description="only tracks with these tags, e.g. mellow")] = None,
+    loudness: str | None = Query(None, description="only tracks this loud, in LUFS, e.g. -20..-12"),
 ) -> dict:
     """The filters of every route that lists tracks, parsed (a value that does not parse: 400, with why)."""
     from musicrec.index import descriptors
@@ -186,6 +189,8 @@ def filters(
             "genre": genre,
             "bpm": _parsed(descriptors.parse_bpm, bpm),
             "in_key": _parsed(descriptors.parse_key, key),
+            "tags": tuple(_parsed(descriptors.parse_tag, t) for t in tag or ()),
+            "loudness": _parsed(descriptors.parse_loudness, loudness),
         }
 
 
@@ -229,7 +234,7 @@ def neighbours(
     with _as_http_errors():
         index = _index(request)
         exclude_same = tuple(exclude_same or ())
-        found = index.neighbours(track, k, exclude_same, only["genre"], only["bpm"], only["in_key"])
+        found = index.neighbours(track, k, exclude_same, **only)
         for n in found:
             n["why"] = index.why(track, n["track_key"])
         computed = index.computes(k, exclude_same, **only)
@@ -280,6 +285,21 @@ def track_path(
 
     with _as_http_errors():
         return path.path(_data_dir(request), [start, *via, end], steps, **only)
+
+
+@routes.get("/api/search", response_model=TagSearch)
+def search_by_tags(
+    request: Request,
+    only: Annotated[dict, Depends(filters)],
+    q: str = Query(..., min_length=1, description="words naming the network's tags, e.g. 'mellow female vocals'"),
+    k: int = Query(20, ge=1, le=MAX_K),
+):
+    """Tracks the network tags likeliest with every tag the words name (a tag search: `musicrec search -h`
+    lists the 50 tags); words that name no tag are said in `unknown`."""
+    from musicrec.serve import tag_search
+
+    with _as_http_errors():
+        return tag_search.tag_search(_data_dir(request), q, k, **only)
 
 
 @routes.get("/api/radio", response_model=Radio)

@@ -15,6 +15,11 @@ Besides librosa's features, each track gets an embedding from a music-tagging ne
 
 Column names say what they hold: `mfcc_03_mean`, `spectral_centroid_std`,
 `chroma_07_mean`, `tempo_bpm`. `FEATURE_VERSION` is stored with every row; see it below.
+
+Beside the features, and not part of the embedding, each row holds what the track is like for a listener
+(`DESCRIPTOR_COLUMNS`): the network's 50 tags' probabilities (`tag_mellow`, `tag_female_vocalists`, ...),
+the tempo's confidence, the integrated loudness (EBU R128) and the energy; `musicrec.index.descriptors`
+reads them, with the key from the chroma.
 """
 
 from __future__ import annotations
@@ -70,7 +75,7 @@ SEED_SERIES = ("mfcc", "spectral_centroid", "zero_crossing_rate")
 # network or its weights. tests/unit/analysis/test_features_golden.py holds the values of a fixed signal for
 # this version and fails when they change under the same version. A docstring or a refactor that keeps the
 # values keeps the version, so a deployed library is not extracted again for it (a million tracks are days of CPU).
-FEATURE_VERSION = "2026.12-1"
+FEATURE_VERSION = "2026.12-2"
 
 
 def series_columns(name: str, rows: int) -> list[str]:
@@ -83,6 +88,18 @@ def series_columns(name: str, rows: int) -> list[str]:
 MUSICNN_COLUMNS = series_columns("musicnn", musicnn.ROWS)
 
 
+def tag_column(tag: str) -> str:
+    """ "female vocalists" -> "tag_female_vocalists", "Hip-Hop" -> "tag_hip_hop"."""
+    return "tag_" + "".join(c if c.isalnum() else "_" for c in tag.lower())
+
+
+TAG_COLUMNS = [tag_column(t) for t in musicnn.TAGS]
+# Integrated loudness (LUFS) of the mono mix the analysis decodes; -70, the standard's absolute gate, for silence.
+LOUDNESS = "loudness_lufs"
+LOUDNESS_FLOOR = -70.0
+DESCRIPTOR_COLUMNS = [LOUDNESS, "energy", "tempo_confidence", *TAG_COLUMNS]
+
+
 def feature_columns(feature_set: str = "default") -> list[str]:
     """Numeric feature columns of a set: 'default' (all), 'signal' (librosa's features, without the
     network's embedding) or 'seed' (the seed's MFCC, centroid, ZCR)."""
@@ -93,6 +110,11 @@ def feature_columns(feature_set: str = "default") -> list[str]:
     if feature_set == "default":
         columns += MUSICNN_COLUMNS
     return columns
+
+
+def stored_columns() -> list[str]:
+    """Every number a row of the features table holds: the features, then the descriptors."""
+    return [*feature_columns(), *DESCRIPTOR_COLUMNS]
 
 
 class _Stats:
@@ -331,21 +353,24 @@ def compute(y: np.ndarray, s: Settings = SETTINGS) -> dict[str, float]:
         mean, std = acc.mean_std()
         values = np.column_stack([mean, std]).ravel()
         row.update(zip(series_columns(name, SERIES[name]), values.tolist(), strict=False))
-    row["tempo_bpm"] = _tempo(np.concatenate(onset_envelope), s)
-    row.update(zip(MUSICNN_COLUMNS, musicnn.embed(y, s.sample_rate).tolist(), strict=True))
+    row["tempo_bpm"], row["tempo_confidence"] = _tempo(np.concatenate(onset_envelope), s)
+    embedding, tags = musicnn.embed(y, s.sample_rate)
+    row.update(zip(MUSICNN_COLUMNS, embedding.tolist(), strict=True))
+    row.update(zip(TAG_COLUMNS, tags.tolist(), strict=True))
     return row
 
 
-def _tempo(envelope: np.ndarray, s: Settings, start_bpm: float = 120.0, max_bpm: float = 320.0) -> float:
+def _tempo(envelope: np.ndarray, s: Settings, start_bpm: float = 120.0, max_bpm: float = 320.0) -> tuple[float, float]:
     """librosa's tempo estimate (its default log-normal prior around 120 BPM, at most 320 BPM), from one
-    autocorrelation of the whole onset envelope.
+    autocorrelation of the whole onset envelope; and its confidence, the envelope's correlation with itself
+    one period later, around its mean (1: the onsets repeat exactly at that tempo, 0: no more than noise's do).
 
     librosa's default builds a tempogram (one autocorrelation per frame) and averages it;
     a single global autocorrelation gives the averaged picture for a fraction of the cost.
     """
     win_length = round(s.tempo_window_s * s.sample_rate / s.hop_length)
     if envelope.size < 4 or not np.any(envelope):
-        return 0.0
+        return 0.0, 0.0
     size = min(win_length, envelope.size)
     spectrum = np.fft.rfft(envelope.astype(np.float64), n=2 * envelope.size)
     autocorrelation = np.fft.irfft(np.abs(spectrum) ** 2)[:size]
@@ -355,7 +380,25 @@ def _tempo(envelope: np.ndarray, s: Settings, start_bpm: float = 120.0, max_bpm:
         bpms = 60.0 * s.sample_rate / (s.hop_length * np.arange(win_length))
         logprior = -0.5 * (np.log2(bpms) - np.log2(start_bpm)) ** 2
     logprior[: int(np.argmax(bpms < max_bpm))] = -np.inf
-    return float(bpms[np.argmax(np.log1p(1e6 * tempogram) + logprior)])
+    best = int(np.argmax(np.log1p(1e6 * tempogram) + logprior))
+    centred = np.fft.rfft(envelope - envelope.mean(), n=2 * envelope.size)
+    correlation = np.fft.irfft(np.abs(centred) ** 2)[: best + 2]
+    confidence = correlation[max(best - 1, 0) : best + 2].max() / correlation[0] if correlation[0] > 0 else 0.0
+    return float(bpms[best]), float(np.clip(confidence, 0.0, 1.0))
+
+
+def loudness(y: np.ndarray, sr: int) -> float:
+    """Integrated loudness in LUFS (ITU-R BS.1770-4, as EBU R128 uses it; pyloudnorm's meter) of a mono
+    signal as decoded, before any normalization; a signal shorter than the meter's 400-ms block is measured
+    padded with silence, and anything below the absolute gate reads LOUDNESS_FLOOR."""
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(sr)
+    block = int(np.ceil(meter.block_size * sr))
+    signal = np.pad(y.astype(np.float64), (0, max(0, block - y.size)))
+    with np.errstate(divide="ignore"):
+        value = meter.integrated_loudness(signal)
+    return max(float(value), LOUDNESS_FLOOR) if np.isfinite(value) else LOUDNESS_FLOOR
 
 
 def extract_path(path: Path, s: Settings = SETTINGS, max_seconds: float | None = None) -> dict:
@@ -368,6 +411,8 @@ def extract_path(path: Path, s: Settings = SETTINGS, max_seconds: float | None =
     analysed = y.size / s.sample_rate
     truncated = bool(max_seconds) and y.size >= int(max_seconds * s.sample_rate)
     duration = (audio.duration_s(path) or analysed) if truncated else analysed
+    level = loudness(y, s.sample_rate)
+    energy = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else 0.0
     y, peak = audio.peak_normalize(y)
     row = {
         "duration_s": duration,
@@ -377,4 +422,7 @@ def extract_path(path: Path, s: Settings = SETTINGS, max_seconds: float | None =
         "feature_version": FEATURE_VERSION,
     }
     row.update(compute(y, s))
+    # The energy: the RMS of the signal as decoded (1 for a full-scale square wave, 0.71 for a full-scale sine):
+    # how much power the track carries on average, where the loudness weighs it as the ear does.
+    row.update({LOUDNESS: level, "energy": energy})
     return row

@@ -5,6 +5,8 @@ musicnn (Pons and Serra, 2019; the `MSD_musicnn` model) was trained to tag 3-s l
 learnt to tell apart (instruments, production, style) is what "sounds like" means to a listener, and its
 hidden layers carry it as a vector: the three mid-end layers (192 features) averaged over a patch's frames.
 A track's embedding is their mean and standard deviation over `PATCHES` patches spread evenly over it.
+The network's own output, the probability of each of its 50 tags (`TAGS`), averaged over the same patches,
+says what the track is like in words: its genres, moods, instruments, voices and decades.
 
 The model (`network/msd_musicnn.onnx`) is the network the musicnn 0.1.0 wheel ships, built by musicnn's
 own code and converted by `tools/musicnn_model.py` (ISC licence: `network/LICENSE.musicnn`); a test
@@ -36,6 +38,15 @@ PATCH_FRAMES = 187  # 3 s
 # 6 is what keeps extraction within its budget.
 PATCHES = 6
 ROWS = 192  # the mid-end's features: the last of the 753 the model gives for each frame
+# The Million Song Dataset's 50 most used tags, the network's outputs in order (musicnn's MSD_LABELS).
+TAGS = [
+    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s", "alternative rock",
+    "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock", "soul", "indie rock", "Mellow",
+    "electronica", "80s", "folk", "90s", "chill", "instrumental", "punk", "oldies", "blues", "hard rock",
+    "ambient", "acoustic", "experimental", "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country",
+    "easy listening", "sexy", "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb",
+    "indie pop", "sad", "House", "happy",
+]  # fmt: skip
 RESAMPLE_MARGIN = 1024  # samples (at 16 kHz) around a patch's stretch, where the resampler's filter settles
 
 
@@ -51,15 +62,16 @@ def _session(pid: int):
     return onnxruntime.InferenceSession(str(NETWORK), options, providers=["CPUExecutionProvider"])
 
 
-def features(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mean_pool, max_pool), each (patches, 753): every layer's features up to the mid-end, averaged and
-    maximised over each patch's frames, as musicnn's extractor names them.
+def features(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean_pool, max_pool, taggram): every layer's features up to the mid-end, averaged and maximised over
+    each patch's frames, as musicnn's extractor names them, each (patches, 753); and each patch's tag
+    probabilities, (patches, 50).
 
     One patch a run: a batch is no faster here, and its intermediate arrays, kept by the runtime's memory
     arena, would cost a worker 250 MB more."""
     session = _session(os.getpid())
     runs = [session.run(None, {"log_mel:0": patch[np.newaxis].astype(np.float32)}) for patch in patches]
-    return np.concatenate([r[0] for r in runs]), np.concatenate([r[1] for r in runs])
+    return tuple(np.concatenate([r[i] for r in runs]) for i in range(3))
 
 
 @functools.cache
@@ -116,9 +128,12 @@ def log_mel_patches(y: np.ndarray, sr: int, patches: int = PATCHES) -> np.ndarra
     return np.stack(out)
 
 
-def embed(y: np.ndarray, sr: int, patches: int = PATCHES) -> np.ndarray:
-    """(2 * ROWS,) for a mono signal at `sr`: the mid-end's features averaged over each patch, then their
-    mean and standard deviation over the patches, interleaved (feature 1's mean, its std, feature 2's ...)."""
-    mean_pool, _ = features(log_mel_patches(y, sr, patches))
+def embed(y: np.ndarray, sr: int, patches: int = PATCHES) -> tuple[np.ndarray, np.ndarray]:
+    """(embedding, tags) for a mono signal at `sr`. The embedding, (2 * ROWS,): the mid-end's features
+    averaged over each patch, then their mean and standard deviation over the patches, interleaved (feature
+    1's mean, its std, feature 2's ...). The tags, (len(TAGS),): each tag's probability, averaged over the
+    patches."""
+    mean_pool, _, taggram = features(log_mel_patches(y, sr, patches))
     per_patch = mean_pool[:, -ROWS:]
-    return np.column_stack([per_patch.mean(axis=0), per_patch.std(axis=0)]).ravel().astype(np.float64)
+    embedding = np.column_stack([per_patch.mean(axis=0), per_patch.std(axis=0)]).ravel()
+    return embedding.astype(np.float64), taggram.mean(axis=0).astype(np.float64)

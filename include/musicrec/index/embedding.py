@@ -27,8 +27,10 @@ BLOCK_ROWS = 65_536  # rows standardized or projected at once
 
 def join(feats: pa.Table, meta: pd.DataFrame | None) -> pa.Table:
     """One row per track with audio, in the order of `feats`; metadata where a row names it, the file name
-    as title otherwise. The feature columns are passed on as they are."""
-    columns = features.feature_columns()
+    as title otherwise. The feature columns, and the descriptors where the features hold them, are passed on
+    as they are."""
+    descriptors = [c for c in features.DESCRIPTOR_COLUMNS if c in feats.column_names]
+    columns = features.feature_columns() + descriptors
     described = describe(feats.drop_columns(columns).to_pandas(), meta)
     table = pa.Table.from_pandas(described, preserve_index=False)
     return pa.Table.from_arrays([*table.columns, *feats.select(columns).columns], names=[*table.column_names, *columns])

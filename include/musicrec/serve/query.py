@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from musicrec.analysis import features
 from musicrec.errors import InputError
 from musicrec.index import descriptors, neighbours
 from musicrec.store import storage
@@ -20,6 +21,8 @@ from musicrec.store import storage
 SHOWN = ["track_key", "title", "artist", "genre", "folder", "file", "duration_s"]
 OPTIONAL = ["album", "content_hash"]
 DESCRIBED_FROM = [*descriptors.CHROMA, descriptors.TEMPO]
+# Shown as stored, rounded; None where the index was built without them.
+DESCRIPTORS = {"tempo_confidence": 2, features.LOUDNESS: 1, "energy": 3}
 EXCLUDABLE = ("artist", "album")
 PAGE_SIZE = 20
 
@@ -47,16 +50,26 @@ def _read(path: Path, columns: list[str], optional: tuple | list = ()) -> pd.Dat
     return table[columns + [c for c in optional if c in table.columns]]
 
 
-def _described(tracks: pd.DataFrame) -> pd.DataFrame:
-    """The tracks with their key and tempo (`musicrec.index.descriptors`) in place of the features they come
-    from; None where the index has not those features."""
-    if not set(DESCRIBED_FROM) <= set(tracks.columns):
-        return tracks.drop(columns=[c for c in DESCRIBED_FROM if c in tracks]).assign(key=None, bpm=None)
-    return pd.concat([tracks.drop(columns=DESCRIBED_FROM), descriptors.describe(tracks)[["key", "bpm"]]], axis=1)
+def _described(tracks: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
+    """The tracks with what they are like (`musicrec.index.descriptors`: key, tempo, loudness, energy, tags)
+    in place of the features it comes from; None where the index was built without them."""
+    stored = [*DESCRIBED_FROM, *features.DESCRIPTOR_COLUMNS]
+    shown = tracks.drop(columns=[c for c in stored if c in tracks])
+    if set(DESCRIBED_FROM) <= set(tracks.columns):
+        shown = pd.concat([shown, descriptors.describe(tracks)[["key", "bpm"]]], axis=1)
+    else:
+        shown = shown.assign(key=None, bpm=None)
+    for column, places in DESCRIPTORS.items():
+        shown[column] = tracks[column].round(places) if column in tracks else None
+    shown["tags"] = descriptors.top_tags(tags) if tags.shape[1] else [[] for _ in range(len(tracks))]
+    return shown
 
 
 def records(df: pd.DataFrame) -> list[dict]:
-    return [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in df.to_dict("records")]
+    return [
+        {k: (None if pd.api.types.is_scalar(v) and pd.isna(v) else v) for k, v in row.items()}
+        for row in df.to_dict("records")
+    ]
 
 
 class Index:
@@ -64,11 +77,13 @@ class Index:
 
     def __init__(self, run: Path):
         self.run = run
-        self.tracks = _read(run / storage.TRACKS, SHOWN, OPTIONAL + DESCRIBED_FROM).reset_index(drop=True)
+        stored = _read(run / storage.TRACKS, SHOWN, [*OPTIONAL, *DESCRIBED_FROM, *features.DESCRIPTOR_COLUMNS])
+        stored = stored.reset_index(drop=True)
         for column in OPTIONAL:
-            if column not in self.tracks:
-                self.tracks[column] = None
-        self.tracks = _described(self.tracks)
+            if column not in stored:
+                stored[column] = None
+        self.tags = descriptors.tag_probabilities(stored)  # (tracks, tags), in the order of `tracks`
+        self.tracks = _described(stored, self.tags)
         recs = _read(run / storage.RECOMMENDATIONS, neighbours.RECOMMENDATION_COLUMNS)
         distances = pd.to_numeric(recs["distance"], errors="coerce")
         bad = int((~np.isfinite(distances.to_numpy(dtype="float64", na_value=np.nan))).sum())
@@ -118,9 +133,9 @@ class Index:
         order = order[np.isfinite(d[order])]
         return order, d[order].astype(float)
 
-    def computes(self, k: int, exclude_same: tuple[str, ...] = (), genre: str | None = None, **only) -> bool:
+    def computes(self, k: int, exclude_same: tuple[str, ...] = (), **only) -> bool:
         """Whether neighbours asked so are computed from the embedding rather than read from the table."""
-        return k > self.stored_k or bool(exclude_same) or genre is not None or any(v is not None for v in only.values())
+        return k > self.stored_k or bool(exclude_same) or any(v not in (None, ()) for v in only.values())
 
     def similarity(self, distances: np.ndarray) -> np.ndarray:
         """The index's distances as similarities in [0, 1] (`neighbours.similarity`), rounded to 4 places."""
@@ -216,35 +231,26 @@ class Index:
             raise QueryError(f"no track {key!r} in the index")
         return records(self.tracks.iloc[[self.row[key]]])[0]
 
-    def neighbours(
-        self,
-        key: str,
-        k: int,
-        exclude_same: tuple[str, ...] = (),
-        genre: str | None = None,
-        bpm: tuple[float, float] | None = None,
-        in_key: str | None = None,
-    ) -> list[dict]:
-        """k nearest tracks, as the index ranks them; beyond the stored k, or filtered (by genre, a tempo range
-        in beats a minute, a key such as "A minor"), computed from the embedding with the index's own metric
-        and hubness setting."""
+    def neighbours(self, key: str, k: int, exclude_same: tuple[str, ...] = (), **only) -> list[dict]:
+        """k nearest tracks, as the index ranks them; beyond the stored k, or filtered (`only`, as `passing`
+        takes them), computed from the embedding with the index's own metric and hubness setting."""
         if k < 1:
             raise InvalidQuery(f"k must be at least 1, not {k}")
         unknown = set(exclude_same) - set(EXCLUDABLE)
         if unknown:
             raise InvalidQuery(f"exclude_same takes {' or '.join(EXCLUDABLE)}, not {', '.join(sorted(unknown))}")
         self.track(key)
-        if not self.computes(k, exclude_same, genre, bpm=bpm, in_key=in_key):
+        if not self.computes(k, exclude_same, **only):
             mine = self.recs[self.recs["track_key"] == key].sort_values("rank").head(k)
             rows, distances = self.row[mine["neighbor_key"]].to_numpy(), mine["distance"].to_numpy()
         else:
-            rows, distances = self._ranked(self.row[key], k, exclude_same, genre, bpm, in_key)
+            rows, distances = self._ranked(self.row[key], k, exclude_same, only)
         found = self.tracks.iloc[rows].assign(
             rank=np.arange(1, len(rows) + 1), distance=distances, similarity=self.similarity(distances)
         )
         return records(found)
 
-    def _ranked(self, i: int, k: int, exclude_same: tuple[str, ...], genre: str | None, bpm=None, in_key=None):
+    def _ranked(self, i: int, k: int, exclude_same: tuple[str, ...], only: dict):
         rows = np.array([i])
         metric, hubness = self.built_with["metric"], self.built_with["hubness"]
         d = neighbours.scored(self.embedding, rows, metric, hubness, self.spread)
@@ -253,20 +259,38 @@ class Index:
             value = self.tracks.at[i, field]
             if pd.notna(value):
                 d[self.tracks[field].eq(value).fillna(False).to_numpy(dtype=bool)] = np.inf
-        d[~self.passing(genre, bpm, in_key)] = np.inf
+        d[~self.passing(**only)] = np.inf
         return self.nearest(d, k)
 
-    def passing(self, genre: str | None = None, bpm=None, in_key: str | None = None) -> np.ndarray:
-        """Which tracks pass the filters asked for (a genre, a tempo range, a key); all where none is."""
+    def passing(
+        self,
+        genre: str | None = None,
+        bpm: tuple[float, float] | None = None,
+        in_key: str | None = None,
+        tags: tuple[str, ...] = (),
+        loudness: tuple[float, float] | None = None,
+    ) -> np.ndarray:
+        """Which tracks pass the filters asked for, all of them: a genre, a tempo range (beats a minute), a key
+        ("A minor"), tags (each as `descriptors.tagged` says), a loudness range (LUFS); all where none is."""
+        missing = [t for t in tags if t not in self.tags.columns]
+        if missing:
+            raise InvalidQuery(f"this index was built without tags ({', '.join(missing)}): run the pipeline again")
         passed = np.ones(len(self.tracks), dtype=bool)
         for asked, matches in (
             (genre, lambda: self.tracks["genre"].eq(genre)),
             (bpm, lambda: self.tracks["bpm"].between(*bpm)),
             (in_key, lambda: self.tracks["key"].eq(in_key)),
+            (loudness, lambda: self.tracks[features.LOUDNESS].between(*loudness)),
         ):
             if asked is not None:
-                passed &= matches().fillna(False).to_numpy(dtype=bool)
+                passed &= pd.Series(matches()).fillna(False).to_numpy(dtype=bool)
+        for tag in tags:
+            passed &= self.tagged[tag].to_numpy()
         return passed
+
+    @cached_property
+    def tagged(self) -> pd.DataFrame:
+        return descriptors.tagged(self.tags)
 
     def map_points(self) -> list[dict]:
         """Every track on the embedding's first two components."""
@@ -306,15 +330,7 @@ def load(data_dir: str | Path) -> Index:
         return cached
 
 
-def recommend(
-    data_dir: str | Path,
-    text: str,
-    k: int = 10,
-    exclude_same: tuple[str, ...] = (),
-    genre: str | None = None,
-    bpm: tuple[float, float] | None = None,
-    in_key: str | None = None,
-) -> dict:
+def recommend(data_dir: str | Path, text: str, k: int = 10, exclude_same: tuple[str, ...] = (), **only) -> dict:
     """{'track': ..., 'matches': n, 'other_matches': [...], 'neighbours': [...]} for the first track matching."""
     if not text.strip():
         raise InvalidQuery("the query is empty: give a track key, or text in a title, artist or file name")
@@ -327,7 +343,7 @@ def recommend(
         "track": index.track(key),
         "matches": len(matches),
         "other_matches": matches["track_key"].iloc[1:6].tolist(),
-        "neighbours": index.neighbours(key, k, exclude_same, genre, bpm, in_key),
+        "neighbours": index.neighbours(key, k, exclude_same, **only),
     }
 
 

@@ -16,6 +16,10 @@ class Track(BaseModel):
     duration_s: float | None
     key: str | None = Field(None, description="the estimated key, e.g. 'A minor' (from the mean chroma)")
     bpm: float | None = Field(None, description="the estimated tempo, beats a minute")
+    tempo_confidence: float | None = Field(None, description="how surely the onsets repeat at that tempo, 0 to 1")
+    loudness_lufs: float | None = Field(None, description="integrated loudness (EBU R128) of the mono mix, LUFS")
+    energy: float | None = Field(None, description="the signal's RMS as decoded, 0 to 1")
+    tags: list[str] = Field(default_factory=list, description="the network's likeliest tags for it, at most 3")
 
 
 class TrackPage(BaseModel):
@@ -103,4 +107,16 @@ class RadioTrack(Track):
 class Radio(BaseModel):
     seeds: list[str] = Field(description="the track keys the seeds named")
     tracks: list[RadioTrack]
+    note: str | None
+
+
+class TaggedTrack(Track):
+    score: float = Field(description="the geometric mean of its probabilities for the tags named, 0 to 1")
+    tag_probabilities: dict[str, float] = Field(description="its probability for each tag named")
+
+
+class TagSearch(BaseModel):
+    tags: list[str] = Field(description="the tags the words named")
+    unknown: list[str] = Field(description="the words that named no tag, left out")
+    tracks: list[TaggedTrack]
     note: str | None

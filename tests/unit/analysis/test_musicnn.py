@@ -14,13 +14,19 @@ REFERENCE = DATA_DIR / "musicnn_reference.npz"
 
 def test_model_equals_musicnns_own_graph():
     """`tools/musicnn_model.py` ran musicnn 0.1.0's TensorFlow graph on these patches (noise, a rising
-    tone with harmonics, silence) and kept its time-pooled features: every layer up to the mid-end."""
+    tone with harmonics, silence) and kept its time-pooled features (every layer up to the mid-end) and its
+    tags' probabilities, labelled as musicnn labels them."""
     with np.load(REFERENCE) as ref:
-        patches, mean_pool, max_pool = ref["patches"], ref["mean_pool"], ref["max_pool"]
-    mean, peak = musicnn.features(patches)
+        patches, mean_pool, max_pool, taggram = ref["patches"], ref["mean_pool"], ref["max_pool"], ref["taggram"]
+        labels = ref["labels"].tolist()
+    mean, peak, tags = musicnn.features(patches)
     assert mean.shape == peak.shape == (3, 753)
     np.testing.assert_allclose(mean, mean_pool, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(peak, max_pool, rtol=1e-4, atol=1e-4)
+    assert tags.shape == (3, 50) and labels == musicnn.TAGS
+    np.testing.assert_allclose(tags, taggram, atol=1e-5)
+    # the patches are not alike to the network: noise, a tone and silence get different tags
+    assert len({int(np.argmax(row)) for row in tags}) >= 2
 
 
 def _librosa_log_mel(y: np.ndarray) -> np.ndarray:
@@ -95,9 +101,10 @@ def test_embedding_tells_timbres_apart_and_ignores_the_sample_rate():
     square = np.sign(np.sin(2 * np.pi * 220 * t)).astype(np.float32) * 0.5
     sine = tone(220, 9.0, sr=sr)
     noise = np.random.default_rng(2).standard_normal(t.size).astype(np.float32) * 0.3
-    a, b, c = (musicnn.embed(y, sr) for y in (square, sine, noise))
+    (a, tags), (b, _), (c, _) = (musicnn.embed(y, sr) for y in (square, sine, noise))
     assert a.shape == (2 * musicnn.ROWS,) and np.all(np.isfinite(a))
     assert len(features.MUSICNN_COLUMNS) == a.size
+    assert tags.shape == (len(features.TAG_COLUMNS),) and np.all((tags >= 0) & (tags <= 1))
     # the same sound given at another rate is the same input to the network, near enough
-    resampled = musicnn.embed(tone(220, 9.0, sr=44100), 44100)
+    resampled, _ = musicnn.embed(tone(220, 9.0, sr=44100), 44100)
     assert np.linalg.norm(resampled - b) < 0.1 * min(np.linalg.norm(a - b), np.linalg.norm(c - b))

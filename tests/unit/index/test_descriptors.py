@@ -45,16 +45,50 @@ def test_the_key_of_a_chord_progression_in_a_known_key(tmp_path, chords, key):
     assert named == [key] and confidence[0] > 0
 
 
-@pytest.mark.parametrize("bpm", [90, 120, 140])
-def test_the_tempo_of_a_click_track(tmp_path, bpm):
-    y = np.zeros(12 * SR)
+def _clicks(bpm: float, seconds: int = 12) -> np.ndarray:
+    y = np.zeros(seconds * SR)
     click = np.hanning(200) * np.sin(2 * np.pi * 2000 * np.arange(200) / SR)
-    for start in np.arange(0, 12, 60 / bpm):
+    for start in np.arange(0, seconds, 60 / bpm):
         i = int(start * SR)
         y[i : i + 200] += click[: len(y) - i]
+    return 0.5 * y
+
+
+@pytest.mark.parametrize("bpm", [90, 120, 140])
+def test_the_tempo_of_a_click_track(tmp_path, bpm):
     path = tmp_path / "clicks.wav"
-    sf.write(path, 0.5 * y, SR)
-    assert abs(features.extract_path(path)[descriptors.TEMPO] - bpm) < 0.04 * bpm
+    sf.write(path, _clicks(bpm), SR)
+    row = features.extract_path(path)
+    assert abs(row[descriptors.TEMPO] - bpm) < 0.04 * bpm
+    assert row["tempo_confidence"] > 0.5  # the clicks repeat at exactly that period
+
+
+def test_a_click_track_is_a_surer_tempo_than_noise(tmp_path):
+    sf.write(tmp_path / "clicks.wav", _clicks(120), SR)
+    noise = np.random.default_rng(3).uniform(-0.3, 0.3, 12 * SR) * np.random.default_rng(4).uniform(0, 1, 12 * SR)
+    sf.write(tmp_path / "noise.wav", noise, SR)
+    clicks, hiss = (features.extract_path(tmp_path / f)["tempo_confidence"] for f in ("clicks.wav", "noise.wav"))
+    assert clicks > 2 * hiss
+
+
+@pytest.mark.parametrize("gain_db", [0.0, -6.0, -20.0])
+def test_the_loudness_and_energy_of_a_tone_at_a_known_level(tmp_path, gain_db):
+    """A 1 kHz sine at -20 dBFS RMS reads -20 LUFS (BS.1770's K-weighting is about +0.7 dB at 1 kHz, which
+    its -0.691 offset cancels); each dB of gain is a dB of loudness, and the energy is the sine's RMS."""
+    rms = 10 ** ((-20.0 + gain_db) / 20)
+    t = np.arange(10 * SR) / SR
+    path = tmp_path / "tone.flac"
+    sf.write(path, rms * np.sqrt(2) * np.sin(2 * np.pi * 1000 * t), SR, subtype="PCM_24")
+    row = features.extract_path(path)
+    assert row[features.LOUDNESS] == pytest.approx(-20.0 + gain_db, abs=0.3)
+    assert row["energy"] == pytest.approx(rms, rel=0.02)
+
+
+def test_silence_reads_the_loudness_floor(tmp_path):
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros(SR // 10), SR)  # shorter than the meter's 400-ms block, too
+    row = features.extract_path(path)
+    assert row[features.LOUDNESS] == features.LOUDNESS_FLOOR and row["energy"] == 0.0
 
 
 def test_silence_has_no_key():
@@ -155,3 +189,81 @@ def test_every_list_of_tracks_takes_the_same_filters(small_index, command):
     assert [t["track_key"] for t in body["tracks"]] == [t["track_key"] for t in tracks]
     refused = TestClient(app).get(route, params={**params, "key": "H minor"})
     assert refused.status_code == 400 and "'H minor' is not a key" in refused.json()["detail"]
+
+
+def _a_tag_some_tracks_have(index) -> str:
+    counts = index.tagged.sum()
+    return str(counts[(counts > 0) & (counts < len(index.tracks))].idxmax())
+
+
+def test_tracks_carry_tags_loudness_and_energy_and_recommend_filters_by_them(small_index, capsys):
+    index = query.load(small_index)
+    assert index.tags.shape == (len(index.tracks), 50)
+    assert index.tracks["loudness_lufs"].between(-70, 0).all() and index.tracks["energy"].between(0, 1).all()
+    shown = index.tracks["tags"]
+    assert shown.map(len).max() >= 1 and all(
+        set(t) <= set(index.tagged.columns[row]) for t, row in zip(shown, index.tagged.to_numpy())
+    )
+    tag = _a_tag_some_tracks_have(index)
+    found = query.recommend(small_index, "low/0.wav", k=8, tags=(tag,))["neighbours"]
+    tagged = set(index.tracks["track_key"][index.tagged[tag]])
+    assert found and {n["track_key"] for n in found} <= tagged
+    level = index.tracks.set_index("track_key").at["high/1.wav", "loudness_lufs"]
+    found = query.recommend(small_index, "low/0.wav", k=8, loudness=(level - 0.5, level + 0.5))["neighbours"]
+    assert found and all(abs(n["loudness_lufs"] - level) <= 0.55 for n in found)
+    argv = ["recommend", "low/0.wav", "--tag", "heavy metal", "--tag", "sad", "--loudness=-1..0"]
+    assert cli.main([*argv, "--data-dir", str(small_index)]) == 0
+    said = "no track of the index passes the filters (tag 'heavy metal', tag 'sad', loudness -1..0 LUFS)"
+    assert said in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "option, value, said",
+    [
+        ("--tag", "melow", "'melow' is not one of the 50 tags (closest: mellow"),
+        ("--loudness", "loud", "'loud' is not a loudness range"),
+        ("--loudness", "-10..-20", "the quieter end first"),
+    ],
+)
+def test_a_bad_tag_or_loudness_is_named_before_anything_is_read(small_index, capsys, option, value, said):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["recommend", "low/0.wav", f"{option}={value}", "--data-dir", str(small_index)])
+    assert exited.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_words_name_tags_as_people_write_them():
+    assert descriptors.parse_tags("Mellow female vocals, hip hop and 80s") == (
+        ["mellow", "female vocalists", "hip-hop", "80s"],
+        ["and"],
+    )
+    assert descriptors.parse_tag("Female Vocals") == "female vocalists"
+
+
+def test_search_ranks_by_every_tag_named_and_names_the_other_words(small_index, capsys):
+    index = query.load(small_index)
+    tag = _a_tag_some_tracks_have(index)
+    assert cli.main(["search", tag, "floofy", "--k", "5", "--json", "--data-dir", str(small_index)]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["tags"] == [tag] and answer["unknown"] == ["floofy"] and "floofy" in answer["note"]
+    scores = [t["score"] for t in answer["tracks"]]
+    assert len(scores) == 5 and scores == sorted(scores, reverse=True)
+    assert answer["tracks"][0]["tag_probabilities"][tag] == pytest.approx(index.tags[tag].max(), abs=1e-4)
+    # two tags: a track ranks by both (their geometric mean), so the first is not merely the likeliest of one
+    other = index.tags.drop(columns=tag).mean().idxmax()
+    both = json.loads(_cli_out(["search", tag, other, "--k", "50", "--json", "--data-dir", str(small_index)]))
+    expected = np.sqrt(index.tags[tag] * index.tags[other])
+    assert both["tracks"][0]["score"] == pytest.approx(expected.max(), abs=1e-4)
+    app = api.create_app(str(small_index))
+    app.dependency_overrides[api.read_access] = lambda: None
+    client = TestClient(app)
+    body = client.get("/api/search", params={"q": f"{tag} floofy", "k": 5}).json()
+    assert [t["track_key"] for t in body["tracks"]] == [t["track_key"] for t in answer["tracks"]]
+    refused = client.get("/api/search", params={"q": "floofy"})
+    assert refused.status_code == 400 and "names a tag" in refused.json()["detail"]
+
+
+def _cli_out(argv: list[str]) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(argv) == 0
+    return out.getvalue()
