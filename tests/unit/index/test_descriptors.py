@@ -202,7 +202,7 @@ def test_tracks_carry_tags_loudness_and_energy_and_recommend_filters_by_them(sma
     assert index.tracks["loudness_lufs"].between(-70, 0).all() and index.tracks["energy"].between(0, 1).all()
     shown = index.tracks["tags"]
     assert shown.map(len).max() >= 1 and all(
-        set(t) <= set(index.tagged.columns[row]) for t, row in zip(shown, index.tagged.to_numpy())
+        set(t) <= set(index.tagged.columns[row]) for t, row in zip(shown, index.tagged.to_numpy(), strict=True)
     )
     tag = _a_tag_some_tracks_have(index)
     found = query.recommend(small_index, "low/0.wav", k=8, tags=(tag,))["neighbours"]
