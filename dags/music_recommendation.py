@@ -70,8 +70,9 @@ def music_recommendation():
     scaled = tasks.scale(tracks)
     embedded = tasks.reduce(scaled)
     index = tasks.build_index(embedded, tracks)
+    mixed = tasks.mixes(embedded, tracks, index)
     evaluated = tasks.evaluate(embedded, tracks, index)
-    published = tasks.publish.override(outlets=[INDEX])(run, evaluated)
+    published = tasks.publish.override(outlets=[INDEX])(run, evaluated, mixed)
     published >> tasks.release_lock().as_teardown(setups=lock)
 
 

@@ -224,24 +224,30 @@ def cmd_similar(args) -> int:
     return _answer(lambda: similar.similar_to_file(args.data_dir, args.file, args.k), args, show)
 
 
-def _write_m3u(tracks: list[dict], out) -> None:
-    from musicrec.serve import playlist
+def _write_m3u(tracks: list[dict], out, said=sys.stdout) -> None:
+    from musicrec.library import m3u
     from musicrec.store import storage
 
-    text, left_out = playlist.m3u(tracks)
+    text, left_out = m3u.text(tracks)
     storage.write_text(text, out)
-    print(f"-> {out} (paths relative to the library's root)")
+    print(f"-> {out} (paths relative to the library's root)", file=said)
     if left_out:
         names = ", ".join(repr(k) for k in left_out)
-        print(f"  left out of it: {names} (M3U cannot list a file whose name holds a line break)")
+        print(f"  left out of it: {names} (M3U cannot list a file whose name holds a line break)", file=said)
 
 
 def _answer_tracks(ask, args, lines) -> int:
-    """A list of tracks (a playlist, a path, a radio): the lines `lines` makes of it, its note, and with --out
-    the list as an M3U file."""
+    """A list of tracks (a playlist, a path, a radio, a mix): the lines `lines` makes of it, its note, and
+    with --out the list as an M3U file (said on stderr where stdout holds the --json answer)."""
     from musicrec.serve import export
 
     out = export.output_path(args.out) if args.out else None
+
+    def answered() -> dict:
+        result = ask()
+        if out and args.json:
+            _write_m3u(result["tracks"], out, sys.stderr)
+        return result
 
     def show(result: dict) -> None:
         print("\n".join(lines(result)))
@@ -250,7 +256,7 @@ def _answer_tracks(ask, args, lines) -> int:
         if out:
             _write_m3u(result["tracks"], out)
 
-    return _answer(ask, args, show)
+    return _answer(answered, args, show)
 
 
 def cmd_playlist(args) -> int:
@@ -284,7 +290,8 @@ def cmd_path(args) -> int:
 
 
 def cmd_radio(args) -> int:
-    from musicrec.serve import playlist, radio
+    from musicrec.library import m3u
+    from musicrec.serve import radio
 
     def lines(result: dict) -> list[str]:
         return [
@@ -295,7 +302,7 @@ def cmd_radio(args) -> int:
     spread = tuple(_folders(args.no_repeat)) if args.window else ()
     files = [seed for seed in args.seeds if _is_audio_file(seed)]
     named = [seed for seed in args.seeds if seed not in files]
-    seeds = [key for seed in named for key in (playlist.read_m3u(seed) if _is_m3u(seed) else [seed])]
+    seeds = [key for seed in named for key in (m3u.entries(seed) if _is_m3u(seed) else [seed])]
     ask = (args.data_dir, seeds, args.length, args.window, spread, files)
     return _answer_tracks(lambda: radio.radio(*ask, **_only(args)), args, lines)
 
@@ -311,6 +318,27 @@ def cmd_search(args) -> int:
 
     words = " ".join(args.words)
     return _answer_tracks(lambda: tag_search.tag_search(args.data_dir, words, args.k, **_only(args)), args, lines)
+
+
+def cmd_mixes(args) -> int:
+    from musicrec.serve import mixes
+
+    if args.mix is None:
+
+        def show(result: dict) -> None:
+            for m in result["mixes"]:
+                print(f"  {m['mix']:2d}. {m['name']}  ({m['tracks']} tracks, {m['duration_s'] / 60:.0f} min)")
+            print("  (musicrec mixes N shows mix N's tracks; --out writes it as an M3U file)")
+
+        return _answer(lambda: mixes.listing(args.data_dir), args, show)
+
+    def lines(result: dict) -> list[str]:
+        return [
+            f"mix {result['mix']}: {result['name']}  (each number is the distance from the track before it)",
+            *_track_lines(result["tracks"], "step_distance"),
+        ]
+
+    return _answer_tracks(lambda: mixes.mix(args.data_dir, args.mix), args, lines)
 
 
 def _tag_vocabulary() -> str:
@@ -537,6 +565,15 @@ def parser() -> argparse.ArgumentParser:
     find.add_argument("--k", type=_positive_int, default=20, help="how many tracks")
     _track_list_options(find, spaced=False)
     find.set_defaults(func=cmd_search)
+
+    mixed = sub.add_parser(
+        "mixes", help="the index's mixes (clusters of the library, named by their tags); one's tracks"
+    )
+    mixed.add_argument("mix", nargs="?", help="a mix's number, or a word of its name: its tracks, in order")
+    mixed.add_argument("--out", help="write the mix as an M3U file, paths relative to the library's root")
+    mixed.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    mixed.add_argument("--json", action="store_true")
+    mixed.set_defaults(func=cmd_mixes)
 
     feat = sub.add_parser("features", help="extract audio features of a folder to Parquet (no Airflow)")
     feat.add_argument("--library", required=True)

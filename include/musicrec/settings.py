@@ -90,6 +90,20 @@ PARAMETERS: tuple[Parameter, ...] = (
         flag="--metadata",
     ),
     Parameter(
+        "playlists_dir",
+        "string",
+        None,
+        "Playlists folder",
+        "Optional: a folder to put the mixes in too, as M3U8 files whose paths lead to the library's files "
+        "(e.g. a folder inside the music folder that Navidrome or Jellyfin scans); the mixes are always kept "
+        "beside the index.",
+        LIBRARY,
+        env="MUSICREC_PLAYLISTS_DIR",
+        optional=True,
+        flag="--playlists-dir",
+        shapes_index=True,
+    ),
+    Parameter(
         "folder_template",
         "string",
         None,
@@ -181,6 +195,20 @@ PARAMETERS: tuple[Parameter, ...] = (
         env="MUSICREC_HUBNESS",
         choices=("none", "mutual_proximity"),
         flag="--hubness",
+        shapes_index=True,
+    ),
+    Parameter(
+        "mixes",
+        "integer",
+        0,
+        "Mixes",
+        "How many mixes (playlists made of clusters of the library) to make; 0 chooses from the library's size "
+        "(about 25 tracks a mix, up to 100).",
+        INDEX,
+        env="MUSICREC_MIXES",
+        minimum=0,
+        maximum=1000,
+        flag="--mixes",
         shapes_index=True,
     ),
     Parameter(

@@ -24,8 +24,9 @@ def run_stages(library: Path, data: Path, run_id: str, metadata: Path | None = N
     scaled = stages.scale(tracks, params["metadata_weight"])
     embedded = stages.reduce(scaled, params["n_components"])
     index = stages.build_index(embedded, tracks, params["n_neighbors"], params["metric"], params["hubness"])
+    mixed = stages.mixes(embedded, tracks, index, params["mixes"])
     evaluated = stages.evaluate(embedded, tracks, index)
-    published = publishing.publish(run, evaluated)
+    published = publishing.publish(run, evaluated, mixed)
     return {
         "run": run,
         "shard": shards,
@@ -35,6 +36,7 @@ def run_stages(library: Path, data: Path, run_id: str, metadata: Path | None = N
         "scale": scaled,
         "reduce": embedded,
         "build_index": index,
+        "mixes": mixed,
         "evaluate": evaluated,
         "publish": published,
     }

@@ -28,6 +28,8 @@ from musicrec import settings
 from musicrec.serve.schemas import (
     IndexInfo,
     MapPoint,
+    Mix,
+    Mixes,
     Neighbours,
     Playlist,
     Radio,
@@ -300,6 +302,24 @@ def search_by_tags(
 
     with _as_http_errors():
         return tag_search.tag_search(_data_dir(request), q, k, **only)
+
+
+@routes.get("/api/mixes", response_model=Mixes)
+def mixes_listed(request: Request):
+    """The index's mixes: the library clustered into playlists, named from their tags, biggest first."""
+    from musicrec.serve import mixes
+
+    with _as_http_errors():
+        return mixes.listing(_data_dir(request))
+
+
+@routes.get("/api/mixes/{mix}", response_model=Mix)
+def mix_tracks(request: Request, mix: str):
+    """A mix's tracks in order (by its number, or a word of its name)."""
+    from musicrec.serve import mixes
+
+    with _as_http_errors():
+        return mixes.mix(_data_dir(request), mix)
 
 
 @routes.get("/api/radio", response_model=Radio)

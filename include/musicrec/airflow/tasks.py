@@ -181,6 +181,15 @@ def build_index(embedded: dict, tracks: dict, params: dict | None = None) -> dic
 
 @task
 @said_plainly
+def mixes(embedded: dict, tracks: dict, index: dict, params: dict | None = None) -> dict:
+    """The library clustered into mixes, named from their tags, as M3U8 files beside the index."""
+    from musicrec.pipeline import stages
+
+    return stages.mixes(embedded, tracks, index, params["mixes"])
+
+
+@task
+@said_plainly
 def evaluate(embedded: dict, tracks: dict, index: dict) -> dict:
     """Precision, coverage and hubness of the index (evaluation.json, evaluation.md and plots in the run)."""
     from musicrec.pipeline import stages
@@ -200,7 +209,7 @@ def release_lock(params: dict | None = None, run_id: str | None = None) -> bool:
 
 @task
 @said_plainly
-def publish(run: dict, evaluated: dict) -> dict:
+def publish(run: dict, evaluated: dict, mixed: dict) -> dict:
     from musicrec.pipeline import publishing
 
-    return publishing.publish(run, evaluated)
+    return publishing.publish(run, evaluated, mixed)

@@ -9,19 +9,33 @@ skipped gives the lock back with `release` and leaves `current` where it was.
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 
+from musicrec.library import m3u
 from musicrec.pipeline import inputs, results, summary
 from musicrec.store import lock, storage
 
 log = logging.getLogger("musicrec")
 
 
-def publish(run: results.Run, evaluated: results.Evaluated) -> results.Published:
-    """Write the run summary, then make this run's index (evaluated by `evaluate`) the current one."""
+# The second line of every mix's M3U8 file: a playlists folder's files that carry it were written by an
+# earlier run, and those of mixes that are no more are removed.
+MIX_MARK = "# a mix of musicrec's, rewritten by each run of the pipeline"
+NOT_IN_FILE_NAMES = r'[\\/:*?"<>|\x00-\x1f]+'  # what Windows, macOS or Linux refuse in a file name
+
+
+def publish(run: results.Run, evaluated: results.Evaluated, mixed: results.Mixes) -> results.Published:
+    """Write the run summary, then make this run's index (evaluated by `evaluate`) the current one, and put
+    its mixes in the playlists folder when the run names one."""
     run_summary = summary.summarize(run)
     storage.write_json(run_summary, storage.path(run["run_dir"]) / storage.SUMMARY)
     storage.publish(run["data_dir"], storage.path(evaluated["run_dir"]))
     lock.release(run["data_dir"], storage.run_name(run["run_dir"]))
+    playlists_dir = run["inputs"]["params"].get("playlists_dir")
+    if playlists_dir:
+        written = write_mixes(storage.path(mixed["run_dir"]), storage.root(playlists_dir), run["library"])
+        log.info("publish: %d mixes written to %s", len(written), playlists_dir)
     log.info(
         "publish: index of %d tracks (%.2f h of audio) is now current; %d extracted, %d reused, %d quarantined",
         run_summary["tracks_indexed"],
@@ -57,3 +71,33 @@ def take_lock(data_dir: str, run_id: str, wait_minutes: float = 0.0, pid_holds_r
 def release(data_dir: str, run_id: str) -> bool:
     """Give back the data dir's lock if run `run_id` still holds it (a run that failed or was skipped)."""
     return lock.release(data_dir, storage.run_dir(data_dir, run_id).name)
+
+
+def write_mixes(run_folder, folder, library: str | None = None) -> list[tuple[str, int]]:
+    """The run's mixes as M3U8 files in `folder` ("01 Ambient & Chillout.m3u8"), replacing the mixes an
+    earlier run wrote there and nothing else; [(name, tracks)] for each. Paths are relative to the library's
+    root, or lead from `folder` to the library (`library`) where both are local folders."""
+    table = storage.read_parquet(run_folder / storage.MIXES)
+    described = storage.read_parquet(
+        run_folder / storage.TRACKS, columns=["track_key", "title", "artist", "duration_s"]
+    )
+    into = folder if library and isinstance(folder, Path) and isinstance(storage.root(library), Path) else None
+    folder = storage.path(folder)
+    written, kept = [], set()
+    for (number, name), mix in table.groupby(["mix", "name"], sort=True):
+        listed = mix[["track_key"]].merge(described, on="track_key", how="left")
+        tracks = listed.astype(object).where(listed.notna(), None).to_dict("records")
+        text, _ = m3u.text(tracks, name, library, into, comment=MIX_MARK)
+        file_name = f"{number:02d} {re.sub(NOT_IN_FILE_NAMES, ' ', name)}.m3u8"
+        storage.write_text(text, folder / file_name)
+        written.append((name, len(tracks)))
+        kept.add(file_name)
+    for old in folder.iterdir() if folder.exists() else ():
+        if old.name.endswith(".m3u8") and old.name not in kept and _is_a_mix(old):
+            old.unlink()
+    return written
+
+
+def _is_a_mix(path) -> bool:
+    with path.open("r", errors="replace") as f:
+        return [f.readline().rstrip("\n") for _ in range(2)][1] == MIX_MARK

@@ -128,6 +128,19 @@ class Index(TypedDict):
     seconds: NotRequired[float]
 
 
+class Mixes(TypedDict):
+    """mixes: the library clustered into named, ordered playlists."""
+
+    run_dir: str
+    path: str
+    mixes: int
+    tracks: int
+    names: list[str]
+    reuse_key: str
+    reused: NotRequired[bool]
+    seconds: NotRequired[float]
+
+
 class Evaluated(TypedDict):
     """evaluate: the evaluation report and its headline figures (`musicrec.index.evaluation.headline`)."""
 

@@ -11,8 +11,9 @@ in XCom, and keeps the same dict in the run folder (`stages/`) for the run summa
     tracks = join(run, shards, meta)
     embedded = reduce(scale(tracks, ...), ...)
     index = build_index(embedded, tracks, ...)
+    mixed = mixes(embedded, tracks, index, ...)                        # playlists made of clusters
     evaluated = evaluate(embedded, tracks, index)
-    publishing.publish(run, evaluated)
+    publishing.publish(run, evaluated, mixed)
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ import pyarrow.compute as pc
 from musicrec import settings
 from musicrec.analysis import extract, features
 from musicrec.errors import InputError
-from musicrec.index import ann, embedding, encode, evaluation, neighbours, plots
+from musicrec.index import ann, descriptors, embedding, encode, evaluation, neighbours, plots
+from musicrec.index import mixes as clustering
 from musicrec.library import discover as discovery
 from musicrec.library import metadata, tags
-from musicrec.pipeline import changes, inputs, results
+from musicrec.pipeline import changes, inputs, publishing, results
 from musicrec.store import lock, storage
 
 log = logging.getLogger("musicrec")
@@ -425,6 +427,48 @@ def build_index(
         "metric": metric,
         "hubness": hubness,
         "search": search,
+        "reuse_key": key,
+    }
+
+
+@stage("mixes")
+def mixes(embedded: results.Embedded, tracks: results.Tracks, index: results.Index, count: int = 0) -> results.Mixes:
+    """The library clustered into mixes (`musicrec.index.mixes`), as a table and as M3U8 files in the run."""
+    described = [
+        "track_key",
+        "folder",
+        "content_hash",
+        *[c for c in features.TAG_COLUMNS if c in storage.columns(tracks["path"])],
+    ]
+    key = changes.key(
+        [embedded["path"], (tracks["path"], described)], {"mixes": count, "metric": index["metric"]}, [clustering]
+    )
+    folder = storage.path(embedded["run_dir"])
+    reused = changes.from_current_index("mixes", key, embedded["run_dir"], [storage.MIXES])
+    if not reused:
+        emb = storage.read_parquet(embedded["path"])
+        table = storage.read_parquet(tracks["path"], columns=described).set_index("track_key").loc[emb["track_key"]]
+        made = clustering.make(
+            emb["track_key"],
+            emb.drop(columns="track_key").to_numpy(dtype=np.float64),
+            table["content_hash"].fillna(pd.Series(table.index, index=table.index)),
+            descriptors.tag_probabilities(table),
+            table["folder"],
+            index["metric"],
+            count,
+        )
+        storage.write_parquet(made, folder / storage.MIXES)
+    written = publishing.write_mixes(folder, folder / storage.MIX_PLAYLISTS)
+    names = [name for name, _ in written]
+    log.info("mixes: %d mixes of %d tracks in all: %s", len(written), sum(n for _, n in written), ", ".join(names))
+    if reused:
+        return reused
+    return {
+        "run_dir": embedded["run_dir"],
+        "path": str(folder / storage.MIXES),
+        "mixes": len(written),
+        "tracks": sum(n for _, n in written),
+        "names": names,
         "reuse_key": key,
     }
 

@@ -53,26 +53,3 @@ def keep_apart(index: query.Index, d: np.ndarray, chosen: list[int], window: int
     for field in spread_over if window > 0 else ():
         recent = index.tracks[field].iloc[chosen[-window:]].dropna()
         d[index.tracks[field].isin(recent).to_numpy()] = np.inf
-
-
-def read_m3u(path: str | Path) -> list[str]:
-    """The entries of an M3U playlist (paths relative to the library's root are track keys); comments left out."""
-    lines = [line.strip() for line in Path(path).read_text(errors="replace").splitlines()]
-    return [line for line in lines if line and not line.startswith("#")]
-
-
-def m3u(tracks: list[dict]) -> tuple[str, list[str]]:
-    """An extended M3U playlist, paths relative to the library's root, and the track keys left out of it.
-
-    M3U has one entry per line and no escaping: a file whose name holds a line break cannot be listed
-    (it is left out, and said); in titles, line breaks become spaces.
-    """
-    lines, left_out = ["#EXTM3U"], []
-    for t in tracks:
-        if any(c in t["track_key"] for c in "\r\n"):
-            left_out.append(t["track_key"])
-            continue
-        who = f"{t['artist']} - " if t.get("artist") else ""
-        title = " ".join(f"{who}{t['title']}".splitlines())
-        lines += [f"#EXTINF:{round(t['duration_s'] or -1)},{title}", t["track_key"]]
-    return "\n".join(lines) + "\n", left_out

@@ -120,3 +120,22 @@ class TagSearch(BaseModel):
     unknown: list[str] = Field(description="the words that named no tag, left out")
     tracks: list[TaggedTrack]
     note: str | None
+
+
+class MixSummary(BaseModel):
+    mix: int = Field(description="its number, biggest mix first")
+    name: str = Field(description="from the tags most of its tracks have")
+    tracks: int
+    duration_s: float
+    first: str = Field(description="the track key it starts with")
+
+
+class Mixes(BaseModel):
+    mixes: list[MixSummary]
+
+
+class Mix(BaseModel):
+    mix: int
+    name: str
+    tracks: list[PlaylistTrack]
+    note: str | None

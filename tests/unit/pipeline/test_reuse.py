@@ -4,6 +4,7 @@ beforehand that a run would change nothing. The stages run as plain functions on
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -23,7 +24,8 @@ def _run(library, data_dir, run_id: str, **changed) -> dict:
 
 
 def _reused(stages: dict) -> dict:
-    return {name: stages[name].get("reused", False) for name in ("scale", "reduce", "build_index", "evaluate")}
+    stage_names = ("scale", "reduce", "build_index", "mixes", "evaluate")
+    return {name: stages[name].get("reused", False) for name in stage_names}
 
 
 def test_a_run_with_nothing_changed_reuses_the_index_stages_of_the_current_index(tmp_path, library):
@@ -32,7 +34,7 @@ def test_a_run_with_nothing_changed_reuses_the_index_stages_of_the_current_index
     assert first["run"]["files_to_extract"] == 6 and _reused(first) == dict.fromkeys(_reused(first), False)
     second = _run(library, data_dir, "second")
     assert second["run"]["files_reused"] == 6
-    assert _reused(second) == {"scale": True, "reduce": True, "build_index": True, "evaluate": True}
+    assert all(_reused(second).values())
     for name in (storage.RECOMMENDATIONS, storage.EMBEDDINGS, storage.MODEL):
         assert (storage.run_dir(data_dir, "second") / name).read_bytes() == (
             storage.run_dir(data_dir, "first") / name
@@ -48,8 +50,9 @@ def test_a_run_with_nothing_changed_reuses_the_index_stages_of_the_current_index
     [
         ({"n_neighbors": 3}, {"build_index"}),
         ({"hubness": "none"}, {"build_index", "evaluate"}),
-        ({"n_components": 2}, {"reduce", "build_index", "evaluate"}),
-        ({"metadata_weight": 1.0}, {"scale", "reduce", "build_index", "evaluate"}),
+        ({"n_components": 2}, {"reduce", "build_index", "mixes", "evaluate"}),
+        ({"metadata_weight": 1.0}, {"scale", "reduce", "build_index", "mixes", "evaluate"}),
+        ({"mixes": 3}, {"mixes"}),
     ],
 )
 def test_a_changed_parameter_recomputes_its_stage_and_those_after_it(tmp_path, library, change, recomputed):
@@ -102,24 +105,31 @@ def test_a_run_would_change_the_index_when_any_input_changed(tmp_path, library, 
     assert _unchanged(library, data_dir) is None
 
 
-def _another_value(name: str):
+def _another_value(name: str, tmp_path):
     """A valid value of an index parameter other than the tests' own, from its declaration."""
     declared = settings.BY_NAME[name]
     if declared.choices:
         return next(c for c in declared.choices if c != PARAMS[name])
+    if declared.type == "string":
+        return str(tmp_path / name)
     return PARAMS[name] + 1
 
 
 @pytest.mark.parametrize("name", settings.INDEX_PARAMS)
 def test_every_index_parameter_changed_alone_makes_a_run_necessary_and_recomputes(tmp_path, library, name):
     """Made from the declaration: a parameter added there with shapes_index is checked here too, so that
-    neither "nothing changed" nor a stage's reuse can overlook it."""
+    neither "nothing changed" nor a stage's reuse can overlook it. The playlists folder changes where the
+    mixes go, not what any stage computes: the run writes them there."""
     data_dir = tmp_path / "data"
     _run(library, data_dir, "first")
+    other = _another_value(name, tmp_path)
     assert _unchanged(library, data_dir, **{name: PARAMS[name]}) is not None
-    assert _unchanged(library, data_dir, **{name: _another_value(name)}) is None
-    second = _run(library, data_dir, "second", **{name: _another_value(name)})
-    assert not all(_reused(second).values())
+    assert _unchanged(library, data_dir, **{name: other}) is None
+    second = _run(library, data_dir, "second", **{name: other})
+    if name == "playlists_dir":
+        assert all(_reused(second).values()) and any(Path(other).glob("*.m3u8"))
+    else:
+        assert not all(_reused(second).values())
 
 
 def test_an_unchanged_quarantined_file_does_not_make_a_run_necessary(tmp_path, library):

@@ -145,13 +145,13 @@ def test_bad_run_input_is_one_sentence_before_airflow_starts(tmp_path, small_ind
 
 
 def test_an_m3u_never_breaks_a_line_inside_an_entry():
-    from musicrec.serve import playlist
+    from musicrec.library import m3u
 
     tracks = [
         {"track_key": "a/one.wav", "artist": "Ann", "title": "Two\nlines", "duration_s": 3.0},
         {"track_key": "a/new\nline.wav", "artist": None, "title": "x", "duration_s": 1.0},
     ]
-    text, left_out = playlist.m3u(tracks)
+    text, left_out = m3u.text(tracks)
     assert text.splitlines() == ["#EXTM3U", "#EXTINF:3,Ann - Two lines", "a/one.wav"]
     assert left_out == ["a/new\nline.wav"]
 

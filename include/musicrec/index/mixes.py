@@ -1,0 +1,114 @@
+"""Mixes: the library clustered into ready-made playlists, each named from its tags and ordered to flow.
+
+The embedding is clustered with k-means (scikit-learn; on unit vectors where the index's metric is the
+cosine, so that the clusters are made of directions as the neighbours are). A mix holds the tracks nearest
+its cluster's centre, at most MIX_LENGTH, one recording of each (`content_hash`), ordered as a playlist
+walks: from the track nearest the centre, each next track the nearest not yet taken. It is named from the
+two tags most of its tracks are tagged with (`musicrec.index.descriptors.tagged`), or from its commonest
+folder where they share none.
+
+How many: about TRACKS_PER_MIX tracks a mix, at least 2 mixes and at most MAX_MIXES, unless asked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from musicrec.index import descriptors, neighbours
+
+TRACKS_PER_MIX = 25
+MAX_MIXES = 100
+MIX_LENGTH = 50
+FIT_SAMPLE = 50_000  # rows k-means is fitted on; every track is then assigned to its nearest centre
+COLUMNS = ["mix", "name", "position", "track_key", "step_distance"]
+
+
+def how_many(tracks: int, asked: int = 0) -> int:
+    """The number of mixes for a library of `tracks`: `asked` when above 0, else from its size (never more
+    than half the tracks, so that a mix holds two at least)."""
+    wanted = asked if asked > 0 else int(np.clip(round(tracks / TRACKS_PER_MIX), 2, MAX_MIXES))
+    return max(1, min(wanted, tracks // 2))
+
+
+def _directions(vectors: np.ndarray, metric: str) -> np.ndarray:
+    if metric != "cosine":
+        return vectors.astype(np.float64)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
+def cluster(vectors: np.ndarray, mixes: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(each row's cluster, the clusters' centres), by k-means with a fixed seed: the same embedding gives
+    the same mixes."""
+    from sklearn.cluster import KMeans
+
+    x = _directions(vectors, metric)
+    rng = np.random.default_rng(0)
+    fit_rows = rng.choice(len(x), FIT_SAMPLE, replace=False) if len(x) > FIT_SAMPLE else slice(None)
+    model = KMeans(n_clusters=mixes, n_init=4, random_state=0).fit(x[fit_rows])
+    return model.predict(x), model.cluster_centers_
+
+
+def _walk(x: np.ndarray, start: int, metric: str) -> tuple[list[int], list[float]]:
+    """The rows of `x` in playlist order from `start`: each next the nearest not yet taken (by the index's
+    metric); and each step's distance."""
+    order, steps = [start], [0.0]
+    left = np.ones(len(x), dtype=bool)
+    left[start] = False
+    while left.any():
+        d = neighbours.distances(x[order[-1]][None, :], x, metric)[0].astype(np.float64)
+        d[~left] = np.inf
+        nxt = int(np.argmin(d))
+        order.append(nxt)
+        steps.append(float(d[nxt]))
+        left[nxt] = False
+    return order, steps
+
+
+def _names(tags: pd.DataFrame, labels: np.ndarray, mixes: int, folders: pd.Series) -> list[str]:
+    """Each mix's name: the two tags most of its tracks are tagged with, the likelier first where as many
+    are ("Ambient & Chillout"; one where the second is on fewer than a fifth of them), else its commonest
+    folder; a name two mixes would share is numbered."""
+    tagged = descriptors.tagged(tags)
+    names = []
+    for mix in range(mixes):
+        members = labels == mix
+        # the share of its tracks tagged with each tag, then the tag's mean probability among them
+        ranked = pd.DataFrame({"share": tagged[members].mean(), "probability": tags[members].mean()})
+        ranked = ranked.sort_values(["share", "probability"], ascending=False, kind="stable")
+        named = [t.title() if not t[0].isdigit() else t for t in ranked.index[:2] if ranked.at[t, "share"] >= 0.2]
+        names.append(" & ".join(named) if named else str(folders[members].mode().iloc[0]))
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        seen[name] = seen.get(name, 0) + 1
+        if names.count(name) > 1:
+            names[i] = f"{name} {seen[name]}"
+    return names
+
+
+def make(
+    keys: pd.Series,
+    vectors: np.ndarray,
+    groups: pd.Series,
+    tags: pd.DataFrame,
+    folders: pd.Series,
+    metric: str,
+    asked: int = 0,
+) -> pd.DataFrame:
+    """The mixes as a table (`COLUMNS`: mix number, name, position, track key, the step from the track
+    before), biggest mix first. `groups` shares a value between copies of the same audio."""
+    mixes = how_many(len(keys), asked)
+    labels, centres = cluster(vectors, mixes, metric)
+    names = _names(tags.reset_index(drop=True), labels, mixes, folders.reset_index(drop=True))
+    x = _directions(vectors, metric)
+    rows = []
+    biggest_first = np.argsort(-np.bincount(labels, minlength=mixes), kind="stable")
+    for number, mix in enumerate(biggest_first, start=1):
+        members = np.flatnonzero(labels == mix)
+        members = members[np.argsort(np.linalg.norm(x[members] - centres[mix], axis=1), kind="stable")]
+        members = members[~pd.Series(groups.to_numpy()[members]).duplicated().to_numpy()][:MIX_LENGTH]
+        order, steps = _walk(vectors[members], 0, metric)
+        for position, (i, step) in enumerate(zip(members[order], steps, strict=True), start=1):
+            rows.append((number, names[mix], position, keys.iloc[i], round(step, 4)))
+    return pd.DataFrame(rows, columns=COLUMNS)
