@@ -224,10 +224,11 @@ def cmd_similar(args) -> int:
     return _answer(lambda: similar.similar_to_file(args.data_dir, args.file, args.k), args, show)
 
 
-def _write_m3u(tracks: list[dict], out, said=sys.stdout) -> None:
+def _write_m3u(tracks: list[dict], out, said=None) -> None:
     from musicrec.library import m3u
     from musicrec.store import storage
 
+    said = said or sys.stdout  # looked up when called: a test or a caller may have replaced it
     text, left_out = m3u.text(tracks)
     storage.write_text(text, out)
     print(f"-> {out} (paths relative to the library's root)", file=said)
