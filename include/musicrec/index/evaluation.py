@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from musicrec.index import neighbours
+from musicrec.index import descriptors, neighbours
 from musicrec.library import metadata
 
 K = (5, 10)
@@ -159,7 +159,32 @@ def evaluate(tracks: pd.DataFrame, embedding: np.ndarray, metric: str, index_hub
             for name, v in found.items()
         },
         "methods": methods,
+        "tags": tag_agreement(tracks),
     }
+
+
+def tag_agreement(tracks: pd.DataFrame) -> dict:
+    """How well the network's tags agree with the metadata's genres: for each genre (of two tracks or more)
+    whose name is one of the tags ("rock", "jazz", "hip hop"), the ROC AUC of that tag's probability at
+    telling the genre's tracks from the other tracks with a genre (1: every one of them above every other
+    track, 0.5: no better than chance). {'genres': [...], 'mean_auc'}; no genres where none names a tag."""
+    from sklearn.metrics import roc_auc_score
+
+    genre = labels(tracks).get("genre")
+    probabilities = descriptors.tag_probabilities(tracks)
+    if genre is None or probabilities.empty:
+        return {"genres": [], "mean_auc": None}
+    known = genre.notna().to_numpy()
+    rows = []
+    for name, count in genre.value_counts().items():
+        tags, unknown = descriptors.parse_tags(str(name))
+        if len(tags) != 1 or unknown or count < 2 or count == known.sum():
+            continue
+        truth = (genre[known] == name).to_numpy()
+        auc = roc_auc_score(truth, probabilities[tags[0]].to_numpy()[known])
+        rows.append({"genre": str(name), "tag": tags[0], "tracks": int(count), "auc": round(float(auc), 3)})
+    mean = round(float(np.mean([r["auc"] for r in rows])), 3) if rows else None
+    return {"genres": rows, "mean_auc": mean}
 
 
 def headline(report: dict) -> dict:
@@ -221,5 +246,19 @@ def markdown(report: dict, explained: dict[str, list[float]], plots: dict[str, s
     for method, m in report["methods"].items():
         hubs = ", ".join(f"{h['track_key']} ({h['k_occurrence']})" for h in m["hubs"])
         lines.append(f"- `{method}`: {hubs}")
+    lines += ["", *_tag_lines(report.get("tags"))]
     lines += [""] + [f"![{title}]({name})" for title, name in plots.items()]
     return "\n".join(lines) + "\n"
+
+
+def _tag_lines(tags: dict | None) -> list[str]:
+    if not tags or not tags["genres"]:
+        return ["Tags against genres: no metadata genre of two tracks or more is one of the network's tags."]
+    return [
+        "Tags against genres (ROC AUC of the tag's probability at finding the genre's tracks; "
+        f"mean {tags['mean_auc']:.3f}):",
+        "",
+        "| genre | tag | tracks | AUC |",
+        "|---|---|---|---|",
+        *(f"| {r['genre']} | {r['tag']} | {r['tracks']} | {r['auc']:.3f} |" for r in tags["genres"]),
+    ]

@@ -82,3 +82,24 @@ def test_mutual_proximity_scores_are_distances_in_the_unit_interval_nearest_firs
 def test_an_unknown_hubness_setting_is_refused():
     with pytest.raises(ValueError, match="hubness must be one of"):
         neighbours.nearest_neighbours(["a", "b"], np.eye(2), 1, "cosine", hubness="csls")
+
+
+def test_tags_agree_with_the_genres_they_name():
+    """A tag that ranks its genre's tracks first scores an AUC of 1, one that ranks them last 0; a genre
+    that names no tag ("soundtrack") is left out, and tracks without a genre are not counted."""
+    from musicrec.analysis import features
+
+    genres = ["Rock"] * 3 + ["jazz"] * 3 + ["soundtrack"] * 2 + ["unknown"] * 2
+    tracks = _tracks(["a"] * 10, genres=genres)
+    for column in features.TAG_COLUMNS:
+        tracks[column] = 0.01
+    tracks["tag_rock"] = [0.9, 0.8, 0.7, 0.1, 0.2, 0.1, 0.3, 0.2, 0.95, 0.95]  # the unknown genre's not counted
+    tracks["tag_jazz"] = [0.5, 0.6, 0.7, 0.05, 0.06, 0.07, 0.3, 0.2, 0.0, 0.0]  # jazz's own tracks the lowest
+    agreement = evaluation.tag_agreement(tracks)
+    assert agreement["genres"] == [
+        {"genre": "Rock", "tag": "rock", "tracks": 3, "auc": 1.0},
+        {"genre": "jazz", "tag": "jazz", "tracks": 3, "auc": 0.0},
+    ]
+    assert agreement["mean_auc"] == pytest.approx(0.5)
+    assert "| Rock | rock | 3 | 1.000 |" in "\n".join(evaluation._tag_lines(agreement))
+    assert evaluation.tag_agreement(_tracks(["a"] * 4))["genres"] == []
