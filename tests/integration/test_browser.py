@@ -207,3 +207,38 @@ def test_filters_a_playlist_and_a_file_to_compare_from_the_page(browser, api_ser
     page.locator("#key").fill("H minor")
     page.get_by_role("button", name="Playlist").click()
     page.locator("#playlist p.error", has_text="'H minor' is not a key").wait_for()
+
+
+def test_tags_mixes_and_the_map_by_tag_from_the_page(browser, api_server, small_index):
+    import re
+
+    from musicrec.serve import query
+
+    index = query.load(small_index)
+    counts = index.tagged.sum()
+    tag = str(counts[(counts > 0) & (counts < len(index.tracks))].idxmax())
+    tagged = set(index.tracks["track_key"][index.tagged[tag]])
+    page = the_page(browser, api_server, 1400, 1100)
+    rows = submitted(page, {"tag-words": f"{tag} floofy"}, "Find", "tag-results")
+    said = page.locator("#tag-results p").inner_text()
+    assert f"tagged {tag}" in said and "floofy (closest: " in said
+    assert rows.count() == 1 + len(index.tracks) - 1  # every recording, ranked (fewer than 20; one is a copy)
+    listed = re.compile(r"^(\d+)\. (.+) \((\d+) tracks")
+    first = page.locator("#mix-list button").first
+    number, name, size = listed.match(first.inner_text()).groups()
+    first.click()
+    page.locator("#mix table").wait_for()
+    assert f"mix {number}: {name}" in page.locator("#mix p").inner_text()
+    assert page.locator("#mix table tr").count() == 1 + int(size)
+    assert page.locator("svg#map circle.neighbour").count() == int(size)  # the mix's tracks on the map
+    page.select_option("#colour-by", "tag")
+    legend = page.locator("#legend").inner_text()
+    assert any(t in legend for t in index.tracks["tags"].map(lambda t: t[0] if t else "(no tag)"))
+    rows = submitted(page, {"tag": tag, "playlist-seed": "low/0.wav"}, "Playlist", "playlist")
+    keys = [rows.nth(i).get_attribute("title") for i in range(2, rows.count())]  # after the seed
+    assert keys and set(keys) <= tagged
+    page.locator("#tag").fill("melow")
+    page.get_by_role("button", name="Playlist").click()
+    page.locator("#playlist p.error", has_text="'melow' is not one of the 50 tags").wait_for()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "musicrec-tags-and-mixes.png"), full_page=True)

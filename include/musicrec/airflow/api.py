@@ -304,6 +304,14 @@ def search_by_tags(
         return tag_search.tag_search(_data_dir(request), q, k, **only)
 
 
+@routes.get("/api/tags", response_model=list[str])
+def tag_names():
+    """The 50 tags the network gives each track, which the tag filter and the tag search take."""
+    from musicrec.index import descriptors
+
+    return list(descriptors.TAGS)
+
+
 @routes.get("/api/mixes", response_model=Mixes)
 def mixes_listed(request: Request):
     """The index's mixes: the library clustered into playlists, named from their tags, biggest first."""

@@ -299,7 +299,7 @@ class Index:
             if self.embedding.shape[1] >= 2
             else np.c_[self.embedding[:, :1], np.zeros(len(self.tracks))]
         )
-        points = self.tracks[["track_key", "title", "folder", "genre"]].assign(x=xy[:, 0], y=xy[:, 1])
+        points = self.tracks[["track_key", "title", "folder", "genre", "tags"]].assign(x=xy[:, 0], y=xy[:, 1])
         return records(points)
 
     def info(self) -> dict:

@@ -65,6 +65,7 @@ class MapPoint(BaseModel):
     title: str | None
     folder: str
     genre: str | None
+    tags: list[str] = Field(default_factory=list)
     x: float
     y: float
 

@@ -2,7 +2,8 @@
 
 A tag search, not a text-to-audio one: the words are matched to the music-tagging network's 50 tags
 (`musicrec.index.descriptors.parse_tags`), and each track is scored by the geometric mean of its
-probabilities for the tags named, so that a track ranks high only when every tag fits it.
+probabilities for the tags named, so that a track ranks high only when every tag fits it. Copies of the
+same audio are listed once.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from musicrec.index import descriptors
 from musicrec.serve import query
@@ -29,8 +31,9 @@ def tag_search(data_dir: str | Path, text: str, k: int = 20, **only) -> dict:
     probabilities = index.tags[tags].to_numpy()
     score = np.exp(np.log(np.clip(probabilities, 1e-9, 1.0)).mean(axis=1))
     score[~index.passing(**only)] = -np.inf
-    rows = np.argsort(-score, kind="stable")[:k]
-    rows = rows[np.isfinite(score[rows])]
+    ranked = np.argsort(-score, kind="stable")
+    ranked = ranked[np.isfinite(score[ranked])]
+    rows = ranked[~pd.Series(index.groups[ranked]).duplicated().to_numpy()][:k]  # a recording once
     found = index.tracks.iloc[rows].assign(score=score[rows].round(4))
     listed = query.records(found)
     for track, row in zip(listed, rows, strict=True):
