@@ -17,6 +17,10 @@ ROUTES = [
     "/musicrec/api/map",
     "/musicrec/api/playlist?seed=low/0.wav",
     "/musicrec/api/plots/map.png",
+    "/musicrec/api/search?q=ambient",
+    "/musicrec/api/tags",
+    "/musicrec/api/mixes",
+    "/musicrec/api/mixes/1",
     "/musicrec/docs",
     "/musicrec/openapi.json",
 ]
@@ -147,7 +151,8 @@ def test_any_request_the_api_describes_gets_an_answer_not_a_500(api_spec, api_se
             assert len(text.split()) >= 2, response.text[:500]
 
     operations = [result.ok() for result in api_spec.get_all_operations()]
-    assert {op.path for op in operations} >= {"/api/neighbours", "/api/similar", "/api/tracks", "/api/playlist"}
+    described = {"/api/neighbours", "/api/similar", "/api/tracks", "/api/playlist", "/api/search", "/api/mixes/{mix}"}
+    assert {op.path for op in operations} >= described
     for operation in operations:
         bounded = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         bounded(given(operation.as_strategy())(answers))()

@@ -94,7 +94,8 @@ def tag_column(tag: str) -> str:
 
 
 TAG_COLUMNS = [tag_column(t) for t in musicnn.TAGS]
-# Integrated loudness (LUFS) of the mono mix the analysis decodes; -70, the standard's absolute gate, for silence.
+# Integrated loudness (LUFS) of the mono mix the analysis decodes (`integrated_loudness`); -70, the
+# standard's absolute gate, for silence.
 LOUDNESS = "loudness_lufs"
 LOUDNESS_FLOOR = -70.0
 DESCRIPTOR_COLUMNS = [LOUDNESS, "energy", "tempo_confidence", *TAG_COLUMNS]
@@ -147,6 +148,7 @@ class _Tables:
     dct: np.ndarray  # (n_mels, n_mfcc), orthonormal DCT-II: librosa's MFCC of a log-mel spectrogram
     freq: np.ndarray  # (bins,) the bins' frequencies in Hz
     bands: tuple[tuple[int, int, int], ...]  # spectral contrast's sub-bands: (first bin, stop, quantile count)
+    k_weights: np.ndarray  # (bins,) a frame's power spectrum times these: its K-weighted mean square
 
 
 @functools.cache
@@ -165,7 +167,26 @@ def _tables(s: Settings = SETTINGS) -> _Tables:
         dct=dct.astype(np.float32),
         freq=freq,
         bands=_contrast_bands(freq, s.sample_rate),
+        k_weights=_k_weights(freq, window, s),
     )
+
+
+def _k_weights(freq: np.ndarray, window: np.ndarray, s: Settings) -> np.ndarray:
+    """BS.1770's K-weighting (pyloudnorm's two filters, a high shelf and a high pass, at this rate) as a
+    power response over the STFT's bins, scaled so that a frame's power spectrum times it is the frame's
+    K-weighted mean square (Parseval: each bin but DC and Nyquist stands for two, the window's energy out)."""
+    from pyloudnorm.iirfilter import IIRfilter
+    from scipy.signal import freqz
+
+    response = np.ones(freq.size)
+    for stage in (
+        IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, s.sample_rate, "high_shelf"),
+        IIRfilter(0.0, 0.5, 38.0, s.sample_rate, "high_pass"),
+    ):
+        response *= np.abs(freqz(stage.b, stage.a, worN=freq, fs=s.sample_rate)[1]) ** 2
+    sides = np.full(freq.size, 2.0)
+    sides[0] = sides[-1] = 1.0
+    return (response * sides / (s.n_fft * np.sum(window**2))).astype(np.float32)
 
 
 def _contrast_bands(freq: np.ndarray, sr: int, n_bands: int = 6, fmin: float = 200.0, quantile: float = 0.02):
@@ -319,16 +340,18 @@ def _block_series(segment: np.ndarray, s: Settings, t: _Tables) -> dict[str, np.
         "rms": _rms(power, s),
         "zero_crossing_rate": _zero_crossing_rate(segment, s),
         "log_mel": log_mel,
+        "k_weighted_power": power @ t.k_weights,
     }
 
 
-def compute(y: np.ndarray, s: Settings = SETTINGS) -> dict[str, float]:
-    """Features of a mono, peak-normalized signal at `s.sample_rate`."""
+def compute(y: np.ndarray, s: Settings = SETTINGS, peak: float = 1.0) -> dict[str, float]:
+    """Features of a mono, peak-normalized signal at `s.sample_rate`; `peak`, the peak it was normalized
+    from, sets the level its loudness is measured at."""
     t = _tables(s)
     stats = {name: _Stats(rows) for name, rows in SERIES.items()}
     n_frames = 1 + y.size // s.hop_length
     half = s.n_fft // 2
-    onset_envelope = []
+    onset_envelope, k_weighted_power = [], []
     previous_log_mel = None
     mfcc_delta = _Delta()
     for first in range(0, n_frames, s.block_frames):
@@ -338,6 +361,7 @@ def compute(y: np.ndarray, s: Settings = SETTINGS) -> dict[str, float]:
         segment = audio.padded_slice(y, start, start + (frames - 1) * s.hop_length + s.n_fft)
         series = _block_series(segment, s, t)
         log_mel = series.pop("log_mel")
+        k_weighted_power.append(series.pop("k_weighted_power"))
         # Onset strength as librosa defines it (lag 1, mean over mel bands), continuous across blocks.
         reference = log_mel[:1] if previous_log_mel is None else previous_log_mel
         onset = np.maximum(0.0, np.diff(log_mel, axis=0, prepend=reference)).mean(axis=1, keepdims=True)
@@ -354,6 +378,8 @@ def compute(y: np.ndarray, s: Settings = SETTINGS) -> dict[str, float]:
         values = np.column_stack([mean, std]).ravel()
         row.update(zip(series_columns(name, SERIES[name]), values.tolist(), strict=False))
     row["tempo_bpm"], row["tempo_confidence"] = _tempo(np.concatenate(onset_envelope), s)
+    # measured at the level the signal had before it was peak-normalized
+    row[LOUDNESS] = integrated_loudness(np.concatenate(k_weighted_power) * peak**2, s)
     embedding, tags = musicnn.embed(y, s.sample_rate)
     row.update(zip(MUSICNN_COLUMNS, embedding.tolist(), strict=True))
     row.update(zip(TAG_COLUMNS, tags.tolist(), strict=True))
@@ -387,18 +413,29 @@ def _tempo(envelope: np.ndarray, s: Settings, start_bpm: float = 120.0, max_bpm:
     return float(bpms[best]), float(np.clip(confidence, 0.0, 1.0))
 
 
-def loudness(y: np.ndarray, sr: int) -> float:
-    """Integrated loudness in LUFS (ITU-R BS.1770-4, as EBU R128 uses it; pyloudnorm's meter) of a mono
-    signal as decoded, before any normalization; a signal shorter than the meter's 400-ms block is measured
-    padded with silence, and anything below the absolute gate reads LOUDNESS_FLOOR."""
-    import pyloudnorm
+def integrated_loudness(power: np.ndarray, s: Settings = SETTINGS) -> float:
+    """Integrated loudness in LUFS after ITU-R BS.1770-4 (as EBU R128 uses it), from the K-weighted mean
+    square of each STFT frame (`_k_weights`): 400-ms blocks every 100 ms (each the frames centred in it),
+    an absolute gate at -70 LUFS and a relative one 10 LU below the loudness of the blocks above it;
+    LOUDNESS_FLOOR where no block passes.
 
-    meter = pyloudnorm.Meter(sr)
-    block = int(np.ceil(meter.block_size * sr))
-    signal = np.pad(y.astype(np.float64), (0, max(0, block - y.size)))
+    The same measure as a meter filtering the signal in time (pyloudnorm's, which a test holds it to), made
+    from the spectrum the analysis computes anyway: filtering the whole signal would add a fifth to it."""
+    hop_s = s.hop_length / s.sample_rate
+    centres = np.arange(power.size) * hop_s
+    starts = np.arange(0.0, max(centres[-1] + hop_s - 0.4, 0.0) + 1e-9, 0.1) if power.size else np.zeros(0)
+    first, stop = np.searchsorted(centres, starts), np.searchsorted(centres, starts + 0.4)
+    sums = np.concatenate([[0.0], np.cumsum(power, dtype=np.float64)])
+    filled = stop > first
+    blocks = (sums[stop] - sums[first])[filled] / (stop - first)[filled]
     with np.errstate(divide="ignore"):
-        value = meter.integrated_loudness(signal)
-    return max(float(value), LOUDNESS_FLOOR) if np.isfinite(value) else LOUDNESS_FLOOR
+        levels = -0.691 + 10 * np.log10(blocks)
+    audible = blocks[levels >= LOUDNESS_FLOOR]
+    if not audible.size:
+        return LOUDNESS_FLOOR
+    relative = -0.691 + 10 * np.log10(audible.mean()) - 10
+    gated = blocks[(levels >= LOUDNESS_FLOOR) & (levels > relative)]
+    return max(float(-0.691 + 10 * np.log10(gated.mean())), LOUDNESS_FLOOR)
 
 
 def extract_path(path: Path, s: Settings = SETTINGS, max_seconds: float | None = None) -> dict:
@@ -411,7 +448,6 @@ def extract_path(path: Path, s: Settings = SETTINGS, max_seconds: float | None =
     analysed = y.size / s.sample_rate
     truncated = bool(max_seconds) and y.size >= int(max_seconds * s.sample_rate)
     duration = (audio.duration_s(path) or analysed) if truncated else analysed
-    level = loudness(y, s.sample_rate)
     energy = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else 0.0
     y, peak = audio.peak_normalize(y)
     row = {
@@ -421,8 +457,8 @@ def extract_path(path: Path, s: Settings = SETTINGS, max_seconds: float | None =
         "is_silent": peak < s.silence_peak,
         "feature_version": FEATURE_VERSION,
     }
-    row.update(compute(y, s))
+    row.update(compute(y, s, peak))
     # The energy: the RMS of the signal as decoded (1 for a full-scale square wave, 0.71 for a full-scale sine):
     # how much power the track carries on average, where the loudness weighs it as the ear does.
-    row.update({LOUDNESS: level, "energy": energy})
+    row["energy"] = energy
     return row

@@ -84,6 +84,32 @@ def test_the_loudness_and_energy_of_a_tone_at_a_known_level(tmp_path, gain_db):
     assert row["energy"] == pytest.approx(rms, rel=0.02)
 
 
+def _loudness_signals() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(8)
+    t = np.arange(20 * SR) / SR
+    bursts = rng.standard_normal(t.size) * 0.3 * ((t % 4) < 1.5)  # loud, then silent: the gates matter
+    swell = rng.standard_normal(t.size) * 0.2 * np.linspace(0.01, 1.0, t.size) ** 2  # quiet to loud
+    return {
+        "low hum": 0.4 * np.sin(2 * np.pi * 50 * t),  # where the high pass cuts
+        "bright tone": 0.2 * np.sin(2 * np.pi * 8000 * t),  # where the shelf lifts
+        "noise bursts": bursts,
+        "swell": swell,
+        "chords": _progression(A_MINOR, times=10),
+    }
+
+
+@pytest.mark.parametrize("name", list(_loudness_signals()))
+def test_the_loudness_is_a_bs1770_meters_reading(tmp_path, name):
+    """Measured from the analysis's spectrum, it reads what pyloudnorm's meter reads filtering the signal."""
+    import pyloudnorm
+
+    y = _loudness_signals()[name]
+    path = tmp_path / "signal.flac"
+    sf.write(path, y, SR, subtype="PCM_24")
+    expected = pyloudnorm.Meter(SR).integrated_loudness(sf.read(path)[0])
+    assert features.extract_path(path)[features.LOUDNESS] == pytest.approx(expected, abs=0.2)
+
+
 def test_silence_reads_the_loudness_floor(tmp_path):
     path = tmp_path / "silence.wav"
     sf.write(path, np.zeros(SR // 10), SR)  # shorter than the meter's 400-ms block, too
