@@ -159,6 +159,11 @@ def format_summary(summary: dict, wall_s: float) -> str:
     if summary.get("files_skipped"):
         lines.append(f"skipped (not read): {summary['files_skipped']}")
         lines += [f"  {s['path']}: {s['reason']}" for s in summary["skipped"][:10]]
+    mixes = summary.get("mixes")
+    if mixes:
+        also = f"; also in {mixes['playlists_dir']}" if mixes["playlists_dir"] else ""
+        named = ", ".join(mixes["names"][:4]) + (", ..." if len(mixes["names"]) > 4 else "")
+        lines.append(f"mixes: {len(mixes['names'])} ({named}), in {mixes['folder']}{also}")
     stage_times = ", ".join(f"{k} {v:.1f}s" for k, v in summary["stage_seconds"].items() if v is not None)
     lines.append(f"time per stage: {stage_times}")
     return "\n".join(lines)

@@ -50,6 +50,11 @@ def summarize(run: results.Run) -> dict:
         "feature_version": features.FEATURE_VERSION,
         "identical_audio": int(duplicates),
         "neighbour_search": stages["build_index"].get("search", {"method": "exact"}),
+        "mixes": {
+            "names": stages["mixes"]["names"],
+            "folder": str(folder / storage.MIX_PLAYLISTS),
+            "playlists_dir": run["inputs"]["params"].get("playlists_dir"),
+        },
         "validation_result": str(folder / storage.VALIDATION),
         "validation_data_docs": str(folder / storage.DATA_DOCS / "index.html"),
         "cleaning_report": str(folder / storage.CLEANING_REPORT_MD),

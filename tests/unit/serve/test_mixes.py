@@ -41,6 +41,9 @@ def test_mixes_go_beside_the_index_and_into_the_playlists_folder_with_paths_a_pl
         listed += [os.path.relpath((path.parent / e).resolve(), library) for e in entries]
     assert len(listed) == len(set(listed)) == 8  # every recording once, in one mix
     assert all(not e.startswith("..") for p in beside for e in m3u.entries(p))  # relative to the library's root
+    summary = storage.read_json(storage.require_current(tmp_path / "data") / storage.SUMMARY)
+    said = cli.format_summary(summary, 1.0)
+    assert f"mixes: 2 ({', '.join(stages['mixes']['names'])}), in " in said and f"also in {playlists}" in said
 
     # one mix now: the mixes of the run before go, the user's playlist stays; an unchanged run reuses them
     third = _run(library, tmp_path / "data", "second", mixes=1, playlists_dir=str(playlists))
