@@ -18,7 +18,7 @@ import pytest
 
 from musicrec import cli
 from musicrec.analysis import extract, features
-from musicrec.index import neighbours
+from musicrec.index import mixes, neighbours
 from musicrec.store import lock, storage
 from support.plugin import load_plugin, plugin_client
 from support.project import PROJECT_DIR
@@ -99,10 +99,14 @@ def test_outputs_have_the_documented_columns(first_run):
         "folder",
         "file",
         "duration_s",
-        *features.feature_columns(),
+        *features.stored_columns(),
         *extract.BOOKKEEPING_COLUMNS,
     ]
     assert list(pd.read_parquet(current / storage.QUARANTINE).columns) == extract.QUARANTINE_COLUMNS
+    assert list(pd.read_parquet(current / storage.MIXES).columns) == mixes.COLUMNS
+    assert sorted(p.suffix for p in (current / storage.MIX_PLAYLISTS).iterdir()) == [".m3u8"] * mixes.how_many(
+        len(feats)
+    )
     assert list(pd.read_parquet(current / storage.RECOMMENDATIONS).columns) == neighbours.RECOMMENDATION_COLUMNS
     for name in (storage.METADATA_CLEAN, storage.TRACKS, storage.EMBEDDINGS):
         assert "track_key" in pd.read_parquet(current / name).columns
