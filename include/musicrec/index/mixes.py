@@ -69,7 +69,7 @@ def _walk(x: np.ndarray, start: int, metric: str) -> tuple[list[int], list[float
 def _names(tags: pd.DataFrame, labels: np.ndarray, mixes: int, folders: pd.Series) -> list[str]:
     """Each mix's name: the two tags most of its tracks are tagged with, the likelier first where as many
     are ("Ambient & Chillout"; one where the second is on fewer than a fifth of them), else its commonest
-    folder; a name two mixes would share is numbered."""
+    folder."""
     tagged = descriptors.tagged(tags)
     names = []
     for mix in range(mixes):
@@ -79,11 +79,6 @@ def _names(tags: pd.DataFrame, labels: np.ndarray, mixes: int, folders: pd.Serie
         ranked = ranked.sort_values(["share", "probability"], ascending=False, kind="stable")
         named = [t.title() if not t[0].isdigit() else t for t in ranked.index[:2] if ranked.at[t, "share"] >= 0.2]
         names.append(" & ".join(named) if named else str(folders[members].mode().iloc[0]))
-    seen: dict[str, int] = {}
-    for i, name in enumerate(names):
-        seen[name] = seen.get(name, 0) + 1
-        if names.count(name) > 1:
-            names[i] = f"{name} {seen[name]}"
     return names
 
 
@@ -104,11 +99,14 @@ def make(
     x = _directions(vectors, metric)
     rows = []
     biggest_first = np.argsort(-np.bincount(labels, minlength=mixes), kind="stable")
+    seen: dict[str, int] = {}
     for number, mix in enumerate(biggest_first, start=1):
+        seen[names[mix]] = seen.get(names[mix], 0) + 1  # a name a bigger mix has already is numbered: "... 2"
+        name = names[mix] if seen[names[mix]] == 1 else f"{names[mix]} {seen[names[mix]]}"
         members = np.flatnonzero(labels == mix)
         members = members[np.argsort(np.linalg.norm(x[members] - centres[mix], axis=1), kind="stable")]
         members = members[~pd.Series(groups.to_numpy()[members]).duplicated().to_numpy()][:MIX_LENGTH]
         order, steps = _walk(vectors[members], 0, metric)
         for position, (i, step) in enumerate(zip(members[order], steps, strict=True), start=1):
-            rows.append((number, names[mix], position, keys.iloc[i], round(step, 4)))
+            rows.append((number, name, position, keys.iloc[i], round(step, 4)))
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -63,3 +63,12 @@ def test_a_mix_without_a_shared_tag_is_named_from_its_folder():
     flat = pd.DataFrame(0.01, index=tags.index, columns=TAGS)
     made = mixes.make(keys, vectors, keys, flat, keys.str[:2], "euclidean", asked=2)
     assert sorted(made.groupby("mix")["name"].first()) == ["f0", "f1"]
+
+
+def test_a_name_a_bigger_mix_has_already_is_numbered():
+    keys, vectors, blob, tags = _blobs(sizes=(12, 9, 6, 10))  # the fourth group has no tag of its own
+    tags.loc[blob == 2, ["ambient", "chillout"]] = 0.0
+    tags.loc[blob == 2, ["jazz", "mellow"]] = [0.6, 0.3]  # the smallest group is tagged as the biggest
+    made = mixes.make(keys, vectors, keys, tags, keys.str[:2], "cosine", asked=4)
+    names = made.groupby("mix")["name"].first().tolist()
+    assert names == ["Jazz & Mellow", "f3", "Metal & Rock", "Jazz & Mellow 2"]
