@@ -156,7 +156,7 @@ def _tables(s: Settings = SETTINGS) -> _Tables:
     n = np.arange(s.n_fft)
     window = 0.5 - 0.5 * np.cos(2 * np.pi * n / s.n_fft)
     freq = np.fft.rfftfreq(s.n_fft, 1.0 / s.sample_rate)
-    mel, chroma = filterbanks.load(s.sample_rate, s.n_fft, s.n_mels)
+    mel, chroma, k_weighting = filterbanks.load(s.sample_rate, s.n_fft, s.n_mels)
     k, m = np.arange(s.n_mfcc)[np.newaxis], np.arange(s.n_mels)[:, np.newaxis]
     dct = np.cos(np.pi * k * (2 * m + 1) / (2 * s.n_mels)) * np.sqrt(2.0 / s.n_mels)
     dct[:, 0] /= np.sqrt(2.0)
@@ -167,26 +167,17 @@ def _tables(s: Settings = SETTINGS) -> _Tables:
         dct=dct.astype(np.float32),
         freq=freq,
         bands=_contrast_bands(freq, s.sample_rate),
-        k_weights=_k_weights(freq, window, s),
+        k_weights=_k_weights(k_weighting, window, s),
     )
 
 
-def _k_weights(freq: np.ndarray, window: np.ndarray, s: Settings) -> np.ndarray:
-    """BS.1770's K-weighting (pyloudnorm's two filters, a high shelf and a high pass, at this rate) as a
-    power response over the STFT's bins, scaled so that a frame's power spectrum times it is the frame's
-    K-weighted mean square (Parseval: each bin but DC and Nyquist stands for two, the window's energy out)."""
-    from pyloudnorm.iirfilter import IIRfilter
-    from scipy.signal import freqz
-
-    response = np.ones(freq.size)
-    for stage in (
-        IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, s.sample_rate, "high_shelf"),
-        IIRfilter(0.0, 0.5, 38.0, s.sample_rate, "high_pass"),
-    ):
-        response *= np.abs(freqz(stage.b, stage.a, worN=freq, fs=s.sample_rate)[1]) ** 2
-    sides = np.full(freq.size, 2.0)
+def _k_weights(k_weighting: np.ndarray, window: np.ndarray, s: Settings) -> np.ndarray:
+    """BS.1770's K-weighting (`filterbanks`: pyloudnorm's two filters at this rate) as weights over the
+    STFT's bins, scaled so that a frame's power spectrum times them is the frame's K-weighted mean square
+    (Parseval: each bin but DC and Nyquist stands for two, and the window's energy is taken out)."""
+    sides = np.full(k_weighting.size, 2.0)
     sides[0] = sides[-1] = 1.0
-    return (response * sides / (s.n_fft * np.sum(window**2))).astype(np.float32)
+    return (k_weighting * sides / (s.n_fft * np.sum(window**2))).astype(np.float32)
 
 
 def _contrast_bands(freq: np.ndarray, sr: int, n_bands: int = 6, fmin: float = 200.0, quantile: float = 0.02):

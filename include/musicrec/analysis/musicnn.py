@@ -79,7 +79,7 @@ def _mel() -> tuple[np.ndarray, np.ndarray]:
     """(periodic Hann window, mel filterbank transposed to (bins, bands)), as librosa computes them."""
     n = np.arange(N_FFT)
     window = (0.5 - 0.5 * np.cos(2 * np.pi * n / N_FFT)).astype(np.float32)
-    mel, _ = filterbanks.load(SAMPLE_RATE, N_FFT, N_MELS)
+    mel = filterbanks.load(SAMPLE_RATE, N_FFT, N_MELS).mel
     return window, np.ascontiguousarray(mel.T)
 
 

@@ -130,12 +130,13 @@ def test_filterbanks_are_computed_once_and_kept(tmp_path, monkeypatch):
     computed = []
     real = filterbanks.compute
     monkeypatch.setattr(filterbanks, "compute", lambda *a: computed.append(a) or real(*a))
-    mel, chroma = filterbanks.load(SR, 2048, 128)
+    mel, chroma, k_weighting = filterbanks.load(SR, 2048, 128)
     again = filterbanks.load(SR, 2048, 128)
     assert len(computed) == 1
     np.testing.assert_array_equal(again[0], mel)
     np.testing.assert_array_equal(again[1], chroma)
-    assert mel.shape == (128, 1025) and chroma.shape == (12, 1025)
+    assert mel.shape == (128, 1025) and chroma.shape == (12, 1025) and k_weighting.shape == (1025,)
+    np.testing.assert_array_equal(again.k_weighting, k_weighting)
     # a damaged file is computed again and replaced; an unwritable folder only costs the time
     (saved,) = (tmp_path / "filterbanks").iterdir()
     saved.write_bytes(b"not numpy")
