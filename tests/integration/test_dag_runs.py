@@ -100,6 +100,7 @@ def test_outputs_have_the_documented_columns(first_run):
         "file",
         "duration_s",
         *features.stored_columns(),
+        features.FINGERPRINT,
         *extract.BOOKKEEPING_COLUMNS,
     ]
     assert list(pd.read_parquet(current / storage.QUARANTINE).columns) == extract.QUARANTINE_COLUMNS

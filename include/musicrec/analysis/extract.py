@@ -293,7 +293,7 @@ def _largest_first(library: str, keys: list[str]) -> list[str]:
 
 def features_frame(rows: list[dict]) -> pd.DataFrame:
     numeric = features.stored_columns()
-    columns = ["track_key", "folder", "file", "duration_s", *numeric, *BOOKKEEPING_COLUMNS]
+    columns = ["track_key", "folder", "file", "duration_s", *numeric, features.FINGERPRINT, *BOOKKEEPING_COLUMNS]
     df = pd.DataFrame(rows, columns=columns).sort_values("track_key", ignore_index=True)
     numbers = {c: "float64" for c in [*numeric, "duration_s", "analysed_s"]}
     return df.astype(numbers | {"truncated": "bool"})

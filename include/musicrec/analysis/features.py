@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicrec.analysis import audio, filterbanks, musicnn
+from musicrec.analysis import audio, filterbanks, fingerprint, musicnn
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ SEED_SERIES = ("mfcc", "spectral_centroid", "zero_crossing_rate")
 # network or its weights. tests/unit/analysis/test_features_golden.py holds the values of a fixed signal for
 # this version and fails when they change under the same version. A docstring or a refactor that keeps the
 # values keeps the version, so a deployed library is not extracted again for it (a million tracks are days of CPU).
-FEATURE_VERSION = "2026.12-2"
+FEATURE_VERSION = "2026.12-3"
 
 
 def series_columns(name: str, rows: int) -> list[str]:
@@ -99,6 +99,9 @@ TAG_COLUMNS = [tag_column(t) for t in musicnn.TAGS]
 LOUDNESS = "loudness_lufs"
 LOUDNESS_FLOOR = -70.0
 DESCRIPTOR_COLUMNS = [LOUDNESS, "energy", "tempo_confidence", *TAG_COLUMNS]
+# The acoustic fingerprint of the track's first `fingerprint.SECONDS` (`musicrec.analysis.fingerprint`):
+# uint32 sub-fingerprints, little-endian, as bytes.
+FINGERPRINT = "fingerprint"
 
 
 def feature_columns(feature_set: str = "default") -> list[str]:
@@ -335,7 +338,7 @@ def _block_series(segment: np.ndarray, s: Settings, t: _Tables) -> dict[str, np.
     }
 
 
-def compute(y: np.ndarray, s: Settings = SETTINGS, peak: float = 1.0) -> dict[str, float]:
+def compute(y: np.ndarray, s: Settings = SETTINGS, peak: float = 1.0) -> dict[str, float | bytes]:
     """Features of a mono, peak-normalized signal at `s.sample_rate`; `peak`, the peak it was normalized
     from, sets the level its loudness is measured at."""
     t = _tables(s)
@@ -371,6 +374,7 @@ def compute(y: np.ndarray, s: Settings = SETTINGS, peak: float = 1.0) -> dict[st
     row["tempo_bpm"], row["tempo_confidence"] = _tempo(np.concatenate(onset_envelope), s)
     # measured at the level the signal had before it was peak-normalized
     row[LOUDNESS] = integrated_loudness(np.concatenate(k_weighted_power) * peak**2, s)
+    row[FINGERPRINT] = fingerprint.of_signal(y, s.sample_rate).tobytes()
     embedding, tags = musicnn.embed(y, s.sample_rate)
     row.update(zip(MUSICNN_COLUMNS, embedding.tolist(), strict=True))
     row.update(zip(TAG_COLUMNS, tags.tolist(), strict=True))

@@ -29,7 +29,7 @@ def _last_index_table(data_dir: str | Path, name: str, needed: list[str]) -> tup
     try:
         table = storage.read_parquet(path)
         missing = [c for c in needed if c not in table.columns]
-        if missing and set(missing) <= set(features.stored_columns()):
+        if missing and set(missing) <= {*features.stored_columns(), features.FINGERPRINT}:
             # written by a version of musicrec with other features: nothing is wrong, they are all computed anew
             log.info("discover: the last index has other features (%d missing): every file is extracted", len(missing))
             return None, []
@@ -75,7 +75,9 @@ def plan(library: Path, data_dir: Path, folders: list[str], full_refresh: bool) 
     """The library scanned and planned against the current index: what to extract, reuse, leave quarantined."""
     scanned, skipped = discovery.scan(library)
     previous, warnings = _last_index_table(
-        data_dir, storage.FEATURES, [*discovery.REUSE_KEYS, "feature_version", *features.stored_columns()]
+        data_dir,
+        storage.FEATURES,
+        [*discovery.REUSE_KEYS, "feature_version", *features.stored_columns(), features.FINGERPRINT],
     )
     # An older quarantine table without sizes and times is simply not reused: its files are tried again.
     quarantined, more = _last_index_table(data_dir, storage.QUARANTINE, [])

@@ -39,7 +39,9 @@ def analysed(folder: Path) -> dict[str, float]:
     path = folder / "fixed.flac"
     sf.write(path, fixed_signal(), RATE, subtype="PCM_16")  # lossless: the decoders see the same samples
     row = features.extract_path(path)
-    return {k: float(v) for k, v in row.items() if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)}
+    values = {k: float(v) for k, v in row.items() if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)}
+    sub_fingerprints = np.frombuffer(row[features.FINGERPRINT], dtype="<u4")
+    return values | {"fingerprint_bits_set": float(np.bitwise_count(sub_fingerprints).sum())}
 
 
 def test_the_same_version_gives_the_same_values(tmp_path):
