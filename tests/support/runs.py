@@ -23,8 +23,9 @@ def run_stages(library: Path, data: Path, run_id: str, metadata: Path | None = N
     tracks = stages.join(run, extracted, cleaned)
     scaled = stages.scale(tracks, params["metadata_weight"])
     embedded = stages.reduce(scaled, params["n_components"])
-    index = stages.build_index(embedded, tracks, params["n_neighbors"], params["metric"], params["hubness"])
-    mixed = stages.mixes(embedded, tracks, index, params["mixes"])
+    recordings = stages.duplicates(embedded, tracks, params["metric"])
+    index = stages.build_index(embedded, tracks, recordings, params["n_neighbors"], params["metric"], params["hubness"])
+    mixed = stages.mixes(embedded, tracks, index, recordings, params["mixes"])
     evaluated = stages.evaluate(embedded, tracks, index)
     published = publishing.publish(run, evaluated, mixed)
     return {
@@ -35,6 +36,7 @@ def run_stages(library: Path, data: Path, run_id: str, metadata: Path | None = N
         "join": tracks,
         "scale": scaled,
         "reduce": embedded,
+        "duplicates": recordings,
         "build_index": index,
         "mixes": mixed,
         "evaluate": evaluated,

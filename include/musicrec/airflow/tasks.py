@@ -173,19 +173,28 @@ def reduce(scaled: dict, params: dict | None = None) -> dict:
 
 @task
 @said_plainly
-def build_index(embedded: dict, tracks: dict, params: dict | None = None) -> dict:
+def duplicates(embedded: dict, tracks: dict, params: dict | None = None) -> dict:
+    """Files of the same recording grouped: candidates from the embedding, confirmed by their fingerprints."""
     from musicrec.pipeline import stages
 
-    return stages.build_index(embedded, tracks, params["n_neighbors"], params["metric"], params["hubness"])
+    return stages.duplicates(embedded, tracks, params["metric"])
 
 
 @task
 @said_plainly
-def mixes(embedded: dict, tracks: dict, index: dict, params: dict | None = None) -> dict:
+def build_index(embedded: dict, tracks: dict, recordings: dict, params: dict | None = None) -> dict:
+    from musicrec.pipeline import stages
+
+    return stages.build_index(embedded, tracks, recordings, params["n_neighbors"], params["metric"], params["hubness"])
+
+
+@task
+@said_plainly
+def mixes(embedded: dict, tracks: dict, index: dict, recordings: dict, params: dict | None = None) -> dict:
     """The library clustered into mixes, named from their tags, as M3U8 files beside the index."""
     from musicrec.pipeline import stages
 
-    return stages.mixes(embedded, tracks, index, params["mixes"])
+    return stages.mixes(embedded, tracks, index, recordings, params["mixes"])
 
 
 @task

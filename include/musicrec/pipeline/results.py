@@ -113,6 +113,20 @@ class Embedded(TypedDict):
     seconds: NotRequired[float]
 
 
+class Duplicates(TypedDict):
+    """duplicates: each track's recording, copies grouped."""
+
+    run_dir: str
+    path: str
+    groups: int  # recordings held by two files or more
+    tracks_in_groups: int
+    pairs_compared: int
+    pairs_reused: int
+    reuse_key: str
+    reused: NotRequired[bool]
+    seconds: NotRequired[float]
+
+
 class Index(TypedDict):
     """build_index: each track's neighbours."""
 

@@ -10,7 +10,8 @@ in XCom, and keeps the same dict in the run folder (`stages/`) for the run summa
     meta = clean_metadata(run, ...)                                     # then validated (Great Expectations)
     tracks = join(run, shards, meta)
     embedded = reduce(scale(tracks, ...), ...)
-    index = build_index(embedded, tracks, ...)
+    recordings = duplicates(embedded, tracks)                          # copies of one recording grouped
+    index = build_index(embedded, tracks, recordings, ...)
     mixed = mixes(embedded, tracks, index, ...)                        # playlists made of clusters
     evaluated = evaluate(embedded, tracks, index)
     publishing.publish(run, evaluated, mixed)
@@ -33,6 +34,7 @@ from musicrec import settings
 from musicrec.analysis import extract, features
 from musicrec.errors import InputError
 from musicrec.index import ann, descriptors, embedding, encode, evaluation, neighbours, plots
+from musicrec.index import duplicates as copies
 from musicrec.index import mixes as clustering
 from musicrec.library import discover as discovery
 from musicrec.library import metadata, tags
@@ -389,13 +391,99 @@ def reduce(scaled: results.Scaled, n_components: int) -> results.Embedded:
     }
 
 
+@stage("duplicates")
+def duplicates(embedded: results.Embedded, tracks: results.Tracks, metric: str = "cosine") -> results.Duplicates:
+    """Each track's recording (`musicrec.index.duplicates`): files of the same recording grouped, the
+    canonical one named, with the evidence; pairs judged by an earlier run are not compared again."""
+    described = ["track_key", "duration_s", "content_hash", "feature_version"]
+    key = changes.key([embedded["path"], (tracks["features"], described)], {"metric": metric}, [copies])
+    folder = storage.path(embedded["run_dir"])
+    reused = changes.from_current_index("duplicates", key, embedded["run_dir"], [storage.DUPLICATES])
+    if reused:
+        return reused
+    emb = storage.read_parquet(embedded["path"])
+    feats = (
+        storage.read_parquet(tracks["features"], columns=[*described, "size_bytes", features.FINGERPRINT])
+        .set_index("track_key")
+        .loc[emb["track_key"]]
+        .reset_index()
+    )
+    pairs = copies.candidate_pairs(emb.drop(columns="track_key").to_numpy(), feats["duration_s"].to_numpy(), metric)
+    evidence, judged = _judged_pairs(feats, pairs, embedded["run_dir"])
+    same = pairs[copies.is_same(evidence)]
+    recording = copies.recordings(len(feats), same, pd.factorize(feats["content_hash"])[0])
+    table = _recordings_table(feats, recording, evidence.assign(a=pairs[:, 0], b=pairs[:, 1])[copies.is_same(evidence)])
+    path = storage.write_parquet(table, folder / storage.DUPLICATES)
+    grouped = table[table.groupby("recording")["track_key"].transform("size") > 1]
+    log.info(
+        "duplicates: %d recordings held by %d files (%d pairs compared, %d judged by an earlier run)",
+        grouped["recording"].nunique(),
+        len(grouped),
+        len(pairs),
+        len(pairs) - judged,
+    )
+    return {
+        "run_dir": embedded["run_dir"],
+        "path": str(path),
+        "groups": int(grouped["recording"].nunique()),
+        "tracks_in_groups": len(grouped),
+        "pairs_compared": int(len(pairs)),
+        "pairs_reused": int(len(pairs) - judged),
+        "reuse_key": key,
+    }
+
+
+def _judged_pairs(feats: pd.DataFrame, pairs: np.ndarray, run_dir: str) -> tuple[pd.DataFrame, int]:
+    """The evidence of each candidate pair (PAIR_COLUMNS but the hashes), from the current index's pairs
+    where they were judged there, else by comparing fingerprints; and how many were compared now. Every
+    pair's evidence is kept in the run for the next."""
+    hashes = np.sort(feats["content_hash"].astype(str).to_numpy()[pairs].reshape(-1, 2), axis=1)
+    asked = pd.DataFrame({"hash_a": hashes[:, 0], "hash_b": hashes[:, 1]}, dtype=str)
+    current = storage.current_dir(storage.data_dir_of(run_dir))
+    known = pd.DataFrame(columns=copies.PAIR_COLUMNS)
+    if current is not None and (current / storage.DUPLICATE_PAIRS).exists():
+        known = storage.read_parquet(current / storage.DUPLICATE_PAIRS)
+    known = known.astype({"hash_a": str, "hash_b": str})
+    evidence = asked.merge(known, on=["hash_a", "hash_b"], how="left")
+    todo = np.flatnonzero(evidence["bit_error_rate"].isna().to_numpy())
+    prints = feats[features.FINGERPRINT].to_numpy()
+    for i in todo:
+        a, b = pairs[i]
+        for name, value in copies.judge(prints[a], prints[b]).items():
+            evidence.loc[i, name] = value
+    kept = pd.concat([known, evidence], ignore_index=True).drop_duplicates(["hash_a", "hash_b"], keep="last")
+    storage.write_parquet(kept[copies.PAIR_COLUMNS], storage.path(run_dir) / storage.DUPLICATE_PAIRS)
+    return evidence[copies.PAIR_COLUMNS[2:]].astype(float), len(todo)
+
+
+def _recordings_table(feats: pd.DataFrame, recording: np.ndarray, links: pd.DataFrame) -> pd.DataFrame:
+    """duplicates.parquet: each track's recording, whether it is the canonical member, which one is, and
+    the evidence that joined it to its group (none for the canonical member or a track alone)."""
+    table = feats[["track_key", "duration_s", "size_bytes"]].assign(recording=recording)
+    best = table.loc[copies.canonical_order(table)].drop_duplicates("recording").set_index("recording")["track_key"]
+    table["canonical_key"] = table["recording"].map(best)
+    table["canonical"] = table["canonical_key"] == table["track_key"]
+    evidence = pd.DataFrame(index=table.index, columns=copies.PAIR_COLUMNS[2:], dtype=float)
+    for link in links.itertuples():  # each member's evidence: the pair linking it to its canonical one, else any
+        for member, other in ((link.a, link.b), (link.b, link.a)):
+            to_canonical = table.at[other, "track_key"] == table.at[member, "canonical_key"]
+            if not table.at[member, "canonical"] and (to_canonical or evidence.loc[member].isna().all()):
+                evidence.loc[member] = [link.bit_error_rate, link.offset_s, link.overlap_s]
+    return pd.concat([table, evidence], axis=1)[copies.COLUMNS]
+
+
 @stage("build_index")
 def build_index(
-    embedded: results.Embedded, tracks: results.Tracks, n_neighbors: int, metric: str, hubness: str = "none"
+    embedded: results.Embedded,
+    tracks: results.Tracks,
+    recordings: results.Duplicates,
+    n_neighbors: int,
+    metric: str,
+    hubness: str = "none",
 ) -> results.Index:
-    """Each track's nearest neighbours in the embedding; copies of the same audio are never each other's."""
+    """Each track's nearest neighbours in the embedding; files of the same recording are never each other's."""
     key = changes.key(
-        [embedded["path"], (tracks["path"], ["track_key", "content_hash"])],
+        [embedded["path"], (recordings["path"], ["track_key", "recording"])],
         {"n_neighbors": n_neighbors, "metric": metric, "hubness": hubness},
         [neighbours, ann],
     )
@@ -405,12 +493,12 @@ def build_index(
     if reused:
         return reused
     emb = storage.read_parquet(embedded["path"])
-    hashes = storage.read_parquet(tracks["path"], columns=["track_key", "content_hash"]).set_index("track_key")
+    recording = storage.read_parquet(recordings["path"], columns=["track_key", "recording"]).set_index("track_key")
     found = neighbours.find(
         emb.drop(columns="track_key").to_numpy(dtype=np.float32),
         n_neighbors,
         metric,
-        groups=hashes.loc[emb["track_key"], "content_hash"].tolist(),
+        groups=recording.loc[emb["track_key"], "recording"].tolist(),
         hubness=hubness,
     )
     folder = storage.path(embedded["run_dir"])
@@ -432,26 +520,30 @@ def build_index(
 
 
 @stage("mixes")
-def mixes(embedded: results.Embedded, tracks: results.Tracks, index: results.Index, count: int = 0) -> results.Mixes:
+def mixes(
+    embedded: results.Embedded,
+    tracks: results.Tracks,
+    index: results.Index,
+    recordings: results.Duplicates,
+    count: int = 0,
+) -> results.Mixes:
     """The library clustered into mixes (`musicrec.index.mixes`), as a table and as M3U8 files in the run."""
-    described = [
-        "track_key",
-        "folder",
-        "content_hash",
-        *[c for c in features.TAG_COLUMNS if c in storage.columns(tracks["path"])],
-    ]
+    described = ["track_key", "folder", *[c for c in features.TAG_COLUMNS if c in storage.columns(tracks["path"])]]
     key = changes.key(
-        [embedded["path"], (tracks["path"], described)], {"mixes": count, "metric": index["metric"]}, [clustering]
+        [embedded["path"], (tracks["path"], described), (recordings["path"], ["track_key", "recording"])],
+        {"mixes": count, "metric": index["metric"]},
+        [clustering],
     )
     folder = storage.path(embedded["run_dir"])
     reused = changes.from_current_index("mixes", key, embedded["run_dir"], [storage.MIXES])
     if not reused:
         emb = storage.read_parquet(embedded["path"])
         table = storage.read_parquet(tracks["path"], columns=described).set_index("track_key").loc[emb["track_key"]]
+        recording = storage.read_parquet(recordings["path"], columns=["track_key", "recording"]).set_index("track_key")
         made = clustering.make(
             emb["track_key"],
             emb.drop(columns="track_key").to_numpy(dtype=np.float64),
-            table["content_hash"].fillna(pd.Series(table.index, index=table.index)),
+            recording.loc[emb["track_key"], "recording"],
             descriptors.tag_probabilities(table),
             table["folder"],
             index["metric"],

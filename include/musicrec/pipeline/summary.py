@@ -13,7 +13,18 @@ from musicrec.store import storage
 
 log = logging.getLogger("musicrec")
 
-STAGES = ["discover", "extract", "clean_metadata", "join", "scale", "reduce", "build_index", "mixes", "evaluate"]
+STAGES = [
+    "discover",
+    "extract",
+    "clean_metadata",
+    "join",
+    "scale",
+    "reduce",
+    "duplicates",
+    "build_index",
+    "mixes",
+    "evaluate",
+]
 
 
 def _stage_records(run: results.Run) -> dict:

@@ -119,7 +119,12 @@ class Index:
 
     @cached_property
     def groups(self) -> np.ndarray:
-        """A code per track, shared by copies of the same audio (content hash)."""
+        """A code per track, shared by the files of one recording (`musicrec.index.duplicates`; in an index
+        built before it, by copies of the same audio, their content hash)."""
+        path = self.run / storage.DUPLICATES
+        if path.exists():
+            recording = storage.read_parquet(path, columns=["track_key", "recording"]).set_index("track_key")
+            return pd.factorize(recording["recording"].reindex(self.tracks["track_key"]).to_numpy())[0]
         return pd.factorize(self.tracks["content_hash"].fillna(self.tracks["track_key"]))[0]
 
     @cached_property

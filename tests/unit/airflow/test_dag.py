@@ -42,9 +42,10 @@ def test_each_task_gets_what_it_reads_from_the_task_that_wrote_it(dag):
     assert _upstream(dag, "join") == {"discover", "extract_features", "validate_metadata"}
     assert _upstream(dag, "scale") == {"join"}
     assert _upstream(dag, "reduce") == {"scale"}
-    assert _upstream(dag, "build_index") == {"reduce", "join"}
+    assert _upstream(dag, "duplicates") == {"reduce", "join"}
+    assert _upstream(dag, "build_index") == {"reduce", "join", "duplicates"}
     assert _upstream(dag, "evaluate") == {"reduce", "join", "build_index"}
-    assert _upstream(dag, "mixes") == {"reduce", "join", "build_index"}
+    assert _upstream(dag, "mixes") == {"reduce", "join", "build_index", "duplicates"}
     assert _upstream(dag, "publish") == {"discover", "evaluate", "mixes"}
     release = dag.get_task("release_lock")
     assert dag.get_task("take_lock").is_setup
@@ -56,8 +57,8 @@ def test_a_run_with_no_shard_still_joins_and_publishes(dag):
     # depends on the mapped task directly.
     assert dag.get_task("join").trigger_rule == "none_failed_min_one_success"
     downstream_of_join = dag.get_task("join").get_flat_relative_ids(upstream=False)
-    assert {"scale", "reduce", "build_index", "mixes", "publish"} <= downstream_of_join
-    for task_id in ("scale", "reduce", "build_index", "mixes", "publish"):
+    assert {"scale", "reduce", "duplicates", "build_index", "mixes", "publish"} <= downstream_of_join
+    for task_id in ("scale", "reduce", "duplicates", "build_index", "mixes", "publish"):
         assert "extract_features" not in _upstream(dag, task_id)
 
 

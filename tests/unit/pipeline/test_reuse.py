@@ -24,7 +24,7 @@ def _run(library, data_dir, run_id: str, **changed) -> dict:
 
 
 def _reused(stages: dict) -> dict:
-    stage_names = ("scale", "reduce", "build_index", "mixes", "evaluate")
+    stage_names = ("scale", "reduce", "duplicates", "build_index", "mixes", "evaluate")
     return {name: stages[name].get("reused", False) for name in stage_names}
 
 
@@ -50,8 +50,8 @@ def test_a_run_with_nothing_changed_reuses_the_index_stages_of_the_current_index
     [
         ({"n_neighbors": 3}, {"build_index"}),
         ({"hubness": "none"}, {"build_index", "evaluate"}),
-        ({"n_components": 2}, {"reduce", "build_index", "mixes", "evaluate"}),
-        ({"metadata_weight": 1.0}, {"scale", "reduce", "build_index", "mixes", "evaluate"}),
+        ({"n_components": 2}, {"reduce", "duplicates", "build_index", "mixes", "evaluate"}),
+        ({"metadata_weight": 1.0}, {"scale", "reduce", "duplicates", "build_index", "mixes", "evaluate"}),
         ({"mixes": 3}, {"mixes"}),
     ],
 )

@@ -1,0 +1,88 @@
+"""Duplicates: the files of one recording (its album and compilation copies, other encodings, rates, trims,
+fades, gains) grouped, so that every list shows the recording once.
+
+Found in two passes. Candidates, cheap: each track's CANDIDATES nearest tracks in the embedding within
+CANDIDATE_DISTANCE whose durations differ by no more than trims explain (DURATION_SLACK_S). Confirmed,
+exact: the two acoustic fingerprints aligned (`musicrec.analysis.fingerprint`) agree on at least
+1 - MAX_BIT_ERROR_RATE of their bits over at least MIN_OVERLAP of the shorter one. The embedding alone
+would merge what sounds alike (two tracks of one soundtrack on one theme, a cover, a live take); the
+fingerprint agrees only where the samples are the same recording's. A time-stretched or transposed
+version is another recording by this rule. The cost grows with the tracks times CANDIDATES, never with
+their square; a pair is judged once (by its two files' content hashes) and the verdict reused by later runs.
+
+The canonical member of a group stands for it: lossless over lossy, then the higher bitrate, then the
+longer, then the first by track key.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from musicrec.analysis import fingerprint
+from musicrec.index import neighbours
+
+CANDIDATES = 10
+CANDIDATE_DISTANCE = 0.1  # cosine distance in the embedding; copies measure far below (benchmarks/DUPLICATES.md)
+DURATION_SLACK_S = 12.0  # up to 5 s trimmed at either end, and encoders' padding
+MAX_BIT_ERROR_RATE = 0.25  # copies measure 0.12 at most, other recordings 0.38 at least (DUPLICATES.md)
+MIN_OVERLAP = 0.8
+MAX_OFFSET_S = 12.0
+LOSSLESS = (".flac", ".wav", ".aif", ".aiff", ".wv", ".ape", ".alac")
+PAIR_COLUMNS = ["hash_a", "hash_b", "bit_error_rate", "offset_s", "overlap_s"]
+COLUMNS = ["track_key", "recording", "canonical", "canonical_key", "bit_error_rate", "offset_s", "overlap_s"]
+
+
+def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, metric: str) -> np.ndarray:
+    """(pairs, 2) rows i < j of tracks near enough in the embedding and in duration to be compared."""
+    k = min(CANDIDATES, len(vectors) - 1)
+    if k < 1:
+        return np.zeros((0, 2), dtype=np.int64)
+    found = neighbours.find(vectors.astype(np.float32), k, metric, groups=list(range(len(vectors))))
+    rows = np.repeat(np.arange(len(vectors)), found.rows.shape[1])
+    others, distances = found.rows.ravel(), found.distances.ravel()
+    near = (others >= 0) & (distances <= CANDIDATE_DISTANCE)
+    rows, others = rows[near], others[near]
+    close = np.abs(durations[rows] - durations[others]) <= DURATION_SLACK_S
+    pairs = np.sort(np.column_stack([rows[close], others[close]]), axis=1)
+    return np.unique(pairs, axis=0) if len(pairs) else pairs
+
+
+def judge(a: bytes, b: bytes) -> dict:
+    """The evidence of one pair: bit error rate, offset and overlap (seconds) of their fingerprints aligned."""
+    fa, fb = (np.frombuffer(x, dtype="<u4") for x in (a, b))
+    frame_s = fingerprint.HOP / fingerprint.RATE
+    found = fingerprint.match(fa, fb, round(MAX_OFFSET_S / frame_s))
+    shorter = max(min(fa.size, fb.size), 1)
+    same_enough = found.overlap >= MIN_OVERLAP * shorter
+    return {
+        "bit_error_rate": round(found.bit_error_rate if same_enough else 1.0, 4),
+        "offset_s": round(found.offset * frame_s, 3),
+        "overlap_s": round(found.overlap * frame_s, 2),
+    }
+
+
+def is_same(evidence: pd.DataFrame) -> np.ndarray:
+    return evidence["bit_error_rate"].to_numpy() <= MAX_BIT_ERROR_RATE
+
+
+def recordings(n: int, same: np.ndarray, copies: np.ndarray) -> np.ndarray:
+    """A recording id per track: connected components of the pairs judged the same (`same`, (pairs, 2))
+    and of identical files (`copies`, a code per track shared by identical audio)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    first_copy = pd.Series(np.arange(n)).groupby(copies).transform("first").to_numpy()
+    edges = np.vstack([same.reshape(-1, 2), np.column_stack([np.arange(n), first_copy])])
+    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def canonical_order(tracks: pd.DataFrame) -> pd.Index:
+    """The tracks (track_key, duration_s, size_bytes) best first: lossless, higher bitrate, longer, by key."""
+    lossless = tracks["track_key"].str.lower().str.endswith(LOSSLESS)
+    bitrate = tracks["size_bytes"] / tracks["duration_s"].clip(lower=1e-3)
+    ranked = tracks.assign(_lossless=lossless, _bitrate=bitrate)
+    return ranked.sort_values(
+        ["_lossless", "_bitrate", "duration_s", "track_key"], ascending=[False, False, False, True], kind="stable"
+    ).index
