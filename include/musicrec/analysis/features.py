@@ -402,6 +402,8 @@ def _tempo(envelope: np.ndarray, s: Settings, start_bpm: float = 120.0, max_bpm:
         logprior = -0.5 * (np.log2(bpms) - np.log2(start_bpm)) ** 2
     logprior[: int(np.argmax(bpms < max_bpm))] = -np.inf
     best = int(np.argmax(np.log1p(1e6 * tempogram) + logprior))
+    if best >= envelope.size - 1:  # a period as long as the track: nothing repeats within it
+        return float(bpms[best]), 0.0
     centred = np.fft.rfft(envelope - envelope.mean(), n=2 * envelope.size)
     correlation = np.fft.irfft(np.abs(centred) ** 2)[: best + 2]
     confidence = correlation[max(best - 1, 0) : best + 2].max() / correlation[0] if correlation[0] > 0 else 0.0

@@ -63,6 +63,13 @@ def test_the_tempo_of_a_click_track(tmp_path, bpm):
     assert row["tempo_confidence"] > 0.5  # the clicks repeat at exactly that period
 
 
+@pytest.mark.parametrize("seconds", [0.18, 0.6, 2.0])
+def test_a_track_shorter_than_a_beat_has_a_tempo_of_no_confidence(tmp_path, seconds):
+    path = tmp_path / "short.wav"
+    sf.write(path, np.random.default_rng(1).standard_normal(int(seconds * 44100)) * 0.3, 44100)
+    assert 0.0 <= features.extract_path(path)["tempo_confidence"] <= 1.0
+
+
 def test_a_click_track_is_a_surer_tempo_than_noise(tmp_path):
     sf.write(tmp_path / "clicks.wav", _clicks(120), SR)
     noise = np.random.default_rng(3).uniform(-0.3, 0.3, 12 * SR) * np.random.default_rng(4).uniform(0, 1, 12 * SR)
