@@ -347,6 +347,34 @@ def cmd_mixes(args) -> int:
     return _answer_tracks(lambda: mixes.mix(args.data_dir, args.mix), args, lines)
 
 
+def cmd_duplicates(args) -> int:
+    from musicrec.serve import duplicates, export
+    from musicrec.store import storage
+
+    out = export.output_path(args.out) if args.out else None
+
+    def show(result: dict) -> None:
+        for group in result["groups"]:
+            print(f"{group['canonical']}  (kept; {len(group['files']) - 1} more of this recording)")
+            for f in group["files"][1:]:
+                print(
+                    f"  {f['track_key']}: {100 * (1 - f['bit_error_rate']):.1f}% of the fingerprint's bits agree, "
+                    f"{f['offset_s']:+.2f} s apart, over {f['overlap_s']:.0f} s"
+                    if f["bit_error_rate"] is not None
+                    else f"  {f['track_key']}: the same file's bytes"
+                )
+        print(
+            f"{len(result['groups'])} recordings held by {result['files']} files"
+            if result["groups"]
+            else result["note"]
+        )
+        if out:
+            storage.write_text(duplicates.grouped(args.data_dir).to_csv(index=False), out)
+            print(f"-> {out} (one row a file: its recording, whether it is the one kept, the evidence)")
+
+    return _answer(lambda: duplicates.listing(args.data_dir), args, show)
+
+
 def _tag_vocabulary() -> str:
     from musicrec.index import descriptors
 
@@ -580,6 +608,12 @@ def parser() -> argparse.ArgumentParser:
     mixed.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     mixed.add_argument("--json", action="store_true")
     mixed.set_defaults(func=cmd_mixes)
+
+    dup = sub.add_parser("duplicates", help="the recordings the library holds more than once, with the evidence")
+    dup.add_argument("--out", help="write them as CSV, one row a file, for cleaning the library ('-': standard output)")
+    dup.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    dup.add_argument("--json", action="store_true")
+    dup.set_defaults(func=cmd_duplicates)
 
     feat = sub.add_parser("features", help="extract audio features of a folder to Parquet (no Airflow)")
     feat.add_argument("--library", required=True)

@@ -26,6 +26,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from musicrec import settings
 from musicrec.serve.schemas import (
+    DuplicateGroups,
     IndexInfo,
     MapPoint,
     Mix,
@@ -302,6 +303,16 @@ def search_by_tags(
 
     with _as_http_errors():
         return tag_search.tag_search(_data_dir(request), q, k, **only)
+
+
+@routes.get("/api/duplicates", response_model=DuplicateGroups)
+def duplicate_groups(request: Request):
+    """The recordings the library holds more than once: each group's files, the one kept first, with the
+    evidence that joined each to it (its fingerprint's agreement, offset and overlap)."""
+    from musicrec.serve import duplicates
+
+    with _as_http_errors():
+        return duplicates.listing(_data_dir(request))
 
 
 @routes.get("/api/tags", response_model=list[str])

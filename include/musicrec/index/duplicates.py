@@ -1,8 +1,9 @@
 """Duplicates: the files of one recording (its album and compilation copies, other encodings, rates, trims,
 fades, gains) grouped, so that every list shows the recording once.
 
-Found in two passes. Candidates, cheap: each track's CANDIDATES nearest tracks in the embedding within
-CANDIDATE_DISTANCE whose durations differ by no more than trims explain (DURATION_SLACK_S). Confirmed,
+Found in two passes. Candidates, cheap: each track's CANDIDATES nearest tracks in the embedding whose
+durations differ by no more than trims explain (DURATION_SLACK_S): a copy is among the nearest, however
+the library spreads. Confirmed,
 exact: the two acoustic fingerprints aligned (`musicrec.analysis.fingerprint`) agree on at least
 1 - MAX_BIT_ERROR_RATE of their bits over at least MIN_OVERLAP of the shorter one. The embedding alone
 would merge what sounds alike (two tracks of one soundtrack on one theme, a cover, a live take); the
@@ -10,8 +11,9 @@ fingerprint agrees only where the samples are the same recording's. A time-stret
 version is another recording by this rule. The cost grows with the tracks times CANDIDATES, never with
 their square; a pair is judged once (by its two files' content hashes) and the verdict reused by later runs.
 
-The canonical member of a group stands for it: lossless over lossy, then the higher bitrate, then the
-longer, then the first by track key.
+The canonical member of a group stands for it: lossless over lossy, then the higher bitrate (between lossy
+files: a WAV and a FLAC of the same samples are equals), then the longer (the untrimmed), then the first by
+track key.
 """
 
 from __future__ import annotations
@@ -22,8 +24,7 @@ import pandas as pd
 from musicrec.analysis import fingerprint
 from musicrec.index import neighbours
 
-CANDIDATES = 10
-CANDIDATE_DISTANCE = 0.1  # cosine distance in the embedding; copies measure far below (benchmarks/DUPLICATES.md)
+CANDIDATES = 5
 DURATION_SLACK_S = 12.0  # up to 5 s trimmed at either end, and encoders' padding
 MAX_BIT_ERROR_RATE = 0.25  # copies measure 0.12 at most, other recordings 0.38 at least (DUPLICATES.md)
 MIN_OVERLAP = 0.8
@@ -40,9 +41,9 @@ def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, metric: str) -> 
         return np.zeros((0, 2), dtype=np.int64)
     found = neighbours.find(vectors.astype(np.float32), k, metric, groups=list(range(len(vectors))))
     rows = np.repeat(np.arange(len(vectors)), found.rows.shape[1])
-    others, distances = found.rows.ravel(), found.distances.ravel()
-    near = (others >= 0) & (distances <= CANDIDATE_DISTANCE)
-    rows, others = rows[near], others[near]
+    others = found.rows.ravel()
+    found_one = others >= 0
+    rows, others = rows[found_one], others[found_one]
     close = np.abs(durations[rows] - durations[others]) <= DURATION_SLACK_S
     pairs = np.sort(np.column_stack([rows[close], others[close]]), axis=1)
     return np.unique(pairs, axis=0) if len(pairs) else pairs
@@ -79,9 +80,10 @@ def recordings(n: int, same: np.ndarray, copies: np.ndarray) -> np.ndarray:
 
 
 def canonical_order(tracks: pd.DataFrame) -> pd.Index:
-    """The tracks (track_key, duration_s, size_bytes) best first: lossless, higher bitrate, longer, by key."""
+    """The tracks (track_key, duration_s, size_bytes) best first: lossless, higher bitrate (lossy), longer,
+    by key."""
     lossless = tracks["track_key"].str.lower().str.endswith(LOSSLESS)
-    bitrate = tracks["size_bytes"] / tracks["duration_s"].clip(lower=1e-3)
+    bitrate = (tracks["size_bytes"] / tracks["duration_s"].clip(lower=1e-3)).where(~lossless, 0.0)
     ranked = tracks.assign(_lossless=lossless, _bitrate=bitrate)
     return ranked.sort_values(
         ["_lossless", "_bitrate", "duration_s", "track_key"], ascending=[False, False, False, True], kind="stable"

@@ -140,3 +140,22 @@ class Mix(BaseModel):
     name: str
     tracks: list[PlaylistTrack]
     note: str | None
+
+
+class DuplicateFile(Track):
+    canonical: bool = Field(description="the file that stands for the recording (lossless, higher bitrate, longer)")
+    bit_error_rate: float | None = Field(description="its fingerprint's bits that differ from the kept file's, aligned")
+    offset_s: float | None = Field(description="how far its start is from the kept file's")
+    overlap_s: float | None = Field(description="the stretch compared")
+
+
+class DuplicateGroup(BaseModel):
+    recording: int
+    canonical: str = Field(description="the track key of the file kept")
+    files: list[DuplicateFile]
+
+
+class DuplicateGroups(BaseModel):
+    groups: list[DuplicateGroup]
+    files: int
+    note: str | None
