@@ -363,11 +363,8 @@ def cmd_duplicates(args) -> int:
                     if f["bit_error_rate"] is not None
                     else f"  {f['track_key']}: the same file's bytes"
                 )
-        print(
-            f"{len(result['groups'])} recordings held by {result['files']} files"
-            if result["groups"]
-            else result["note"]
-        )
+        n = len(result["groups"])
+        print(f"{n} recording{'s' * (n != 1)} held by {result['files']} files" if n else result["note"])
         if out:
             storage.write_text(duplicates.grouped(args.data_dir).to_csv(index=False), out)
             print(f"-> {out} (one row a file: its recording, whether it is the one kept, the evidence)")

@@ -240,5 +240,10 @@ def test_tags_mixes_and_the_map_by_tag_from_the_page(browser, api_server, small_
     page.locator("#tag").fill("melow")
     page.get_by_role("button", name="Playlist").click()
     page.locator("#playlist p.error", has_text="'melow' is not one of the 50 tags").wait_for()
+    # the byte copy in the library is one recording with its original; the copy is not the one kept
+    page.locator("#duplicates table").wait_for()
+    assert page.locator("#duplicates p").inner_text() == "1 recording held by 2 files"
+    assert "copy of 0.wav" in page.locator("#duplicates").inner_text()
+    assert "the same bytes" in page.locator("#duplicates").inner_text()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "musicrec-tags-and-mixes.png"), full_page=True)

@@ -101,7 +101,7 @@ def test_musicrec_duplicates_and_the_api_show_the_group_with_its_evidence(librar
     assert cli.main(["duplicates", "--out", str(out), "--data-dir", str(data)]) == 0
     said = capsys.readouterr().out
     assert said.startswith("album/0.flac  (kept; 2 more of this recording)")
-    assert "other/0 trimmed.wav: " in said and "-2.30 s apart" in said and "1 recordings held by 3 files" in said
+    assert "other/0 trimmed.wav: " in said and "-2.30 s apart" in said and "1 recording held by 3 files" in said
     assert set(pd.read_csv(out)["track_key"]) == {"album/0.flac", "compilation/0.mp3", "other/0 trimmed.wav"}
     assert cli.main(["duplicates", "--json", "--data-dir", str(data)]) == 0
     from_cli = json.loads(capsys.readouterr().out)
