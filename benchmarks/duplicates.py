@@ -35,6 +35,10 @@ from musicrec.index import neighbours
 from musicrec.store import storage
 
 HERE = Path(__file__).resolve().parent
+# Files of the dev corpus that hold the same recording: two games ship this piece (one with 5 s more at its
+# end); aligned at 0 s, 91% of their fingerprints' bits agree over two minutes, where different pieces agree
+# on about half.
+SAME_IN_CORPUS = [("flare-game/battle_theme.ogg", "supertux-data/battle_theme.ogg")]
 SR = 44100
 LOSSY = {"mp3-128k": ("libmp3lame", "mp3", 44100, 128_000), "opus-64k": ("libopus", "ogg", 48000, 64_000),
          "aac-128k": ("aac", "adts", 44100, 128_000)}  # fmt: skip
@@ -98,14 +102,15 @@ def build(corpus: Path, work: Path, tracks: int) -> pd.DataFrame:
         made += [(name, v, None) for name, v in _negatives(y).items()]
         for name, (signal, rate, how), recording in made:
             stem = f"{name}/{path.parent.name}-{path.stem}"
-            if how in LOSSY:
-                codec, fmt, _, bitrate = LOSSY[how]
-                target = library / f"{stem}.{'m4a' if fmt == 'adts' else fmt}"
-                target.parent.mkdir(parents=True, exist_ok=True)
+            fmt = LOSSY[how][1] if how in LOSSY else "flac"
+            target = library / f"{stem}.{'m4a' if fmt == 'adts' else fmt}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():  # made by an earlier run: unchanged, so its features are reused
+                pass
+            elif how in LOSSY:
+                codec, _, _, bitrate = LOSSY[how]
                 _encode(signal, rate, codec, fmt, bitrate, target)
             else:
-                target = library / f"{stem}.flac"
-                target.parent.mkdir(parents=True, exist_ok=True)
                 sf.write(target, signal, rate)
             key = str(target.relative_to(library))
             truth.append((key, recording or key))
@@ -170,6 +175,8 @@ def main() -> None:
     hashes = pd.read_parquet(current / storage.TRACKS, columns=["track_key", "content_hash"]).set_index("track_key")
     # files of identical bytes are one recording whatever the truth table says (the corpus has such copies)
     truth = truth.groupby(hashes["content_hash"].reindex(truth.index)).transform("first")
+    for a, b in SAME_IN_CORPUS:
+        truth[truth == truth[f"corpus/{b}"]] = truth[f"corpus/{a}"]
     finder = score(truth, table["recording"].reindex(truth.index))
     found, keys = nearest(data)
     for distance in np.geomspace(1e-4, 0.5, 60):  # the smallest distance at which it finds as many

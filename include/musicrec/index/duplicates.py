@@ -5,7 +5,9 @@ Found in two passes. Candidates, cheap: each track's CANDIDATES nearest tracks i
 durations differ by no more than trims explain (DURATION_SLACK_S): a copy is among the nearest, however
 the library spreads. Confirmed,
 exact: the two acoustic fingerprints aligned (`musicrec.analysis.fingerprint`) agree on at least
-1 - MAX_BIT_ERROR_RATE of their bits over at least MIN_OVERLAP of the shorter one. The embedding alone
+1 - MAX_BIT_ERROR_RATE of their bits over at least MIN_OVERLAP of the shorter one, and, aligned, the two
+files start and end within MAX_EDGE_S of each other (what trimming a few seconds at either end and encoders'
+padding explain): an excerpt, such as a track's first half, is another file of its own. The embedding alone
 would merge what sounds alike (two tracks of one soundtrack on one theme, a cover, a live take); the
 fingerprint agrees only where the samples are the same recording's. A time-stretched or transposed
 version is another recording by this rule. The cost grows with the tracks times CANDIDATES, never with
@@ -26,11 +28,12 @@ from musicrec.index import neighbours
 
 CANDIDATES = 5
 DURATION_SLACK_S = 12.0  # up to 5 s trimmed at either end, and encoders' padding
-MAX_BIT_ERROR_RATE = 0.25  # copies measure 0.12 at most, other recordings 0.38 at least (DUPLICATES.md)
+MAX_BIT_ERROR_RATE = 0.25  # copies measured 0.12 at most, other recordings 0.38 at least
 MIN_OVERLAP = 0.8
-MAX_OFFSET_S = 12.0
+MAX_EDGE_S = 5.5
 LOSSLESS = (".flac", ".wav", ".aif", ".aiff", ".wv", ".ape", ".alac")
-PAIR_COLUMNS = ["hash_a", "hash_b", "bit_error_rate", "offset_s", "overlap_s"]
+EVIDENCE = ["bit_error_rate", "offset_s", "overlap_s"]
+PAIR_COLUMNS = ["hash_a", "hash_b", "same", *EVIDENCE]
 COLUMNS = ["track_key", "recording", "canonical", "canonical_key", "bit_error_rate", "offset_s", "overlap_s"]
 
 
@@ -49,22 +52,29 @@ def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, metric: str) -> 
     return np.unique(pairs, axis=0) if len(pairs) else pairs
 
 
-def judge(a: bytes, b: bytes) -> dict:
-    """The evidence of one pair: bit error rate, offset and overlap (seconds) of their fingerprints aligned."""
+def judge(a: bytes, b: bytes, duration_a: float, duration_b: float) -> dict:
+    """Whether two files hold the same recording (`same`), and the evidence: the bit error rate, offset
+    and overlap (seconds) of their fingerprints aligned."""
     fa, fb = (np.frombuffer(x, dtype="<u4") for x in (a, b))
     frame_s = fingerprint.HOP / fingerprint.RATE
-    found = fingerprint.match(fa, fb, round(MAX_OFFSET_S / frame_s))
-    shorter = max(min(fa.size, fb.size), 1)
-    same_enough = found.overlap >= MIN_OVERLAP * shorter
+    found = fingerprint.match(fa, fb, round(MAX_EDGE_S / frame_s))
+    offset = found.offset * frame_s  # b starts this much before a
+    ends_apart = abs(duration_b - (duration_a + offset))
+    same = (
+        found.bit_error_rate <= MAX_BIT_ERROR_RATE
+        and found.overlap >= MIN_OVERLAP * max(min(fa.size, fb.size), 1)
+        and ends_apart <= MAX_EDGE_S
+    )
     return {
-        "bit_error_rate": round(found.bit_error_rate if same_enough else 1.0, 4),
-        "offset_s": round(found.offset * frame_s, 3),
+        "same": bool(same),
+        "bit_error_rate": round(found.bit_error_rate, 4),
+        "offset_s": round(offset, 3),
         "overlap_s": round(found.overlap * frame_s, 2),
     }
 
 
 def is_same(evidence: pd.DataFrame) -> np.ndarray:
-    return evidence["bit_error_rate"].to_numpy() <= MAX_BIT_ERROR_RATE
+    return evidence["same"].astype(bool).to_numpy()
 
 
 def recordings(n: int, same: np.ndarray, copies: np.ndarray) -> np.ndarray:

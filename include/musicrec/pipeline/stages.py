@@ -446,14 +446,14 @@ def _judged_pairs(feats: pd.DataFrame, pairs: np.ndarray, run_dir: str) -> tuple
     known = known.astype({"hash_a": str, "hash_b": str})
     evidence = asked.merge(known, on=["hash_a", "hash_b"], how="left")
     todo = np.flatnonzero(evidence["bit_error_rate"].isna().to_numpy())
-    prints = feats[features.FINGERPRINT].to_numpy()
-    for i in todo:
-        a, b = pairs[i]
-        for name, value in copies.judge(prints[a], prints[b]).items():
-            evidence.loc[i, name] = value
+    prints, durations = feats[features.FINGERPRINT].to_numpy(), feats["duration_s"].to_numpy()
+    judged = [copies.judge(prints[a], prints[b], durations[a], durations[b]) for a, b in pairs[todo]]
+    if judged:
+        evidence.loc[todo, copies.PAIR_COLUMNS[2:]] = pd.DataFrame(judged, index=todo)[copies.PAIR_COLUMNS[2:]]
+    evidence = evidence.astype({"same": bool, "bit_error_rate": float, "offset_s": float, "overlap_s": float})
     kept = pd.concat([known, evidence], ignore_index=True).drop_duplicates(["hash_a", "hash_b"], keep="last")
     storage.write_parquet(kept[copies.PAIR_COLUMNS], storage.path(run_dir) / storage.DUPLICATE_PAIRS)
-    return evidence[copies.PAIR_COLUMNS[2:]].astype(float), len(todo)
+    return evidence[copies.PAIR_COLUMNS[2:]], len(todo)
 
 
 def _recordings_table(feats: pd.DataFrame, recording: np.ndarray, links: pd.DataFrame) -> pd.DataFrame:
@@ -463,7 +463,7 @@ def _recordings_table(feats: pd.DataFrame, recording: np.ndarray, links: pd.Data
     best = table.loc[copies.canonical_order(table)].drop_duplicates("recording").set_index("recording")["track_key"]
     table["canonical_key"] = table["recording"].map(best)
     table["canonical"] = table["canonical_key"] == table["track_key"]
-    evidence = pd.DataFrame(index=table.index, columns=copies.PAIR_COLUMNS[2:], dtype=float)
+    evidence = pd.DataFrame(index=table.index, columns=copies.EVIDENCE, dtype=float)
     for link in links.itertuples():  # each member's evidence: the pair linking it to its canonical one, else any
         for member, other in ((link.a, link.b), (link.b, link.a)):
             to_canonical = table.at[other, "track_key"] == table.at[member, "canonical_key"]
@@ -483,7 +483,7 @@ def build_index(
 ) -> results.Index:
     """Each track's nearest neighbours in the embedding; files of the same recording are never each other's."""
     key = changes.key(
-        [embedded["path"], (recordings["path"], ["track_key", "recording"])],
+        [embedded["path"], (recordings["path"], ["track_key", "recording", "canonical_key"])],
         {"n_neighbors": n_neighbors, "metric": metric, "hubness": hubness},
         [neighbours, ann],
     )
@@ -493,7 +493,8 @@ def build_index(
     if reused:
         return reused
     emb = storage.read_parquet(embedded["path"])
-    recording = storage.read_parquet(recordings["path"], columns=["track_key", "recording"]).set_index("track_key")
+    recording = storage.read_parquet(recordings["path"], columns=["track_key", "recording", "canonical_key"])
+    recording = recording.set_index("track_key")
     found = neighbours.find(
         emb.drop(columns="track_key").to_numpy(dtype=np.float32),
         n_neighbors,
@@ -502,7 +503,10 @@ def build_index(
         hubness=hubness,
     )
     folder = storage.path(embedded["run_dir"])
-    path = storage.write_parquet(neighbours.table(emb["track_key"].tolist(), found), folder / storage.RECOMMENDATIONS)
+    recs = neighbours.table(emb["track_key"].tolist(), found)
+    # the file kept of a recording stands for it, whichever of its files came nearest
+    recs["neighbor_key"] = recs["neighbor_key"].map(recording["canonical_key"]).astype(recs["neighbor_key"].dtype)
+    path = storage.write_parquet(recs, folder / storage.RECOMMENDATIONS)
     search = found.search
     if found.index is not None:  # saved, so that queries of new files search it rather than rebuild it
         search = search | {"path": str(storage.write_bytes(ann.to_bytes(found.index), folder / storage.ANN_INDEX))}
@@ -530,7 +534,11 @@ def mixes(
     """The library clustered into mixes (`musicrec.index.mixes`), as a table and as M3U8 files in the run."""
     described = ["track_key", "folder", *[c for c in features.TAG_COLUMNS if c in storage.columns(tracks["path"])]]
     key = changes.key(
-        [embedded["path"], (tracks["path"], described), (recordings["path"], ["track_key", "recording"])],
+        [
+            embedded["path"],
+            (tracks["path"], described),
+            (recordings["path"], ["track_key", "recording", "canonical_key"]),
+        ],
         {"mixes": count, "metric": index["metric"]},
         [clustering],
     )
@@ -539,7 +547,8 @@ def mixes(
     if not reused:
         emb = storage.read_parquet(embedded["path"])
         table = storage.read_parquet(tracks["path"], columns=described).set_index("track_key").loc[emb["track_key"]]
-        recording = storage.read_parquet(recordings["path"], columns=["track_key", "recording"]).set_index("track_key")
+        recording = storage.read_parquet(recordings["path"], columns=["track_key", "recording", "canonical_key"])
+        recording = recording.set_index("track_key")
         made = clustering.make(
             emb["track_key"],
             emb.drop(columns="track_key").to_numpy(dtype=np.float64),
@@ -549,6 +558,7 @@ def mixes(
             index["metric"],
             count,
         )
+        made["track_key"] = made["track_key"].map(recording["canonical_key"])  # the file kept stands for it
         storage.write_parquet(made, folder / storage.MIXES)
     written = publishing.write_mixes(folder, folder / storage.MIX_PLAYLISTS)
     names = [name for name, _ in written]

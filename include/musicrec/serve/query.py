@@ -133,10 +133,21 @@ class Index:
         return len(self.groups) - len(np.unique(self.groups))
 
     def nearest(self, d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The rows of the k smallest finite distances in `d` (one per track), one track of any audio at most."""
+        """The rows of the k smallest finite distances in `d` (one per track), one file of a recording at most:
+        the one kept of it (`canonical`), at the distance of whichever of its files came nearest."""
         order = neighbours.distinct(neighbours.top(d[None, :], k + self.copies)[0], self.groups, k)
         order = order[np.isfinite(d[order])]
-        return order, d[order].astype(float)
+        return self.canonical[order], d[order].astype(float)
+
+    @cached_property
+    def canonical(self) -> np.ndarray:
+        """For each row, the row of the file kept of its recording (itself where it is alone, or in an index
+        built before duplicates were found)."""
+        path = self.run / storage.DUPLICATES
+        if not path.exists():
+            return np.arange(len(self.tracks))
+        kept = storage.read_parquet(path, columns=["track_key", "canonical_key"]).set_index("track_key")
+        return self.row[kept["canonical_key"].reindex(self.tracks["track_key"]).to_numpy()].to_numpy()
 
     def computes(self, k: int, exclude_same: tuple[str, ...] = (), **only) -> bool:
         """Whether neighbours asked so are computed from the embedding rather than read from the table."""

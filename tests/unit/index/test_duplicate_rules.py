@@ -1,0 +1,46 @@
+"""The rules that decide a duplicate: an excerpt is not a copy; the file kept is the best one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from musicrec.analysis import fingerprint
+from musicrec.index import duplicates
+
+SR = 22050
+
+
+def _notes(seconds: float = 40.0) -> np.ndarray:
+    rng = np.random.default_rng(4)
+    y = 0.02 * rng.standard_normal(int(seconds * SR))
+    for start in range(0, y.size - SR // 2, SR // 4):
+        t = np.arange(SR // 4) / SR
+        y[start : start + t.size] += 0.3 * np.sin(2 * np.pi * 110 * 2 ** (rng.integers(0, 36) / 12) * t)
+    return y
+
+
+def _judged(y: np.ndarray, other: np.ndarray) -> dict:
+    prints = [fingerprint.of_signal(x, SR).tobytes() for x in (y, other)]
+    return duplicates.judge(*prints, y.size / SR, other.size / SR)
+
+
+def test_a_copy_trimmed_at_both_ends_is_the_same_recording_an_excerpt_is_not():
+    y = _notes()
+    trimmed = _judged(y, y[int(3.2 * SR) : -int(4.1 * SR)])
+    assert trimmed["same"] and trimmed["offset_s"] == pytest.approx(-3.2, abs=0.05)
+    excerpt = _judged(y, y[: int(0.7 * y.size)])  # its first 28 s: the bits agree, the ends do not
+    assert excerpt["bit_error_rate"] < 0.05 and not excerpt["same"]
+
+
+def test_the_file_kept_is_lossless_then_of_the_higher_bitrate_then_the_longer():
+    files = pd.DataFrame(
+        {
+            "track_key": ["a/x.mp3", "b/x.ogg", "c/x.wav", "d/x.flac", "e/x.m4a"],
+            "duration_s": [200.0, 200.0, 195.0, 200.0, 200.0],
+            "size_bytes": [3_200_000, 1_600_000, 34_000_000, 20_000_000, 6_400_000],
+        }
+    )
+    ranked = files.loc[duplicates.canonical_order(files), "track_key"].tolist()
+    assert ranked == ["d/x.flac", "c/x.wav", "e/x.m4a", "a/x.mp3", "b/x.ogg"]
