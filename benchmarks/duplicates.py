@@ -205,7 +205,8 @@ def main() -> None:
         f" {baseline['recall']:.4f} | {baseline['purity']:.4f} |",
         "",
         f"Pairs of different recordings of the dev corpus merged by the finder: {in_corpus['wrong_pairs']}.",
-        f"Pairs compared: {stats['pairs_compared']}; the stage took {stats['seconds']} s.",
+        f"Candidate pairs: {stats['pairs_compared']} ({stats['pairs_reused']} judged by an earlier run); "
+        f"the stage took {stats['seconds']:.1f} s.",
         "",
         f"Wrongly merged (at most 10): {finder['wrong'] or 'none'}.",
         f"By the embedding (at most 5): {baseline['wrong'][:5] or 'none'}.",

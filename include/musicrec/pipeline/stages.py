@@ -416,7 +416,7 @@ def duplicates(embedded: results.Embedded, tracks: results.Tracks, metric: str =
     path = storage.write_parquet(table, folder / storage.DUPLICATES)
     grouped = table[table.groupby("recording")["track_key"].transform("size") > 1]
     log.info(
-        "duplicates: %d recordings held by %d files (%d pairs compared, %d judged by an earlier run)",
+        "duplicates: %d recording(s) held by %d files (%d pairs compared, %d judged by an earlier run)",
         grouped["recording"].nunique(),
         len(grouped),
         len(pairs),
@@ -443,6 +443,8 @@ def _judged_pairs(feats: pd.DataFrame, pairs: np.ndarray, run_dir: str) -> tuple
     known = pd.DataFrame(columns=copies.PAIR_COLUMNS)
     if current is not None and (current / storage.DUPLICATE_PAIRS).exists():
         known = storage.read_parquet(current / storage.DUPLICATE_PAIRS)
+    if list(known.columns) != copies.PAIR_COLUMNS:  # judged by other rules: judged again
+        known = pd.DataFrame(columns=copies.PAIR_COLUMNS)
     known = known.astype({"hash_a": str, "hash_b": str})
     evidence = asked.merge(known, on=["hash_a", "hash_b"], how="left")
     todo = np.flatnonzero(evidence["bit_error_rate"].isna().to_numpy())
