@@ -409,6 +409,8 @@ def duplicates(embedded: results.Embedded, tracks: results.Tracks, metric: str =
         .reset_index()
     )
     pairs = copies.candidate_pairs(emb.drop(columns="track_key").to_numpy(), feats["duration_s"].to_numpy(), metric)
+    hashes = feats["content_hash"].to_numpy()
+    pairs = pairs[hashes[pairs[:, 0]] != hashes[pairs[:, 1]]]  # identical bytes need no evidence
     evidence, judged = _judged_pairs(feats, pairs, embedded["run_dir"])
     same = pairs[copies.is_same(evidence)]
     recording = copies.recordings(len(feats), same, pd.factorize(feats["content_hash"])[0])
