@@ -14,8 +14,8 @@ version is another recording by this rule. The cost grows with the tracks times 
 their square; a pair is judged once (by its two files' content hashes) and the verdict reused by later runs.
 
 The canonical member of a group stands for it: lossless over lossy, then the higher bitrate (between lossy
-files: a WAV and a FLAC of the same samples are equals), then the longer (the untrimmed), then the first by
-track key.
+files: a WAV and a FLAC of the same samples are equals), then the longer (the untrimmed), then the one on
+an album over one on a compilation, then the first by track key.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ CANDIDATES = 5
 DURATION_SLACK_S = 12.0  # up to 5 s trimmed at either end, and encoders' padding
 MAX_BIT_ERROR_RATE = 0.25  # copies measured 0.12 at most, other recordings 0.38 at least
 MIN_OVERLAP = 0.8
+COMPILATION_ARTISTS = 3
 MAX_EDGE_S = 5.5
 LOSSLESS = (".flac", ".wav", ".aif", ".aiff", ".wv", ".ape", ".alac")
 EVIDENCE = ["bit_error_rate", "offset_s", "overlap_s"]
@@ -89,12 +90,21 @@ def recordings(n: int, same: np.ndarray, copies: np.ndarray) -> np.ndarray:
     return connected_components(graph, directed=False)[1]
 
 
+def on_compilations(tracks: pd.DataFrame) -> pd.Series:
+    """Whether each track (album, artist) is on a compilation: an album whose tracks have COMPILATION_ARTISTS
+    artists or more ("Various Artists" albums, soundtracks of many hands)."""
+    artists = tracks.groupby("album")["artist"].transform("nunique")
+    return (artists >= COMPILATION_ARTISTS).fillna(False).astype(bool)
+
+
 def canonical_order(tracks: pd.DataFrame) -> pd.Index:
-    """The tracks (track_key, duration_s, size_bytes) best first: lossless, higher bitrate (lossy), longer,
-    by key."""
+    """The tracks (track_key, duration_s, size_bytes, album, artist) best first: lossless, higher bitrate
+    (lossy), longer, on an album rather than a compilation, then by key."""
     lossless = tracks["track_key"].str.lower().str.endswith(LOSSLESS)
     bitrate = (tracks["size_bytes"] / tracks["duration_s"].clip(lower=1e-3)).where(~lossless, 0.0)
-    ranked = tracks.assign(_lossless=lossless, _bitrate=bitrate)
+    ranked = tracks.assign(_lossless=lossless, _bitrate=bitrate, _compilation=on_compilations(tracks))
     return ranked.sort_values(
-        ["_lossless", "_bitrate", "duration_s", "track_key"], ascending=[False, False, False, True], kind="stable"
+        ["_lossless", "_bitrate", "duration_s", "_compilation", "track_key"],
+        ascending=[False, False, False, True, True],
+        kind="stable",
     ).index

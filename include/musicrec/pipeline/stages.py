@@ -396,7 +396,11 @@ def duplicates(embedded: results.Embedded, tracks: results.Tracks, metric: str =
     """Each track's recording (`musicrec.index.duplicates`): files of the same recording grouped, the
     canonical one named, with the evidence; pairs judged by an earlier run are not compared again."""
     described = ["track_key", "duration_s", "content_hash", "feature_version"]
-    key = changes.key([embedded["path"], (tracks["features"], described)], {"metric": metric}, [copies])
+    key = changes.key(
+        [embedded["path"], (tracks["features"], described), (tracks["path"], ["track_key", "album", "artist"])],
+        {"metric": metric},
+        [copies],
+    )
     folder = storage.path(embedded["run_dir"])
     reused = changes.from_current_index("duplicates", key, embedded["run_dir"], [storage.DUPLICATES])
     if reused:
@@ -412,6 +416,8 @@ def duplicates(embedded: results.Embedded, tracks: results.Tracks, metric: str =
     hashes = feats["content_hash"].to_numpy()
     pairs = pairs[hashes[pairs[:, 0]] != hashes[pairs[:, 1]]]  # identical bytes need no evidence
     evidence, judged = _judged_pairs(feats, pairs, embedded["run_dir"])
+    described_by = storage.read_parquet(tracks["path"], columns=["track_key", "album", "artist"]).set_index("track_key")
+    feats = feats.join(described_by, on="track_key")
     same = pairs[copies.is_same(evidence)]
     recording = copies.recordings(len(feats), same, pd.factorize(feats["content_hash"])[0])
     table = _recordings_table(feats, recording, evidence.assign(a=pairs[:, 0], b=pairs[:, 1])[copies.is_same(evidence)])
@@ -463,7 +469,7 @@ def _judged_pairs(feats: pd.DataFrame, pairs: np.ndarray, run_dir: str) -> tuple
 def _recordings_table(feats: pd.DataFrame, recording: np.ndarray, links: pd.DataFrame) -> pd.DataFrame:
     """duplicates.parquet: each track's recording, whether it is the canonical member, which one is, and
     the evidence that joined it to its group (none for the canonical member or a track alone)."""
-    table = feats[["track_key", "duration_s", "size_bytes"]].assign(recording=recording)
+    table = feats[["track_key", "duration_s", "size_bytes", "album", "artist"]].assign(recording=recording)
     best = table.loc[copies.canonical_order(table)].drop_duplicates("recording").set_index("recording")["track_key"]
     table["canonical_key"] = table["recording"].map(best)
     table["canonical"] = table["canonical_key"] == table["track_key"]

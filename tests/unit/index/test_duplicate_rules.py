@@ -37,10 +37,15 @@ def test_a_copy_trimmed_at_both_ends_is_the_same_recording_an_excerpt_is_not():
 def test_the_file_kept_is_lossless_then_of_the_higher_bitrate_then_the_longer():
     files = pd.DataFrame(
         {
-            "track_key": ["a/x.mp3", "b/x.ogg", "c/x.wav", "d/x.flac", "e/x.m4a"],
-            "duration_s": [200.0, 200.0, 195.0, 200.0, 200.0],
-            "size_bytes": [3_200_000, 1_600_000, 34_000_000, 20_000_000, 6_400_000],
+            "track_key": ["a/x.mp3", "b/x.ogg", "c/x.wav", "d/x.flac", "e/x.m4a", "f/x.m4a"],
+            "duration_s": [200.0, 200.0, 195.0, 200.0, 200.0, 200.0],
+            "size_bytes": [3_200_000, 1_600_000, 34_000_000, 20_000_000, 6_400_000, 6_400_000],
+            "album": ["One", "One", "One", "One", "Hits", "Own"],
+            "artist": ["Ann", "Ann", "Ann", "Ann", "Ann", "Ann"],
         }
     )
-    ranked = files.loc[duplicates.canonical_order(files), "track_key"].tolist()
-    assert ranked == ["d/x.flac", "c/x.wav", "e/x.m4a", "a/x.mp3", "b/x.ogg"]
+    others = pd.DataFrame({"track_key": ["e/y.ogg", "e/z.ogg"], "album": ["Hits"] * 2, "artist": ["Bob", "Cid"]})
+    with_compilation = pd.concat([files, others.assign(duration_s=100.0, size_bytes=1)], ignore_index=True)
+    ranked = with_compilation.loc[duplicates.canonical_order(with_compilation), "track_key"].tolist()
+    # "Hits" has three artists: a compilation; of two files alike, the album's own is kept
+    assert ranked[:6] == ["d/x.flac", "c/x.wav", "f/x.m4a", "e/x.m4a", "a/x.mp3", "b/x.ogg"]
