@@ -58,7 +58,9 @@ def path(
         ideal_distances += closeness + [0.0]
     vectors = index.embedding[chosen]
     step = [0.0] + [float(d) for d in np.diag(neighbours.distances(vectors[:-1], vectors[1:], metric))]
-    tracks = index.tracks.iloc[chosen].assign(
+    # between the stops, the file kept of each recording stands for it
+    shown = [r if r in rows else int(index.canonical[r]) for r in chosen]
+    tracks = index.tracks.iloc[shown].assign(
         position=np.arange(1, len(chosen) + 1), step_distance=step, ideal_distance=ideal_distances
     )
     return {

@@ -44,7 +44,8 @@ def playlist(
         chosen.append(nxt)
         distances.append(float(d[nxt]))
         current = nxt
-    tracks = index.tracks.iloc[chosen].assign(position=np.arange(1, len(chosen) + 1), step_distance=distances)
+    shown = [chosen[0], *index.canonical[chosen[1:]]]  # after the seed, the file kept of each recording
+    tracks = index.tracks.iloc[shown].assign(position=np.arange(1, len(chosen) + 1), step_distance=distances)
     return {"seed": index.tracks.at[chosen[0], "track_key"], "tracks": query.records(tracks), "note": note}
 
 

@@ -57,7 +57,8 @@ def radio(
         chosen.append(nxt)
         came_from.append(names[turn])
         distance.append(float(d[nxt]))
-    tracks = index.tracks.iloc[chosen].assign(position=np.arange(1, len(chosen) + 1), seed=came_from, distance=distance)
+    shown = index.canonical[chosen]  # the file kept of each recording stands for it
+    tracks = index.tracks.iloc[shown].assign(position=np.arange(1, len(chosen) + 1), seed=came_from, distance=distance)
     apart = neighbours.distances(vectors, vectors, index.built_with["metric"])
     return {"seeds": names, "tracks": query.records(tracks), "note": _note(apart, raw[:, ~own], len(chosen), length)}
 

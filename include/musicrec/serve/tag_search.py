@@ -34,7 +34,7 @@ def tag_search(data_dir: str | Path, text: str, k: int = 20, **only) -> dict:
     ranked = np.argsort(-score, kind="stable")
     ranked = ranked[np.isfinite(score[ranked])]
     rows = ranked[~pd.Series(index.groups[ranked]).duplicated().to_numpy()][:k]  # a recording once
-    found = index.tracks.iloc[rows].assign(score=score[rows].round(4))
+    found = index.tracks.iloc[index.canonical[rows]].assign(score=score[rows].round(4))  # the file kept stands for it
     listed = query.records(found)
     for track, row in zip(listed, rows, strict=True):
         track["tag_probabilities"] = {t: round(float(p), 4) for t, p in zip(tags, probabilities[row], strict=True)}

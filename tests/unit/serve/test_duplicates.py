@@ -81,7 +81,7 @@ def test_copies_are_one_recording_and_a_near_miss_is_not(library_with_copies):
     assert trimmed["bit_error_rate"] < 0.1 and trimmed["offset_s"] == pytest.approx(-2.3, abs=0.05)
 
 
-def test_every_list_shows_a_recording_once(library_with_copies):
+def test_every_list_shows_a_recording_once_by_the_file_kept(library_with_copies):
     _, data, _ = library_with_copies
     recs = pd.read_parquet(storage.require_current(data) / storage.RECOMMENDATIONS)
     copies = {"album/0.flac", "compilation/0.mp3", "other/0 trimmed.wav"}
@@ -96,6 +96,18 @@ def test_every_list_shows_a_recording_once(library_with_copies):
         assert not kept_only & set(listed) and len(listed) == len(set(listed))
     mixed = pd.read_parquet(storage.require_current(data) / storage.MIXES)
     assert copies & set(mixed["track_key"]) == {"album/0.flac"}
+    from musicrec.serve import path, playlist, radio, tag_search
+
+    tag = index.tags.mean().idxmax()
+    lists = {
+        "playlist": playlist.playlist(data, "album/2.flac", 6)["tracks"],
+        "radio": radio.radio(data, ["album/1.flac", "album/2.flac"], 5)["tracks"],
+        "path": path.path(data, ["album/1.flac", "album/2.flac"], 5)["tracks"],
+        "tag search": tag_search.tag_search(data, tag, 10)["tracks"],
+    }
+    for name, tracks in lists.items():
+        keys = [t["track_key"] for t in tracks]
+        assert not kept_only & set(keys) and len(copies & set(keys)) <= 1, name
 
 
 def test_musicrec_duplicates_and_the_api_show_the_group_with_its_evidence(library_with_copies, tmp_path, capsys):
