@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
 import platform
 import subprocess
 import sys
 from pathlib import Path
 
-import av
 import numpy as np
 import pandas as pd
 import soundfile as sf
@@ -35,6 +33,9 @@ from musicrec.index import neighbours
 from musicrec.store import storage
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+from support.audio import encode  # noqa: E402  (the tests' own encoder, through PyAV)
+
 # Files of the dev corpus that hold the same recording: two games ship this piece (one with 5 s more at its
 # end); aligned at 0 s, 91% of their fingerprints' bits agree over two minutes, where different pieces agree
 # on about half.
@@ -42,19 +43,6 @@ SAME_IN_CORPUS = [("flare-game/battle_theme.ogg", "supertux-data/battle_theme.og
 SR = 44100
 LOSSY = {"mp3-128k": ("libmp3lame", "mp3", 44100, 128_000), "opus-64k": ("libopus", "ogg", 48000, 64_000),
          "aac-128k": ("aac", "adts", 44100, 128_000)}  # fmt: skip
-
-
-def _encode(y: np.ndarray, rate: int, codec: str, fmt: str, bitrate: int, path: Path) -> None:
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format=fmt) as container:
-        stream = container.add_stream(codec, rate=rate)
-        stream.bit_rate = bitrate
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(y[np.newaxis].astype(np.float32), format="flt", layout="mono")
-        frame.sample_rate = rate
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            container.mux(packet)
-    path.write_bytes(buffer.getvalue())
 
 
 def _copies(y: np.ndarray, rng) -> dict[str, tuple[np.ndarray, int, str]]:
@@ -109,7 +97,7 @@ def build(corpus: Path, work: Path, tracks: int) -> pd.DataFrame:
                 pass
             elif how in LOSSY:
                 codec, _, _, bitrate = LOSSY[how]
-                _encode(signal, rate, codec, fmt, bitrate, target)
+                encode(signal, target, codec, fmt, rate, bitrate)
             else:
                 sf.write(target, signal, rate)
             key = str(target.relative_to(library))

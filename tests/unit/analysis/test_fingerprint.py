@@ -7,22 +7,9 @@ import pytest
 import soundfile as sf
 
 from musicrec.analysis import features, fingerprint
+from support.audio import notes
 
 SR = 22050
-
-
-def _music(seconds: float = 40.0, seed: int = 0) -> np.ndarray:
-    """Notes of random pitch and length over a noise floor: a signal with structure in time and frequency."""
-    rng = np.random.default_rng(seed)
-    y = 0.02 * rng.standard_normal(int(seconds * SR))
-    start = 0
-    while start < y.size:
-        length = int(rng.uniform(0.1, 0.5) * SR)
-        t = np.arange(min(length, y.size - start)) / SR
-        f = 110 * 2 ** (rng.integers(0, 36) / 12)
-        y[start : start + t.size] += sum(0.3 / h * np.sin(2 * np.pi * f * h * t) for h in (1, 2, 3)) * np.exp(-3 * t)
-        start += length
-    return y
 
 
 def _fingerprint(y: np.ndarray, tmp_path, name: str = "x.flac", rate: int = SR) -> np.ndarray:
@@ -34,7 +21,7 @@ def _fingerprint(y: np.ndarray, tmp_path, name: str = "x.flac", rate: int = SR) 
 def test_a_copy_matches_through_a_trim_a_gain_a_fade_and_another_rate(tmp_path):
     import soxr
 
-    y = _music()
+    y = notes()
     original = _fingerprint(y, tmp_path)
     fade = np.minimum(1.0, np.arange(y.size) / (2 * SR))[::-1] * np.minimum(1.0, np.arange(y.size) / SR)
     copies = {
@@ -54,9 +41,9 @@ def test_a_copy_matches_through_a_trim_a_gain_a_fade_and_another_rate(tmp_path):
 def test_other_recordings_agree_no_more_than_chance(tmp_path, other):
     import soxr
 
-    y = _music()
+    y = notes()
     changed = {
-        "another piece": _music(seed=1),
+        "another piece": notes(seed=1),
         "5% faster": soxr.resample(y, SR, round(SR / 1.05)),  # played at SR: shorter and higher
         "a tone higher": soxr.resample(y, SR, round(SR / 2 ** (2 / 12)))[: y.size],
     }[other]
@@ -65,5 +52,5 @@ def test_other_recordings_agree_no_more_than_chance(tmp_path, other):
 
 
 def test_the_fingerprint_covers_the_tracks_start_only(tmp_path):
-    frames = _fingerprint(_music(seconds=150.0), tmp_path).size
+    frames = _fingerprint(notes(seconds=150.0), tmp_path).size
     assert frames == (int(fingerprint.SECONDS * fingerprint.RATE) - fingerprint.FRAME) // fingerprint.HOP

@@ -8,17 +8,9 @@ import pytest
 
 from musicrec.analysis import fingerprint
 from musicrec.index import duplicates
+from support.audio import notes
 
 SR = 22050
-
-
-def _notes(seconds: float = 40.0) -> np.ndarray:
-    rng = np.random.default_rng(4)
-    y = 0.02 * rng.standard_normal(int(seconds * SR))
-    for start in range(0, y.size - SR // 2, SR // 4):
-        t = np.arange(SR // 4) / SR
-        y[start : start + t.size] += 0.3 * np.sin(2 * np.pi * 110 * 2 ** (rng.integers(0, 36) / 12) * t)
-    return y
 
 
 def _judged(y: np.ndarray, other: np.ndarray) -> dict:
@@ -27,7 +19,7 @@ def _judged(y: np.ndarray, other: np.ndarray) -> dict:
 
 
 def test_a_copy_trimmed_at_both_ends_is_the_same_recording_an_excerpt_is_not():
-    y = _notes()
+    y = notes(40.0, seed=4)
     trimmed = _judged(y, y[int(3.2 * SR) : -int(4.1 * SR)])
     assert trimmed["same"] and trimmed["offset_s"] == pytest.approx(-3.2, abs=0.05)
     excerpt = _judged(y, y[: int(0.7 * y.size)])  # its first 28 s: the bits agree, the ends do not

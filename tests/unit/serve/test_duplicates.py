@@ -3,11 +3,8 @@ that sound alike kept apart; every list shows a recording once; `musicrec duplic
 
 from __future__ import annotations
 
-import io
 import json
 
-import av
-import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
@@ -17,37 +14,11 @@ from musicrec import cli, settings
 from musicrec.airflow import api
 from musicrec.serve import query
 from musicrec.store import storage
+from support.audio import encode, notes
 from support.runs import run_stages
 
 SR = 22050
 PARAMS = settings.defaults(".") | {"n_neighbors": 3, "n_components": 4}
-
-
-def _piece(seed: int, seconds: float = 30.0) -> np.ndarray:
-    """Notes of random pitch and length over a noise floor: each seed another piece."""
-    rng = np.random.default_rng(seed)
-    y = 0.02 * rng.standard_normal(int(seconds * SR))
-    start = 0
-    while start < y.size:
-        t = np.arange(min(int(rng.uniform(0.1, 0.5) * SR), y.size - start)) / SR
-        f = 110 * 2 ** (rng.integers(0, 36) / 12)
-        y[start : start + t.size] += sum(0.3 / h * np.sin(2 * np.pi * f * h * t) for h in (1, 2, 3)) * np.exp(-3 * t)
-        start += t.size
-    return y
-
-
-def _mp3(y: np.ndarray, path) -> None:
-    """`y` encoded as MP3 at 128 kb/s by ffmpeg's LAME (through PyAV)."""
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp3") as container:
-        stream = container.add_stream("libmp3lame", rate=SR)
-        stream.bit_rate = 128_000
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(y[np.newaxis].astype(np.float32), format="flt", layout="mono")
-        frame.sample_rate = SR
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            container.mux(packet)
-    path.write_bytes(buffer.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +30,10 @@ def library_with_copies(tmp_path_factory):
     root = tmp_path_factory.mktemp("copies") / "library"
     for folder in ("album", "compilation", "other"):
         (root / folder).mkdir(parents=True)
-    pieces = [_piece(seed) for seed in range(3)]
+    pieces = [notes(seed=seed) for seed in range(3)]
     for i, y in enumerate(pieces):
         sf.write(root / "album" / f"{i}.flac", y, SR)
-    _mp3(pieces[0], root / "compilation" / "0.mp3")
+    encode(pieces[0], root / "compilation" / "0.mp3", "libmp3lame", "mp3", SR, 128_000)
     sf.write(root / "other" / "0 trimmed.wav", 0.5 * pieces[0][int(2.3 * SR) :], SR)
     sf.write(root / "other" / "1 faster.flac", soxr.resample(pieces[1], SR, round(SR / 1.05)), SR)
     data = root.parent / "data"
@@ -130,7 +101,7 @@ def test_musicrec_duplicates_and_the_api_show_the_group_with_its_evidence(librar
 
 def test_a_second_run_compares_no_pair_again(library_with_copies):
     root, data, _ = library_with_copies
-    sf.write(root / "album" / "3.flac", _piece(3), SR)  # a new file: the index is built again
+    sf.write(root / "album" / "3.flac", notes(seed=3), SR)  # a new file: the index is built again
     second = run_stages(root, data, "second", **PARAMS)
     assert second["run"]["files_to_extract"] == 1
     assert second["duplicates"]["pairs_compared"] >= 2 and second["duplicates"]["groups"] == 1
