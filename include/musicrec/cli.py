@@ -349,9 +349,22 @@ def cmd_mixes(args) -> int:
 
 def cmd_duplicates(args) -> int:
     from musicrec.serve import duplicates, export
-    from musicrec.store import storage
 
-    out = export.output_path(args.out) if args.out else None
+    if args.out:  # a table for cleaning the library: CSV (spreadsheet-safe) or Parquet, '-' for standard output
+        path, fmt = export.target(args.out, None if args.out != "-" else "csv")
+
+        def written() -> dict:
+            table = duplicates.grouped(args.data_dir)
+            export.write(table, path, fmt)
+            return {"recordings": int(table["recording"].nunique()), "files": len(table)}
+
+        def said(result: dict) -> None:
+            n = result["recordings"]
+            print(
+                f"{n} recording{'s' * (n != 1)} held by {result['files']} files -> {args.out} ({fmt})", file=sys.stderr
+            )
+
+        return _answer(written, args, said)
 
     def show(result: dict) -> None:
         for group in result["groups"]:
@@ -365,9 +378,7 @@ def cmd_duplicates(args) -> int:
                 )
         n = len(result["groups"])
         print(f"{n} recording{'s' * (n != 1)} held by {result['files']} files" if n else result["note"])
-        if out:
-            storage.write_text(duplicates.grouped(args.data_dir).to_csv(index=False), out)
-            print(f"-> {out} (one row a file: its recording, whether it is the one kept, the evidence)")
+        print("  (--out FILE.csv writes them one row a file, for cleaning the library)")
 
     return _answer(lambda: duplicates.listing(args.data_dir), args, show)
 
@@ -607,9 +618,10 @@ def parser() -> argparse.ArgumentParser:
     mixed.set_defaults(func=cmd_mixes)
 
     dup = sub.add_parser("duplicates", help="the recordings the library holds more than once, with the evidence")
-    dup.add_argument("--out", help="write them as CSV, one row a file, for cleaning the library ('-': standard output)")
+    written = dup.add_mutually_exclusive_group()
+    written.add_argument("--out", help="write them one row a file (.csv or .parquet; '-': CSV to standard output)")
+    written.add_argument("--json", action="store_true")
     dup.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
-    dup.add_argument("--json", action="store_true")
     dup.set_defaults(func=cmd_duplicates)
 
     feat = sub.add_parser("features", help="extract audio features of a folder to Parquet (no Airflow)")

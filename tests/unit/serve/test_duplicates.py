@@ -83,12 +83,17 @@ def test_every_list_shows_a_recording_once_by_the_file_kept(library_with_copies)
 
 def test_musicrec_duplicates_and_the_api_show_the_group_with_its_evidence(library_with_copies, tmp_path, capsys):
     _, data, _ = library_with_copies
-    out = tmp_path / "duplicates.csv"
-    assert cli.main(["duplicates", "--out", str(out), "--data-dir", str(data)]) == 0
+    assert cli.main(["duplicates", "--data-dir", str(data)]) == 0
     said = capsys.readouterr().out
     assert said.startswith("album/0.flac  (kept; 2 more of this recording)")
     assert "other/0 trimmed.wav: " in said and "-2.30 s apart" in said and "1 recording held by 3 files" in said
-    assert set(pd.read_csv(out)["track_key"]) == {"album/0.flac", "compilation/0.mp3", "other/0 trimmed.wav"}
+    out = tmp_path / "duplicates.csv"
+    assert cli.main(["duplicates", "--out", str(out), "--data-dir", str(data)]) == 0
+    assert "1 recording held by 3 files -> " in capsys.readouterr().err
+    written = pd.read_csv(out)
+    assert set(written["track_key"]) == {"album/0.flac", "compilation/0.mp3", "other/0 trimmed.wav"}
+    assert cli.main(["duplicates", "--out", "-", "--data-dir", str(data)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == ",".join(written.columns)  # CSV on standard output
     assert cli.main(["duplicates", "--json", "--data-dir", str(data)]) == 0
     from_cli = json.loads(capsys.readouterr().out)
     app = api.create_app(str(data))
