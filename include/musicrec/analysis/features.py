@@ -435,6 +435,15 @@ def integrated_loudness(power: np.ndarray, s: Settings = SETTINGS) -> float:
     return max(float(-0.691 + 10 * np.log10(gated.mean())), LOUDNESS_FLOOR)
 
 
+def _signal_rms(y: np.ndarray, block: int = 1 << 20) -> float:
+    """The signal's RMS, summed in float64 a block at a time (a float64 copy of a long track is 50 MB)."""
+    if not y.size:
+        return 0.0
+    parts = np.array_split(y, max(1, y.size // block))
+    total = sum(float(np.dot(wide, wide)) for wide in (part.astype(np.float64) for part in parts))
+    return float(np.sqrt(total / y.size))
+
+
 def extract_path(path: Path, s: Settings = SETTINGS, max_seconds: float | None = None) -> dict:
     """Decode, peak-normalize and analyse one file, or its first `max_seconds` when it is longer.
 
@@ -445,7 +454,7 @@ def extract_path(path: Path, s: Settings = SETTINGS, max_seconds: float | None =
     analysed = y.size / s.sample_rate
     truncated = bool(max_seconds) and y.size >= int(max_seconds * s.sample_rate)
     duration = (audio.duration_s(path) or analysed) if truncated else analysed
-    energy = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else 0.0
+    energy = _signal_rms(y)
     y, peak = audio.peak_normalize(y)
     row = {
         "duration_s": duration,

@@ -28,6 +28,7 @@ SECONDS = 120.0  # the stretch of each track's start that is fingerprinted: enou
 RATE = 5512
 FRAME = 1024  # samples at RATE: 186 ms
 HOP = 128  # 23 ms
+BLOCK_FRAMES = 256
 OFFSETS_TRIED = 3
 # A sub-fingerprint this common in a track (silence, a held chord) says nothing about where it lies.
 COMMON = 8
@@ -43,8 +44,11 @@ def of_signal(y: np.ndarray, sr: int) -> np.ndarray:
         x = np.pad(x, (0, FRAME + HOP - x.size))
     frames = np.lib.stride_tricks.sliding_window_view(x, FRAME)[::HOP]
     window = np.hanning(FRAME).astype(np.float32)
-    power = np.square(np.abs(np.fft.rfft(frames * window, axis=1)))
-    return sub_fingerprints(power @ _bands())
+    energies = np.empty((frames.shape[0], BANDS), dtype=np.float64)
+    for first in range(0, frames.shape[0], BLOCK_FRAMES):  # a block's spectra at a time: a few MB, not a hundred
+        block = frames[first : first + BLOCK_FRAMES]
+        energies[first : first + block.shape[0]] = np.square(np.abs(np.fft.rfft(block * window, axis=1))) @ _bands()
+    return sub_fingerprints(energies)
 
 
 @functools.cache
