@@ -47,6 +47,7 @@ DEFAULTS = settings.defaults(HERE.parent)
 SHARD_ROWS = 4000  # 250 shards for a million tracks, under discover.MAX_SHARDS
 LATENT = 32  # dimensions of the synthetic tracks' structure (24 components then explain about 0.8)
 TRACKS_PER_CLUSTER = 200
+STAGES = ("join", "scale", "reduce", "duplicates", "build_index", "mixes", "evaluate")
 
 
 def peak_rss_gib() -> float:
@@ -99,7 +100,10 @@ def write_shards(run_dir: Path, n: int, seed: int = 0) -> list[dict]:
                 "content_hash": [f"{r:016x}" for r in rows],
             }
         )
-        table = pd.concat([described, pd.DataFrame(values, columns=columns)], axis=1)[template.columns]
+        table = pd.concat([described, pd.DataFrame(values, columns=columns)], axis=1)
+        for name in template.columns.difference(table.columns):  # descriptors, tags and the fingerprint
+            table[name] = b"" if name == features.FINGERPRINT else rng.uniform(0, 1, len(rows))
+        table = table[template.columns]
         files = storage.shard_files(run_dir, index)
         storage.write_parquet(table.astype(template.dtypes.to_dict()), files["features"])
         storage.write_parquet(pd.DataFrame(columns=extract.QUARANTINE_COLUMNS), files["quarantine"])
@@ -116,13 +120,14 @@ def prepare_run(root: Path, n: int) -> tuple[dict, list[dict], dict]:
     empty = extract.features_frame([])
     run = {
         "run_dir": str(run_dir),
+        "attempt": "scale",
         "reused_features": str(storage.write_parquet(empty, run_dir / storage.REUSED_FEATURES)),
         "still_quarantined": str(
             storage.write_parquet(pd.DataFrame(columns=extract.QUARANTINE_COLUMNS), run_dir / storage.STILL_QUARANTINED)
         ),
     }
     shards = [
-        r | {"shard": i, "seconds": 0.0, "extracted": SHARD_ROWS, "quarantined": 0, "audio_hours": 0.0}
+        r | {"shard": i, "attempt": "scale", "seconds": 0.0, "extracted": SHARD_ROWS, "quarantined": 0, "audio_hours": 0.0}
         for i, r in enumerate(write_shards(run_dir, n))
     ]
     meta = {
@@ -136,16 +141,22 @@ def prepare_run(root: Path, n: int) -> tuple[dict, list[dict], dict]:
 
 
 def index_stages(root: Path, n: int, n_components: int, n_neighbors: int, hubness: str) -> dict:
-    """join, scale, reduce and build_index of n synthetic tracks, each in its own process, then publish."""
+    """The index stages of n synthetic tracks as the DAG runs them (join, scale, reduce, duplicates,
+    build_index, mixes, evaluate), each in its own process, then publish."""
+    publishing.take_lock(str(root / "data"), f"scale_{n}")  # first: it removes the folders of unfinished runs
     started = time.monotonic()
     run, shards, meta = prepare_run(root, n)
     generated = time.monotonic() - started
-    publishing.take_lock(str(root / "data"), f"scale_{n}")
     timings = {}
     tracks, timings["join"] = _stage(stages.join, run, shards, meta)
     scaled, timings["scale"] = _stage(stages.scale, tracks)
     embedded, timings["reduce"] = _stage(stages.reduce, scaled, n_components)
-    index, timings["build_index"] = _stage(stages.build_index, embedded, tracks, n_neighbors, "cosine", hubness)
+    recordings, timings["duplicates"] = _stage(stages.duplicates, embedded, tracks)
+    index, timings["build_index"] = _stage(
+        stages.build_index, embedded, tracks, recordings, n_neighbors, "cosine", hubness
+    )
+    _, timings["mixes"] = _stage(stages.mixes, embedded, tracks, index, recordings)
+    _, timings["evaluate"] = _stage(stages.evaluate, embedded, tracks, index)
     started = time.monotonic()
     storage.publish(root / "data", Path(run["run_dir"]))
     timings["publish"] = {"seconds": time.monotonic() - started, "peak_rss_gib": peak_rss_gib()}
@@ -366,9 +377,9 @@ def markdown(results: dict) -> str:
         f"{neighbours.EXACT_BELOW:,} tracks, approximate (faiss HNSW) above, recall measured on "
         f"{neighbours.RECALL_SAMPLE} queries each build.",
         "",
-        "| tracks | join | scale | reduce (PCA) | build_index | publish | end to end | peak RSS (max) | search | "
+        "| tracks | " + " | ".join(STAGES) + " | publish | end to end | peak RSS (max) | search | "
         "recall@10 | explained variance | run folder |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|" + "---|" * len(STAGES) + "---|---|---|---|---|---|---|",
     ]
     for r in results["sizes"]:
         s = r["stages"]
@@ -379,7 +390,7 @@ def markdown(results: dict) -> str:
         recall = search.get("recall_at_10", "1 (exact)")
         cells = [
             f"{s[n]['seconds']:.1f} s ({s[n]['peak_rss_gib']:.2f} GiB)"
-            for n in ("join", "scale", "reduce", "build_index")
+            for n in STAGES
         ]
         lines.append(
             f"| {r['tracks']:,} | {' | '.join(cells)} | {s['publish']['seconds']:.2f} s | {total:.1f} s | "

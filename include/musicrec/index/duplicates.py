@@ -43,7 +43,7 @@ def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, metric: str) -> 
     k = min(CANDIDATES, len(vectors) - 1)
     if k < 1:
         return np.zeros((0, 2), dtype=np.int64)
-    found = neighbours.find(vectors.astype(np.float32), k, metric, groups=list(range(len(vectors))))
+    found = neighbours.find(np.asarray(vectors, dtype=np.float32), k, metric)
     rows = np.repeat(np.arange(len(vectors)), found.rows.shape[1])
     others = found.rows.ravel()
     found_one = others >= 0

@@ -20,43 +20,73 @@ import pandas as pd
 import pyarrow as pa
 
 from musicrec.analysis import features
+from musicrec.index import descriptors
 from musicrec.library import metadata
 
 BLOCK_ROWS = 65_536  # rows standardized or projected at once
+# The features the tracks' table keeps beside the descriptors: a track's key and tempo are read from them.
+KEPT_FEATURES = [*descriptors.CHROMA, descriptors.TEMPO]
 
 
-def join(feats: pa.Table, meta: pd.DataFrame | None) -> pa.Table:
-    """One row per track with audio, in the order of `feats`; metadata where a row names it, the file name
-    as title otherwise. The feature columns, and the descriptors where the features hold them, are passed on
-    as they are."""
-    descriptors = [c for c in features.DESCRIPTOR_COLUMNS if c in feats.column_names]
-    columns = features.feature_columns() + descriptors
-    described = describe(feats.drop_columns(columns).to_pandas(), meta)
+def join(feats: pa.Table, meta: pd.DataFrame | None, first_copies: dict[str, str]) -> pa.Table:
+    """The tracks' table for a block of features: one row per track with audio, in the order of `feats`;
+    metadata where a row names it, the file name as title otherwise, and the descriptors where the
+    features hold them. `meta` is indexed by track key; `first_copies` (`first_copies`) names the
+    first file of each content held by several."""
+    kept = [c for c in [*KEPT_FEATURES, *features.DESCRIPTOR_COLUMNS] if c in feats.column_names]
+    described = describe(feats.drop_columns(kept).to_pandas(), meta, first_copies)
     table = pa.Table.from_pandas(described, preserve_index=False)
-    return pa.Table.from_arrays([*table.columns, *feats.select(columns).columns], names=[*table.column_names, *columns])
+    return pa.Table.from_arrays([*table.columns, *feats.select(kept).columns], names=[*table.column_names, *kept])
 
 
-def describe(feats: pd.DataFrame, meta: pd.DataFrame | None) -> pd.DataFrame:
-    """The descriptive columns of `join` (all but the features), for the tracks of `feats`."""
-    fields = ["title", "artist", "album", "genre", "year"]
-    sources = [f"{f}_source" for f in fields]
+def read_columns(names: list[str]) -> list[str]:
+    """Of the features' columns, those `join` reads: all but the features proper and the fingerprint."""
+    skipped = (set(features.feature_columns()) - set(KEPT_FEATURES)) | {features.FINGERPRINT}
+    return [name for name in names if name not in skipped]
+
+
+def first_copies(feats: pa.Table) -> dict[str, str]:
+    """Of each content (`content_hash`) held by several files, the first file's track key."""
+    import pyarrow.compute as pc
+
+    known = feats.filter(pc.is_valid(feats["content_hash"]))
+    grouped = known.group_by("content_hash").aggregate([("track_key", "min"), ("track_key", "count")])
+    many = grouped.filter(pc.greater(grouped["track_key_count"], 1))
+    return dict(zip(many["content_hash"].to_pylist(), many["track_key_min"].to_pylist(), strict=True))
+
+
+def metadata_by_key(meta: pd.DataFrame | None) -> pd.DataFrame:
+    """The cleaned metadata's columns that `join` takes, indexed by track key (one row a track)."""
+    sources = [f"{f}_source" for f in FIELDS]
     if meta is None or meta.empty:
-        meta = pd.DataFrame(columns=["track_key", *fields, *sources])
+        meta = pd.DataFrame(columns=["track_key", *FIELDS, *sources])
     extra = ["play_count"] if "play_count" in meta.columns else []
-    taken = meta[["track_key", *fields, *sources, *extra]]
-    tracks = feats.merge(taken, on="track_key", how="left", validate="one_to_one").copy()
+    taken = meta[["track_key", *FIELDS, *sources, *extra]].set_index("track_key")
+    if not taken.index.is_unique:
+        raise ValueError(f"the cleaned metadata names {taken.index.duplicated().sum()} tracks twice")
+    return taken
+
+
+FIELDS = ["title", "artist", "album", "genre", "year"]
+
+
+def describe(feats: pd.DataFrame, meta: pd.DataFrame, first_copies: dict[str, str]) -> pd.DataFrame:
+    """The descriptive columns of `join` (all but the features), for the tracks of `feats`."""
+    sources = [f"{f}_source" for f in FIELDS]
+    extra = ["play_count"] if "play_count" in meta.columns else []
+    tracks = feats.join(meta, on="track_key")
     tracks["has_metadata"] = tracks[sources].notna().any(axis=1)  # a value from the file or tags, not a default
     no_title = tracks["title"].isna()
     tracks["title"] = tracks["title"].fillna(tracks["file"].map(metadata.title_from_file))
     tracks["title_source"] = tracks["title_source"].astype(object).where(~no_title, "filename")
     tracks["genre"] = tracks["genre"].fillna(metadata.UNKNOWN_GENRE)
-    first_copy = tracks.sort_values("track_key").groupby("content_hash")["track_key"].transform("first")
+    first_copy = tracks["content_hash"].map(first_copies)
     tracks["duplicate_of"] = first_copy.where(first_copy != tracks["track_key"])
     leading = [
         "track_key",
         "folder",
         "file",
-        *fields,
+        *FIELDS,
         "duration_s",
         *extra,
         "has_metadata",
@@ -78,24 +108,60 @@ def matrix(table: pa.Table, columns: list[str], dtype=np.float64) -> np.ndarray:
 
 
 def fit_scaler(x: np.ndarray) -> dict:
-    from sklearn.preprocessing import StandardScaler
+    return Scaler().add(x).fitted()
 
-    scaler = StandardScaler().fit(x)
-    return {"mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist()}
+
+class Scaler:
+    """scikit-learn's StandardScaler fitted a block of rows at a time (its incremental mean and variance)."""
+
+    def __init__(self):
+        from sklearn.preprocessing import StandardScaler
+
+        self.scaler = StandardScaler()
+
+    def add(self, rows: np.ndarray) -> Scaler:
+        if len(rows):
+            self.scaler.partial_fit(np.asarray(rows, dtype=np.float64))
+        return self
+
+    def fitted(self) -> dict:
+        return {"mean": self.scaler.mean_.tolist(), "scale": self.scaler.scale_.tolist()}
 
 
 def fit_pca(z: np.ndarray, n_components: int) -> dict:
-    """PCA from the features' covariance matrix: exact, and its memory is that of the features x features
-    matrix whatever the number of tracks (a full SVD would hold a tracks x features matrix more)."""
-    from sklearn.decomposition import PCA
+    return Covariance(z.shape[1]).add(z).pca(n_components)
 
-    n = max(1, min(n_components, z.shape[0], z.shape[1]))
-    pca = PCA(n_components=n, svd_solver="covariance_eigh", random_state=0).fit(z)
-    return {
-        "mean": pca.mean_.tolist(),
-        "components": pca.components_.tolist(),
-        "explained_variance_ratio": pca.explained_variance_ratio_.tolist(),
-    }
+
+class Covariance:
+    """The features' covariance matrix, summed a block of rows at a time in float64, and the PCA it gives:
+    exact, as scikit-learn's `covariance_eigh` solver computes it (components' signs included), and its
+    memory that of a features x features matrix whatever the number of tracks."""
+
+    def __init__(self, width: int):
+        self.n, self.total, self.gram = 0, np.zeros(width), np.zeros((width, width))
+
+    def add(self, rows: np.ndarray) -> Covariance:
+        rows = np.asarray(rows, dtype=np.float64)
+        self.n += len(rows)
+        self.total += rows.sum(axis=0)
+        self.gram += rows.T @ rows
+        return self
+
+    def pca(self, n_components: int) -> dict:
+        from sklearn.utils.extmath import svd_flip
+
+        n = max(1, min(n_components, self.n, len(self.total)))
+        mean = self.total / max(self.n, 1)
+        cov = (self.gram - self.n * np.outer(mean, mean)) / max(self.n - 1, 1)
+        values, vectors = np.linalg.eigh(cov)
+        values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
+        _, components = svd_flip(None, vectors.T, u_based_decision=False)
+        ratio = values / values.sum() if values.sum() > 0 else np.zeros_like(values)
+        return {
+            "mean": mean.tolist(),
+            "components": components[:n].tolist(),
+            "explained_variance_ratio": ratio[:n].tolist(),
+        }
 
 
 def scale(x: np.ndarray, scaler: dict, dtype=np.float64) -> np.ndarray:
@@ -122,12 +188,22 @@ def feature_group(column: str) -> str:
 
 def fit_embedding(z: np.ndarray, names: list[str], n_components: int) -> dict:
     """A PCA of `n_components` for each feature group of the standardized features `z` (columns `names`)."""
-    groups = []
-    for group in dict.fromkeys(map(feature_group, names)):
-        rows = [j for j, name in enumerate(names) if feature_group(name) == group]
-        columns = [names[j] for j in rows]
-        groups.append({"name": group, "columns": columns, "pca": fit_pca(z[:, rows], n_components)})
-    return {"groups": groups}
+    return fit_embedding_by_blocks([z], names, n_components)
+
+
+def fit_embedding_by_blocks(blocks, names: list[str], n_components: int) -> dict:
+    """`fit_embedding` over standardized features given a block of rows at a time."""
+    groups = {group: [j for j, name in enumerate(names) if feature_group(name) == group] for group in map(feature_group, names)}
+    sums = {group: Covariance(len(rows)) for group, rows in groups.items()}
+    for z in blocks:
+        for group, rows in groups.items():
+            sums[group].add(z[:, rows])
+    return {
+        "groups": [
+            {"name": group, "columns": [names[j] for j in rows], "pca": sums[group].pca(n_components)}
+            for group, rows in groups.items()
+        ]
+    }
 
 
 def embed(z: np.ndarray, names: list[str], fitted: dict, dtype=np.float64) -> np.ndarray:

@@ -172,7 +172,7 @@ def searcher(embedding: np.ndarray, k: int, metric: str, groups: list | None = N
     """The search of `find`, for its exact neighbours of some tracks only (`Search.exact`)."""
     check(metric, hubness)
     n = len(embedding)
-    codes = pd.factorize(pd.Series(list(range(n)) if groups is None else list(groups)))[0]
+    codes = np.arange(n) if groups is None else pd.factorize(np.asarray(groups))[0]
     k = min(k, int(codes.max()) if n else 0)  # one track of each other group at most
     track_spread = spread(embedding, metric) if hubness == "mutual_proximity" and k >= 1 else None
     return Search(embedding, k, metric, hubness, track_spread, codes)
@@ -184,16 +184,28 @@ def nearest_neighbours(keys: list[str], embedding: np.ndarray, k: int, metric: s
 
 
 def table(keys: list[str], found: Found) -> pd.DataFrame:
+    import pyarrow as pa
+
+    return pa.concat_tables(table_blocks(pa.array(keys, pa.string()), found)).to_pandas()
+
+
+def table_blocks(keys, found: Found, shown=None, rows: int = 65_536):
+    """`find`'s neighbours as Arrow tables of RECOMMENDATION_COLUMNS, `rows` tracks at a time. `keys` names
+    the tracks (an Arrow string array); `shown` (row numbers) stands a track in for its neighbour where given."""
+    import pyarrow as pa
+
     n, k = found.rows.shape
-    keys_arr = pd.array(keys, dtype="str")
-    return pd.DataFrame(
-        {
-            "track_key": keys_arr.take(np.repeat(np.arange(n), k)),
-            "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), n),
-            "neighbor_key": keys_arr.take(found.rows.ravel()),
-            "distance": found.distances.ravel().astype(np.float64),
-        }
-    )
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        neighbour = found.rows[start:stop].ravel()
+        yield pa.table(
+            {
+                "track_key": keys.take(np.repeat(np.arange(start, stop), k)),
+                "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), stop - start),
+                "neighbor_key": keys.take(neighbour if shown is None else shown[neighbour]),
+                "distance": found.distances[start:stop].ravel().astype(np.float64),
+            }
+        )
 
 
 class Search:

@@ -37,12 +37,15 @@ log = logging.getLogger("musicrec")
 
 
 def table_digest(path: str | Path, columns: list[str] | None = None) -> str:
-    """The values of a Parquet table, whatever dtypes the reading gave text columns (object, str, category)."""
-    table = storage.read_parquet(path, columns=columns)
-    text = [c for c in table.columns if not (ptypes.is_numeric_dtype(table[c]) or ptypes.is_bool_dtype(table[c]))]
-    table[text] = table[text].astype(object).where(table[text].notna(), None).astype(str)
-    digest = hashlib.sha256(json.dumps(table.columns.tolist()).encode())
-    digest.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
+    """The values of a Parquet table, whatever dtypes the reading gave text columns (object, str, category);
+    read a block of rows at a time (the digest is that of the whole table)."""
+    names = columns or storage.columns(path)
+    digest = hashlib.sha256(json.dumps(names).encode())
+    for block in storage.read_blocks(path, names):
+        table = block.to_pandas()
+        text = [c for c in table.columns if not (ptypes.is_numeric_dtype(table[c]) or ptypes.is_bool_dtype(table[c]))]
+        table[text] = table[text].astype(object).where(table[text].notna(), None).astype(str)
+        digest.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
     return digest.hexdigest()
 
 

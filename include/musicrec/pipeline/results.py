@@ -88,10 +88,11 @@ class Tracks(TypedDict):
 
 
 class Scaled(TypedDict):
-    """scale: standardized features, and the scaler in the model file."""
+    """scale: the standardization of the features (`features`, `tracks`), in the model file."""
 
     run_dir: str
-    path: str
+    features: str
+    tracks: str
     model: str
     columns: int
     metadata_weight: float

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import logging
 import time
 import uuid
@@ -234,41 +235,66 @@ def clean_metadata(run: results.Run, metadata_path: str | None) -> results.Metad
 
 @stage("join")
 def join(run: results.Run, shard_results: list[results.ShardResult], meta: results.Metadata) -> results.Tracks:
-    """All features of the run (reused and extracted) joined with the validated metadata at `meta["path"]`."""
+    """All features of the run (reused and extracted) in one table sorted by track key, and the tracks'
+    table beside it (the same rows: descriptive columns, the validated metadata at `meta["path"]`, the
+    descriptors). Both are written a block of rows at a time: memory does not grow with the library."""
     folder = storage.path(run["run_dir"])
     shard_results = _of_this_attempt(run, shard_results)
-    feats = storage.read_dataset([run["reused_features"], *(r["features"] for r in shard_results)])
-    if feats.num_rows == 0:
-        feats = pa.Table.from_pandas(extract.features_frame([]), preserve_index=False)
-    feats = feats.sort_by("track_key")
+    sources = [run["reused_features"], *(r["features"] for r in shard_results)]
+    sources = [s for s in sources if storage.row_count(s)]  # an empty file's columns may have no type
     quarantine = pd.concat(
         [storage.read_parquet(run["still_quarantined"]).reindex(columns=extract.QUARANTINE_COLUMNS)]
         + [storage.read_parquet(r["quarantine"]) for r in shard_results],
         ignore_index=True,
     )
-    features_path = storage.write_table(feats, folder / storage.FEATURES)
+    empty = pa.Table.from_pandas(extract.features_frame([]), preserve_index=False)
+    features_path = storage.write_blocks(
+        storage.sorted_blocks(sources, "track_key"), folder / storage.FEATURES, None if sources else empty.schema
+    )
     quarantine_path = storage.write_parquet(quarantine, folder / storage.QUARANTINE)
-    if feats.num_rows < 2:
+    count = storage.row_count(features_path)
+    if count < 2:
         raise TooFewTracks(
-            f"only {feats.num_rows} track(s) could be analysed ({len(quarantine)} quarantined): "
-            "an index needs at least 2"
+            f"only {count} track(s) could be analysed ({len(quarantine)} quarantined): an index needs at least 2"
         )
-    tracks = embedding.join(feats, storage.read_parquet(meta["path"]))
-    del feats
-    path = storage.write_table(tracks, folder / storage.TRACKS)
-    with_metadata = int(pc.sum(tracks["has_metadata"]).as_py() or 0)
-    log.info("join: %d tracks (%d with metadata), %d quarantined", tracks.num_rows, with_metadata, len(quarantine))
+    read = embedding.read_columns(storage.columns(features_path))
+    first_copies = embedding.first_copies(storage.read_table(features_path, ["track_key", "content_hash"]))
+    meta_table = storage.read_parquet(meta["path"])
+    by_key = embedding.metadata_by_key(meta_table)
+    blocks = (embedding.join(b, by_key, first_copies) for b in storage.read_blocks(features_path, read))
+    path = storage.write_blocks(_typed_blocks(blocks, storage.schema(meta["path"])), folder / storage.TRACKS)
+    summed = storage.read_table(path, ["has_metadata", "duration_s"])
+    with_metadata = int(pc.sum(summed["has_metadata"]).as_py() or 0)
+    log.info("join: %d tracks (%d with metadata), %d quarantined", count, with_metadata, len(quarantine))
     return {
         "run_dir": run["run_dir"],
         "path": str(path),
         "features": str(features_path),
         "quarantine": str(quarantine_path),
-        "tracks": tracks.num_rows,
+        "tracks": count,
         "with_metadata": with_metadata,
         "quarantined": len(quarantine),
-        "audio_hours": round(float(pc.sum(tracks["duration_s"]).as_py() or 0.0) / 3600, 4),
+        "audio_hours": round(float(pc.sum(summed["duration_s"]).as_py() or 0.0) / 3600, 4),
         "extract": _extraction(shard_results),
     }
+
+
+def _typed_blocks(blocks, meta_schema: pa.Schema):
+    """The tracks' blocks with the first one's schema, where a column of it that has no value in the first
+    block takes its type from the metadata (else text): a later block may have values there."""
+    schema = None
+    for block in blocks:
+        if schema is None:
+            fields = [
+                f.with_type(_known_type(meta_schema, f.name)) if pa.types.is_null(f.type) else f for f in block.schema
+            ]
+            schema = pa.schema(fields)
+        yield block.cast(schema)
+
+
+def _known_type(schema: pa.Schema, name: str) -> pa.DataType:
+    index = schema.get_field_index(name)
+    return schema.field(index).type if index >= 0 and not pa.types.is_null(schema.field(index).type) else pa.string()
 
 
 def _of_this_attempt(run: results.Run, shard_results: list[results.ShardResult]) -> list[results.ShardResult]:
@@ -296,46 +322,47 @@ def _extraction(shard_results: list[results.ShardResult]) -> dict:
 
 @stage("scale")
 def scale(tracks: results.Tracks, metadata_weight: float = 0.0) -> results.Scaled:
-    """Standardized audio features, and metadata features weighted by `metadata_weight` (0: audio only)."""
-    key = changes.key([tracks["path"]], {"metadata_weight": metadata_weight}, [embedding, encode, features])
-    reused = changes.from_current_index("scale", key, tracks["run_dir"], [storage.SCALED, storage.MODEL])
+    """The standardization of the audio features, and of the metadata features weighted by `metadata_weight`
+    (0: audio only), fitted a block of rows at a time into the model file; `reduce` applies it."""
+    columns = features.feature_columns()
+    key = changes.key(
+        [(tracks["features"], ["track_key", *columns]), (tracks["path"], _encoded(tracks))],
+        {"metadata_weight": metadata_weight},
+        [embedding, encode, features],
+    )
+    reused = changes.from_current_index("scale", key, tracks["run_dir"], [storage.MODEL])
     if reused:
         return reused
     folder = storage.path(tracks["run_dir"])
-    columns = features.feature_columns()
-    x = embedding.matrix(storage.read_table(tracks["path"], columns), columns)
-    scaler = embedding.fit_scaler(x)
-    z = embedding.scale(x, scaler, dtype=np.float32)
-    del x
-    encoded = [c for c in ENCODED if c in storage.columns(tracks["path"])]
-    described = storage.read_parquet(tracks["path"], columns=encoded)
+    scaler = embedding.Scaler()
+    for block in storage.read_blocks(tracks["features"], columns):
+        scaler.add(embedding.matrix(block, columns))
+    described = storage.read_parquet(tracks["path"], columns=_encoded(tracks))
     encoder = encode.fit(described)
-    meta = encode.transform(described, encoder)
-    meta_scaler = embedding.fit_scaler(meta.to_numpy())
-    names = list(columns)
-    if metadata_weight > 0:
-        weighted = embedding.scale(meta.to_numpy(), meta_scaler, dtype=np.float32) * np.float32(metadata_weight)
-        z, names = np.hstack([z, weighted]), names + meta.columns.tolist()
-    path = storage.write_table(_keyed(pa.array(described["track_key"]), z, names), folder / storage.SCALED)
+    meta_scaler = embedding.Scaler()
+    for start in range(0, len(described), storage.BLOCK_ROWS):
+        meta_scaler.add(encode.transform(described.iloc[start : start + storage.BLOCK_ROWS], encoder).to_numpy())
+    meta_columns = encode.transform(described.iloc[:0], encoder).columns.tolist()
     model_path = storage.write_json(
         {
             "feature_version": features.FEATURE_VERSION,
             "feature_columns": columns,
-            "scaler": scaler,
+            "scaler": scaler.fitted(),
             "metadata": {
                 "weight": metadata_weight,
-                "columns": meta.columns.tolist(),
+                "columns": meta_columns,
                 "encoder": encoder,
-                "scaler": meta_scaler,
+                "scaler": meta_scaler.fitted(),
             },
         },
         folder / storage.MODEL,
     )
     return {
         "run_dir": tracks["run_dir"],
-        "path": str(path),
+        "features": tracks["features"],
+        "tracks": tracks["path"],
         "model": str(model_path),
-        "columns": len(names),
+        "columns": len(columns) + (len(meta_columns) if metadata_weight > 0 else 0),
         "metadata_weight": metadata_weight,
         "reuse_key": key,
     }
@@ -343,6 +370,25 @@ def scale(tracks: results.Tracks, metadata_weight: float = 0.0) -> results.Scale
 
 # The tracks' columns the metadata encoding reads (`musicrec.index.encode`).
 ENCODED = ["track_key", "artist", "genre", "year", "duration_s", "play_count"]
+
+
+def _encoded(tracks: results.Tracks) -> list[str]:
+    return [c for c in ENCODED if c in storage.columns(tracks["path"])]
+
+
+def scaled_blocks(scaled: results.Scaled, model: dict):
+    """(track keys, standardized features with the weighted metadata features where they weigh) of the
+    tracks, a block of rows at a time; and the features' names, first."""
+    columns, meta = model["feature_columns"], model["metadata"]
+    yield columns + (meta["columns"] if meta["weight"] > 0 else [])
+    described = storage.read_blocks(scaled["tracks"], _encoded({"path": scaled["tracks"]}))
+    for block, tracks in zip(storage.read_blocks(scaled["features"], ["track_key", *columns]), described, strict=True):
+        z = embedding.scale(embedding.matrix(block, columns), model["scaler"], dtype=np.float32)
+        if meta["weight"] > 0:
+            encoded = encode.transform(tracks.to_pandas(), meta["encoder"]).to_numpy()
+            weighted = embedding.scale(encoded, meta["scaler"], dtype=np.float32) * np.float32(meta["weight"])
+            z = np.hstack([z, weighted])
+        yield block.column("track_key"), z
 
 
 def _keyed(keys: pa.Array | pa.ChunkedArray, values: np.ndarray, names: list[str]) -> pa.Table:
@@ -353,28 +399,30 @@ def _keyed(keys: pa.Array | pa.ChunkedArray, values: np.ndarray, names: list[str
 
 @stage("reduce")
 def reduce(scaled: results.Scaled, n_components: int) -> results.Embedded:
-    """The embedding of the scaled features, a PCA per feature group (`embedding.fit_embedding`); the fitted groups
-    join the scaler in the model file."""
-    key = changes.key([scaled["path"]], {"n_components": n_components}, [embedding])
+    """The embedding of the scaled features, a PCA per feature group (`embedding.fit_embedding`) fitted from
+    their covariance summed a block at a time, then the tracks projected a block at a time; the fitted
+    groups join the scaler in the model file."""
+    key = changes.key([], {"n_components": n_components, "scaled": scaled["reuse_key"]}, [embedding])
     reused = changes.from_current_index("reduce", key, scaled["run_dir"], [storage.EMBEDDINGS, storage.MODEL])
     if reused:
         return reused
     folder = storage.path(scaled["run_dir"])
-    table = storage.read_table(scaled["path"])
-    keys = table.column("track_key")
-    names = table.column_names[1:]
-    z = embedding.matrix(table, names, dtype=np.float32)
-    del table
-    fitted = embedding.fit_embedding(z, names, n_components)
-    vectors = embedding.embed(z, names, fitted, dtype=np.float32)
-    emb = _keyed(keys, vectors, embedding.component_columns(vectors.shape[1]))
-    path = storage.write_table(emb, folder / storage.EMBEDDINGS)
-    model_path = storage.write_json(storage.read_json(scaled["model"]) | {"embedding": fitted}, scaled["model"])
+    model = storage.read_json(scaled["model"])
+    blocks = scaled_blocks(scaled, model)
+    names = next(blocks)
+    fitted = embedding.fit_embedding_by_blocks((z for _, z in blocks), names, n_components)
+    width = sum(len(g["pca"]["components"]) for g in fitted["groups"])
+    projected = (
+        _keyed(keys, embedding.embed(z, names, fitted, dtype=np.float32), embedding.component_columns(width))
+        for keys, z in itertools.islice(scaled_blocks(scaled, model), 1, None)
+    )
+    path = storage.write_blocks(projected, folder / storage.EMBEDDINGS)
+    model_path = storage.write_json(model | {"embedding": fitted}, scaled["model"])
     explained = {group: round(float(np.sum(r)), 4) for group, r in embedding.explained_variance(fitted).items()}
     log.info(
         "reduce: %d features -> %d components: %s",
-        z.shape[1],
-        vectors.shape[1],
+        len(names),
+        width,
         "; ".join(
             f"{g['name']} {len(g['columns'])} features -> {len(g['pca']['components'])} "
             f"({100 * explained[g['name']]:.0f}% of their variance)"
@@ -385,7 +433,7 @@ def reduce(scaled: results.Scaled, n_components: int) -> results.Embedded:
         "run_dir": scaled["run_dir"],
         "path": str(path),
         "model": str(model_path),
-        "components": vectors.shape[1],
+        "components": width,
         "explained_variance": explained,
         "reuse_key": key,
     }
@@ -405,17 +453,20 @@ def duplicates(embedded: results.Embedded, tracks: results.Tracks, metric: str =
     reused = changes.from_current_index("duplicates", key, embedded["run_dir"], [storage.DUPLICATES])
     if reused:
         return reused
-    emb = storage.read_parquet(embedded["path"])
+    keys, vectors = _embedding(embedded["path"])
+    keys = keys.to_numpy(zero_copy_only=False)
     feats = (
-        storage.read_parquet(tracks["features"], columns=[*described, "size_bytes", features.FINGERPRINT])
+        storage.read_parquet(tracks["features"], columns=[*described, "size_bytes"])
         .set_index("track_key")
-        .loc[emb["track_key"]]
+        .loc[keys]
         .reset_index()
     )
-    pairs = copies.candidate_pairs(emb.drop(columns="track_key").to_numpy(), feats["duration_s"].to_numpy(), metric)
+    pairs = copies.candidate_pairs(vectors, feats["duration_s"].to_numpy(), metric)
+    del vectors
     hashes = feats["content_hash"].to_numpy()
     pairs = pairs[hashes[pairs[:, 0]] != hashes[pairs[:, 1]]]  # identical bytes need no evidence
-    evidence, judged = _judged_pairs(feats, pairs, embedded["run_dir"])
+    prints = _fingerprints(tracks["features"], keys, np.unique(pairs))
+    evidence, judged = _judged_pairs(feats, prints, pairs, embedded["run_dir"])
     described_by = storage.read_parquet(tracks["path"], columns=["track_key", "album", "artist"]).set_index("track_key")
     feats = feats.join(described_by, on="track_key")
     same = pairs[copies.is_same(evidence)]
@@ -441,7 +492,19 @@ def duplicates(embedded: results.Embedded, tracks: results.Tracks, metric: str =
     }
 
 
-def _judged_pairs(feats: pd.DataFrame, pairs: np.ndarray, run_dir: str) -> tuple[pd.DataFrame, int]:
+def _fingerprints(path: str, keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The fingerprints of the tracks `rows` (of `keys`), None for the others: only the tracks of candidate
+    pairs have theirs read."""
+    prints = np.full(len(keys), None, dtype=object)
+    if not len(rows):
+        return prints
+    found = storage.rows_of(path, "track_key", keys[rows].tolist(), [features.FINGERPRINT])
+    at = pd.Index(keys).get_indexer(found.column("track_key").to_numpy(zero_copy_only=False))
+    prints[at] = found.column(features.FINGERPRINT).to_numpy(zero_copy_only=False)
+    return prints
+
+
+def _judged_pairs(feats: pd.DataFrame, prints: np.ndarray, pairs: np.ndarray, run_dir: str) -> tuple[pd.DataFrame, int]:
     """The evidence of each candidate pair (PAIR_COLUMNS but the hashes), from the current index's pairs
     where they were judged there, else by comparing fingerprints; and how many were compared now. Every
     pair's evidence is kept in the run for the next."""
@@ -456,7 +519,7 @@ def _judged_pairs(feats: pd.DataFrame, pairs: np.ndarray, run_dir: str) -> tuple
     known = known.astype({"hash_a": str, "hash_b": str})
     evidence = asked.merge(known, on=["hash_a", "hash_b"], how="left")
     todo = np.flatnonzero(evidence["bit_error_rate"].isna().to_numpy())
-    prints, durations = feats[features.FINGERPRINT].to_numpy(), feats["duration_s"].to_numpy()
+    durations = feats["duration_s"].to_numpy()
     judged = [copies.judge(prints[a], prints[b], durations[a], durations[b]) for a, b in pairs[todo]]
     if judged:
         evidence.loc[todo, copies.PAIR_COLUMNS[2:]] = pd.DataFrame(judged, index=todo)[copies.PAIR_COLUMNS[2:]]
@@ -502,29 +565,22 @@ def build_index(
     )
     if reused:
         return reused
-    emb = storage.read_parquet(embedded["path"])
-    recording = storage.read_parquet(recordings["path"], columns=["track_key", "recording", "canonical_key"])
-    recording = recording.set_index("track_key")
-    found = neighbours.find(
-        emb.drop(columns="track_key").to_numpy(dtype=np.float32),
-        n_neighbors,
-        metric,
-        groups=recording.loc[emb["track_key"], "recording"].tolist(),
-        hubness=hubness,
-    )
+    keys, vectors = _embedding(embedded["path"])
+    recording, canonical = _recordings(recordings["path"], keys)
+    found = neighbours.find(vectors, n_neighbors, metric, groups=recording, hubness=hubness)
+    del vectors
     folder = storage.path(embedded["run_dir"])
-    recs = neighbours.table(emb["track_key"].tolist(), found)
     # the file kept of a recording stands for it, whichever of its files came nearest
-    recs["neighbor_key"] = recs["neighbor_key"].map(recording["canonical_key"]).astype(recs["neighbor_key"].dtype)
-    path = storage.write_parquet(recs, folder / storage.RECOMMENDATIONS)
+    recs = neighbours.table_blocks(keys, found, shown=canonical, rows=storage.BLOCK_ROWS)
+    path = storage.write_blocks(recs, folder / storage.RECOMMENDATIONS)
     search = found.search
     if found.index is not None:  # saved, so that queries of new files search it rather than rebuild it
         search = search | {"path": str(storage.write_bytes(ann.to_bytes(found.index), folder / storage.ANN_INDEX))}
-    log.info("build_index: %d tracks, %s", len(emb), _search_line(search))
+    log.info("build_index: %d tracks, %s", len(keys), _search_line(search))
     return {
         "run_dir": embedded["run_dir"],
         "path": str(path),
-        "tracks": len(emb),
+        "tracks": len(keys),
         "neighbours": int(found.rows.shape[1]),
         "metric": metric,
         "hubness": hubness,
@@ -583,6 +639,26 @@ def mixes(
         "names": names,
         "reuse_key": key,
     }
+
+
+def _embedding(path: str) -> tuple[pa.Array, np.ndarray]:
+    """The embedding's track keys and its vectors (float32), read without pandas."""
+    table = storage.read_table(path)
+    keys = table.column("track_key").combine_chunks().cast(pa.string())
+    return keys, embedding.matrix(table, table.column_names[1:], dtype=np.float32)
+
+
+def _recordings(path: str, keys: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Of the tracks `keys` (the embedding's): each one's recording number, and the row of the file kept of it."""
+    table = storage.read_table(path, ["track_key", "recording", "canonical_key"])
+    position = pd.Index(keys.to_numpy(zero_copy_only=False))
+    at = position.get_indexer(table.column("track_key").to_numpy(zero_copy_only=False))
+    if (at < 0).any() or len(at) != len(keys):
+        raise ValueError(f"{path}: its tracks are not the embedding's")
+    recording, canonical = np.empty(len(keys), np.int64), np.empty(len(keys), np.int64)
+    recording[at] = table.column("recording").to_numpy()
+    canonical[at] = position.get_indexer(table.column("canonical_key").to_numpy(zero_copy_only=False))
+    return recording, canonical
 
 
 def _search_line(search: dict) -> str:

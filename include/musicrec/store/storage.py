@@ -34,6 +34,7 @@ CURRENT = "current"
 PREVIOUS = "previous"
 # Run folders kept (the newest, besides current and previous, which are always kept).
 KEEP_RUNS = 5
+BLOCK_ROWS = 16_384  # rows of a table read or written at once by the stages that stream (a fingerprint: 20 KB)
 
 # Every file name of a run, in one place.
 WORKLIST = "worklist.parquet"
@@ -190,6 +191,26 @@ def write_table(table, target: str | Path) -> Path:
     return atomic_write(target, lambda tmp: pq.write_table(table, tmp))
 
 
+def write_blocks(blocks, target: str | Path, schema=None) -> Path:
+    """Arrow tables, one after another, as one Parquet file (a row group or more each), written as they
+    come so that only one is in memory; cast to the first one's schema (or `schema`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def write(tmp):
+        writer = None
+        for block in blocks:
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, schema or block.schema)
+            writer.write_table(block.cast(writer.schema))
+        if writer is None:  # no block: the file still has its columns
+            pq.write_table((schema or pa.schema([])).empty_table(), tmp)
+        else:
+            writer.close()
+
+    return atomic_write(target, write)
+
+
 def write_json(obj, target: str | Path) -> Path:
     text = json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n"
     return atomic_write(target, lambda tmp: tmp.write_text(text))
@@ -217,6 +238,122 @@ def read_parquet(source: str | Path, columns: list[str] | None = None) -> pd.Dat
 def read_table(source: str | Path, columns: list[str] | None = None):
     """A Parquet file as an Arrow table (no pandas)."""
     return read_dataset([source], columns)
+
+
+def parquet_file(source: str | Path):
+    """A Parquet file opened for reading by row groups and batches."""
+    import pyarrow.parquet as pq
+
+    where = path(source)
+    return pq.ParquetFile(str(where) if isinstance(where, Path) else where.fs.open(where.path, "rb"))
+
+
+def read_blocks(source: str | Path, columns: list[str] | None = None, rows: int | None = None):
+    """A Parquet file's rows as Arrow tables of `rows` rows each (the last one fewer), read a batch at a
+    time: the blocks of two files of the same rows line up, whatever their row groups."""
+    import pyarrow as pa
+
+    rows = rows or BLOCK_ROWS
+    held, count = [], 0
+    for batch in parquet_file(source).iter_batches(batch_size=rows, columns=columns):
+        held.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(held)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            held, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(held)
+
+
+def sorted_blocks(sources: list, key: str, columns: list[str] | None = None, rows: int | None = None):
+    """The rows of Parquet files of the same columns, in the order of their `key` column, as Arrow tables of
+    `rows` rows each: a merge that holds a few thousand rows of each file at most. A file is expected
+    sorted by `key` (extraction and discover write them so); one that is not is read whole and sorted."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rows = rows or BLOCK_ROWS
+    keys = [read_table(s, [key]).column(key).cast(pa.string()) for s in sources]
+    cursors = [_Cursor(s, key, columns, _is_sorted(k)) for s, k in zip(sources, keys, strict=True)]
+    source_of = np.repeat(np.arange(len(sources)), [len(k) for k in keys])
+    source_of = source_of[pc.sort_indices(pa.chunked_array(keys, type=pa.string())).to_numpy()]
+    del keys
+    for start in range(0, len(source_of), rows):
+        block = source_of[start : start + rows]
+        counts = np.bincount(block, minlength=len(sources))
+        parts = [cursors[s].take(int(counts[s])) for s in np.flatnonzero(counts)]
+        # the parts hold the block's rows grouped by file, each file's in key order: put back in key order
+        grouped = np.argsort(block, kind="stable")
+        yield pa.concat_tables(parts, promote_options="permissive").take(np.argsort(grouped))
+
+
+def _is_sorted(keys) -> bool:
+    import pyarrow.compute as pc
+
+    return len(keys) < 2 or pc.all(pc.less_equal(keys[:-1], keys[1:])).as_py() is not False
+
+
+class _Cursor:
+    """The rows of one Parquet file, taken in order a few at a time (a file not in key order: sorted whole)."""
+
+    BATCH_ROWS = 4096  # rows of a file held at once while merging
+
+    def __init__(self, source, key: str, columns: list[str] | None, is_sorted: bool):
+        self.source, self.key, self.columns, self.is_sorted = source, key, columns, is_sorted
+        self.blocks, self.held = None, None
+
+    def take(self, n: int):
+        import pyarrow as pa
+
+        if self.blocks is None:
+            if self.is_sorted:
+                self.blocks = read_blocks(self.source, self.columns, self.BATCH_ROWS)
+            else:
+                table = read_table(self.source).sort_by(self.key)
+                self.blocks = iter([table.select(self.columns) if self.columns else table])
+            self.held = next(self.blocks)
+        parts = []
+        while n > 0:
+            if self.held.num_rows == 0:
+                self.held = next(self.blocks)
+            part = self.held.slice(0, n)
+            self.held, n = self.held.slice(part.num_rows), n - part.num_rows
+            parts.append(part)
+        return pa.concat_tables(parts)
+
+
+def sample_rows(source: str | Path, columns: list[str], row_groups: int, seed: int = 0):
+    """The rows of up to `row_groups` of a Parquet file's row groups, chosen at random: a sample of a large
+    table read in a few requests."""
+    import numpy as np
+
+    opened = parquet_file(source)
+    chosen = np.random.default_rng(seed).permutation(opened.num_row_groups)[:row_groups]
+    return opened.read_row_groups(sorted(chosen.tolist()), columns=columns)
+
+
+def rows_of(source: str | Path, key: str, values: list, columns: list[str]):
+    """The rows of a Parquet file whose `key` is one of `values`; a file sorted by `key` has only the row
+    groups that may hold them read (their statistics say)."""
+    import pyarrow.parquet as pq
+
+    where = path(source)
+    fs = None if isinstance(where, Path) else where.fs
+    name = str(where) if isinstance(where, Path) else where.path
+    return pq.read_table(name, columns=[key, *columns], filters=[(key, "in", values)], filesystem=fs)
+
+
+def row_count(source: str | Path) -> int:
+    """The rows of a Parquet file, from its footer."""
+    return parquet_file(source).metadata.num_rows
+
+
+def schema(source: str | Path):
+    """The Arrow schema of a Parquet file, from its footer."""
+    return parquet_file(source).schema_arrow
 
 
 def columns(source: str | Path) -> list[str]:

@@ -108,7 +108,9 @@ def test_join_flags_identical_audio_and_names_untitled_tracks_from_the_file():
             },
         ]
     )
-    tracks = embedding.join(pa.Table.from_pandas(feats, preserve_index=False), None).to_pandas().set_index("track_key")
+    table = pa.Table.from_pandas(feats, preserve_index=False)
+    joined = embedding.join(table, embedding.metadata_by_key(None), embedding.first_copies(table))
+    tracks = joined.to_pandas().set_index("track_key")
     assert tracks.loc["y/One again.wav", "duplicate_of"] == "x/One.wav"
     assert pd.isna(tracks.loc["x/One.wav", "duplicate_of"])
     assert tracks.loc["y/my_song.wav", "title"] == "my song"

@@ -52,12 +52,16 @@ def test_metadata_weight_decides_what_enters_the_embedding(tmp_path, weight):
     audio = pd.DataFrame(
         rng.normal(size=(len(tracks), len(features.feature_columns()))), columns=features.feature_columns()
     )
-    tracks = pd.concat([tracks, audio], axis=1)
+    feats = pd.concat([tracks[["track_key"]], audio], axis=1)
     path = storage.write_parquet(tracks, tmp_path / storage.TRACKS)
-    result = stages.scale({"run_dir": str(tmp_path), "path": str(path)}, weight)
-    scaled = pd.read_parquet(result["path"])
+    run = {"run_dir": str(tmp_path), "path": str(path)}
+    result = stages.scale(run | {"features": str(storage.write_parquet(feats, tmp_path / storage.FEATURES))}, weight)
+    blocks = stages.scaled_blocks(result, storage.read_json(result["model"]))
+    names = next(blocks)
+    scaled = pd.DataFrame(np.vstack([z for _, z in blocks]), columns=names)
     meta_columns = [c for c in scaled.columns if c.startswith("meta_")]
     assert bool(meta_columns) == (weight > 0)
+    assert result["columns"] == len(names)
     if weight:
         assert scaled["meta_decade"].std(ddof=0) == pytest.approx(weight)
     saved = json.loads(Path(result["model"]).read_text())
