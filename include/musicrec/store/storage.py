@@ -241,11 +241,13 @@ def read_table(source: str | Path, columns: list[str] | None = None):
 
 
 def parquet_file(source: str | Path):
-    """A Parquet file opened for reading by row groups and batches."""
+    """A Parquet file opened for reading by row groups and batches. Without pre-buffering: with it, the
+    reader keeps every row group it has read until the file is closed (the whole file, read through)."""
     import pyarrow.parquet as pq
 
     where = path(source)
-    return pq.ParquetFile(str(where) if isinstance(where, Path) else where.fs.open(where.path, "rb"))
+    opened = str(where) if isinstance(where, Path) else where.fs.open(where.path, "rb")
+    return pq.ParquetFile(opened, pre_buffer=False, buffer_size=1 << 20)
 
 
 def read_blocks(source: str | Path, columns: list[str] | None = None, rows: int | None = None):
@@ -277,7 +279,7 @@ def sorted_blocks(sources: list, key: str, columns: list[str] | None = None, row
 
     rows = rows or BLOCK_ROWS
     keys = [read_table(s, [key]).column(key).cast(pa.string()) for s in sources]
-    cursors = [_Cursor(s, key, columns, _is_sorted(k)) for s, k in zip(sources, keys, strict=True)]
+    cursors = [_Cursor(s, key, columns, len(k), _is_sorted(k)) for s, k in zip(sources, keys, strict=True)]
     source_of = np.repeat(np.arange(len(sources)), [len(k) for k in keys])
     source_of = source_of[pc.sort_indices(pa.chunked_array(keys, type=pa.string())).to_numpy()]
     del keys
@@ -301,8 +303,8 @@ class _Cursor:
 
     BATCH_ROWS = 4096  # rows of a file held at once while merging
 
-    def __init__(self, source, key: str, columns: list[str] | None, is_sorted: bool):
-        self.source, self.key, self.columns, self.is_sorted = source, key, columns, is_sorted
+    def __init__(self, source, key: str, columns: list[str] | None, rows: int, is_sorted: bool):
+        self.source, self.key, self.columns, self.left, self.is_sorted = source, key, columns, rows, is_sorted
         self.blocks, self.held = None, None
 
     def take(self, n: int):
@@ -322,6 +324,9 @@ class _Cursor:
             part = self.held.slice(0, n)
             self.held, n = self.held.slice(part.num_rows), n - part.num_rows
             parts.append(part)
+        self.left -= sum(part.num_rows for part in parts)
+        if self.left == 0:  # the file read through: its reader let go
+            self.blocks, self.held = None, None
         return pa.concat_tables(parts)
 
 
