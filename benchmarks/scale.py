@@ -366,7 +366,8 @@ def markdown(results: dict) -> str:
     lines = [
         "# A million tracks: index stages, approximate index, discovery",
         "",
-        f"`python benchmarks/scale.py {results['args']}`, {results['date']}, {results['machine']}. One run; "
+        f"`python benchmarks/scale.py {results['args']}`, {results['date']}, {results['machine']}, code "
+        f"{results['version']}. One run a size; "
         "each stage in a fresh process, its peak RSS that process's (imports included).",
         "",
         "## Index stages, synthetic features",
@@ -397,6 +398,24 @@ def markdown(results: dict) -> str:
             f"{peak:.2f} GiB | {method} | {recall} | {_explained(r['explained_variance'])} | "
             f"{r['run_bytes'] / 2**30:.2f} GiB |"
         )
+    lines += [
+        "",
+        "Inside build_index (the approximate index itself is built by duplicates, which needs it first, and "
+        "saved for build_index): each track's distance distribution for mutual proximity (from "
+        f"{neighbours.SPREAD_SAMPLE:,} sampled tracks), and the search of every track with the recall measurement.",
+        "",
+        "| tracks | index built or loaded | mutual proximity's spreads | search and recall |",
+        "|---|---|---|---|",
+    ]
+    for r in results["sizes"]:
+        search = r["search"]
+        if search["method"] != "exact":
+            lines.append(
+                f"| {r['tracks']:,} | {search['build_seconds']:.1f} s | {search['spread_seconds']:.1f} s | "
+                f"{search['search_seconds']:.1f} s |"
+            )
+    if len(results["sizes"]) > 1:
+        lines += growth(results["sizes"])
     if results.get("crossover"):
         lines += [
             "",
@@ -452,6 +471,67 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def growth(sizes: list[dict]) -> list[str]:
+    """How each stage's time and peak RSS grow from the smallest size measured to the largest, as a table and
+    as a plot beside this file."""
+    first, last = sizes[0], sizes[-1]
+    factor = last["tracks"] / first["tracks"]
+    lines = [
+        "",
+        f"## Growth from {first['tracks']:,} to {last['tracks']:,} tracks ({factor:.0f}x)",
+        "",
+        "| stage | " + " | ".join(f"{r['tracks']:,}" for r in sizes) + " | time x | peak RSS x |",
+        "|---|" + "---|" * len(sizes) + "---|---|",
+    ]
+    for name in [*STAGES, "publish"]:
+        cells = [f"{r['stages'][name]['seconds']:.1f} s, {r['stages'][name]['peak_rss_gib']:.2f} GiB" for r in sizes]
+        a, b = first["stages"][name], last["stages"][name]
+        lines.append(
+            f"| {name} | {' | '.join(cells)} | {b['seconds'] / max(a['seconds'], 1e-3):.1f} | "
+            f"{b['peak_rss_gib'] / a['peak_rss_gib']:.2f} |"
+        )
+    lines.append(
+        "| run folder | " + " | ".join(f"{r['run_bytes'] / 2**30:.2f} GiB" for r in sizes) + " | "
+        f"{last['run_bytes'] / first['run_bytes']:.1f} | |"
+    )
+    plot_growth(sizes, HERE / "scale_growth.png")
+    return lines + ["", "![time and peak RSS of each stage by tracks](scale_growth.png)"]
+
+
+def plot_growth(sizes: list[dict], target: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tracks = [r["tracks"] for r in sizes]
+    figure, (times, memory) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for name in STAGES:
+        times.plot(tracks, [r["stages"][name]["seconds"] for r in sizes], marker="o", label=name)
+        memory.plot(tracks, [r["stages"][name]["peak_rss_gib"] for r in sizes], marker="o", label=name)
+    for axes, label in ((times, "seconds"), (memory, "peak RSS (GiB)")):
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xlabel("tracks")
+        axes.set_ylabel(label)
+        axes.grid(True, which="both", alpha=0.3)
+    memory.axhline(8, color="grey", linestyle="--", linewidth=1)
+    times.legend(fontsize=8)
+    figure.suptitle("Index stages by library size (synthetic features, one process a stage)")
+    figure.tight_layout()
+    figure.savefig(target, dpi=110)
+
+
+def code_version() -> str:
+    """The commit measured, marked when the work tree differs from it: sizes measured apart join one table
+    only when of the same version."""
+    import subprocess
+
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "include"], cwd=HERE, capture_output=True, text=True)
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
@@ -460,20 +540,33 @@ def main() -> None:
     parser.add_argument("--libraries", type=int, default=200_000, help="vectors of the library comparison (0: none)")
     parser.add_argument("--pca", type=int, default=100_000, help="tracks of the PCA comparison (0: none)")
     parser.add_argument("--markdown", type=Path, default=HERE / "SCALE.md")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=HERE / "scale.json",
+        help="the sizes measured, kept; sizes measured earlier by the same code version join the table",
+    )
     args = parser.parse_args()
     results = {
         "args": " ".join(sys.argv[1:]) or "(defaults)",
         "date": dt.date.today().isoformat(),
         "machine": f"{os.cpu_count()} cores, {platform.python_version()}",
+        "version": code_version(),
         "features": len(features.feature_columns()),
         "sizes": [],
     }
+    if args.results.exists():
+        kept = json.loads(args.results.read_text())
+        if kept.get("version") == results["version"]:
+            results["sizes"] = [r for r in kept["sizes"] if r["tracks"] not in args.sizes]
     with tempfile.TemporaryDirectory(prefix="musicrec-scale-") as tmp:
         tmp = Path(tmp)
         for n in args.sizes:
             print(f"{n:,} tracks", flush=True)
             results["sizes"].append(index_stages(tmp / f"n{n}", n, DEFAULTS["n_components"], 10, DEFAULTS["hubness"]))
+            results["sizes"].sort(key=lambda r: r["tracks"])
             shutil.rmtree(tmp / f"n{n}")
+            args.results.write_text(json.dumps(results, indent=1))
         results["crossover"] = [in_child(crossover_point, n, 10)[0] for n in args.crossover]
         for c in results["crossover"]:
             print(f"crossover {c}", flush=True)

@@ -295,5 +295,6 @@ def features_frame(rows: list[dict]) -> pd.DataFrame:
     numeric = features.stored_columns()
     columns = ["track_key", "folder", "file", "duration_s", *numeric, features.FINGERPRINT, *BOOKKEEPING_COLUMNS]
     df = pd.DataFrame(rows, columns=columns).sort_values("track_key", ignore_index=True)
-    numbers = {c: "float64" for c in [*numeric, "duration_s", "analysed_s"]}
+    # float32: seven significant digits are more than any feature carries, and half the disk of float64
+    numbers = {c: "float32" for c in numeric} | {"duration_s": "float64", "analysed_s": "float64"}
     return df.astype(numbers | {"truncated": "bool"})

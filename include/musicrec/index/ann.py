@@ -28,15 +28,33 @@ def vectors(embedding: np.ndarray, metric: str) -> np.ndarray:
 
 def build(x: np.ndarray, metric: str, threads: int | None = None):
     """An HNSW index of the rows of `x` (from `vectors`), their row numbers as ids."""
+    return build_from_blocks([x], metric, threads, prepared=True)
+
+
+def build_from_blocks(blocks, metric: str, threads: int | None = None, prepared: bool = False):
+    """An HNSW index of rows given a block at a time (float arrays; `prepared`: already from `vectors`), their
+    row numbers as ids: only the index holds all the rows."""
     import faiss
 
     if threads:
         faiss.omp_set_num_threads(threads)
     space = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
-    index = faiss.IndexHNSWFlat(x.shape[1], M, space)
-    index.hnsw.efConstruction = EF_CONSTRUCTION
-    index.add(x)
+    index = None
+    for block in blocks:
+        x = block if prepared else vectors(block, metric)
+        if index is None:
+            index = faiss.IndexHNSWFlat(x.shape[1], M, space)
+            index.hnsw.efConstruction = EF_CONSTRUCTION
+        index.add(x)
     return index
+
+
+def stored(index) -> np.ndarray:
+    """The rows the index holds (from `vectors`), as an array over its own memory: no copy."""
+    import faiss
+
+    flat = faiss.downcast_index(index.storage)
+    return faiss.rev_swig_ptr(flat.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
 
 
 def search(index, queries: np.ndarray, depth: int) -> np.ndarray:
@@ -47,6 +65,27 @@ def search(index, queries: np.ndarray, depth: int) -> np.ndarray:
     params = faiss.SearchParametersHNSW(efSearch=depth)
     _, found = index.search(np.ascontiguousarray(queries, dtype=np.float32), min(depth, index.ntotal), params=params)
     return found
+
+
+def save(index, path) -> None:
+    """The index into a local file, written from its own memory (no copy as bytes)."""
+    import faiss
+
+    faiss.write_index(index, str(path))
+
+
+def load(path):
+    import faiss
+
+    return faiss.read_index(str(path))
+
+
+def fits(index, vectors: int, metric: str) -> bool:
+    """Whether `index` is an index of `vectors` rows for `metric` (one built for another search is not)."""
+    import faiss
+
+    space = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
+    return index.ntotal == vectors and index.metric_type == space
 
 
 def to_bytes(index) -> bytes:

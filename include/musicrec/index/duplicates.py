@@ -38,12 +38,13 @@ PAIR_COLUMNS = ["hash_a", "hash_b", "same", *EVIDENCE]
 COLUMNS = ["track_key", "recording", "canonical", "canonical_key", "bit_error_rate", "offset_s", "overlap_s"]
 
 
-def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, metric: str) -> np.ndarray:
-    """(pairs, 2) rows i < j of tracks near enough in the embedding and in duration to be compared."""
+def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, metric: str, index=None) -> np.ndarray:
+    """(pairs, 2) rows i < j of tracks near enough in the embedding and in duration to be compared; `index`:
+    the embedding's approximate index, where built already (`neighbours.find`)."""
     k = min(CANDIDATES, len(vectors) - 1)
     if k < 1:
         return np.zeros((0, 2), dtype=np.int64)
-    found = neighbours.find(np.asarray(vectors, dtype=np.float32), k, metric)
+    found = neighbours.find(np.asarray(vectors, dtype=np.float32), k, metric, index=index)
     rows = np.repeat(np.arange(len(vectors)), found.rows.shape[1])
     others = found.rows.ravel()
     found_one = others >= 0

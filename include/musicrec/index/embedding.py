@@ -77,7 +77,7 @@ def describe(feats: pd.DataFrame, meta: pd.DataFrame, first_copies: dict[str, st
     tracks = feats.join(meta, on="track_key")
     tracks["has_metadata"] = tracks[sources].notna().any(axis=1)  # a value from the file or tags, not a default
     no_title = tracks["title"].isna()
-    tracks["title"] = tracks["title"].fillna(tracks["file"].map(metadata.title_from_file))
+    tracks["title"] = tracks["title"].fillna(metadata.titles_from_files(tracks["file"]))
     tracks["title_source"] = tracks["title_source"].astype(object).where(~no_title, "filename")
     tracks["genre"] = tracks["genre"].fillna(metadata.UNKNOWN_GENRE)
     first_copy = tracks["content_hash"].map(first_copies)

@@ -28,6 +28,10 @@ HUBS_SHOWN = 5
 MAX_DEPTH = 200  # neighbours looked at per track, enough to fill k once the same artist's are left out
 
 
+# The tracks' columns the evaluation reads, beside the tags.
+READ = ["track_key", "genre", "album", "artist", "content_hash"]
+
+
 def labels(tracks: pd.DataFrame) -> dict[str, pd.Series]:
     """Each label the library has, as a Series over the tracks (missing where a track has none)."""
     found = {"folder": tracks["track_key"].str.split("/").str[0]}

@@ -33,9 +33,9 @@ def how_many(tracks: int, asked: int = 0) -> int:
 
 def _directions(vectors: np.ndarray, metric: str) -> np.ndarray:
     if metric != "cosine":
-        return vectors.astype(np.float64)
+        return vectors
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms > 0, norms, 1.0)
+    return vectors / np.where(norms > 0, norms, 1.0).astype(vectors.dtype)
 
 
 def cluster(vectors: np.ndarray, mixes: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -46,8 +46,10 @@ def cluster(vectors: np.ndarray, mixes: int, metric: str) -> tuple[np.ndarray, n
     x = _directions(vectors, metric)
     rng = np.random.default_rng(0)
     fit_rows = rng.choice(len(x), FIT_SAMPLE, replace=False) if len(x) > FIT_SAMPLE else slice(None)
-    model = KMeans(n_clusters=mixes, n_init=4, random_state=0).fit(x[fit_rows])
-    return model.predict(x), model.cluster_centers_
+    model = KMeans(n_clusters=mixes, n_init=4, random_state=0).fit(x[fit_rows].astype(np.float64))
+    # assigned a block at a time: predict copies its rows as float64
+    labels = np.concatenate([model.predict(x[s : s + FIT_SAMPLE].astype(np.float64)) for s in range(0, len(x), FIT_SAMPLE)])
+    return labels, model.cluster_centers_
 
 
 def _walk(x: np.ndarray, start: int, metric: str) -> tuple[list[int], list[float]]:

@@ -24,6 +24,7 @@ HUBNESS = ("none", "mutual_proximity")
 METRICS = ("cosine", "euclidean")
 RECOMMENDATION_COLUMNS = ["track_key", "rank", "neighbor_key", "distance"]
 BLOCK_CELLS = 1 << 24  # distances in memory at once, per block of queries (64 MiB of float32)
+POINT_CHUNK = 1 << 18  # tracks an exact search compares a block of queries with at once (each chunk copied)
 SPREAD_SAMPLE = 2000  # tracks whose distances estimate every track's distance distribution
 # Exact below: the approximate index (with its recall measurement) pays from about 5,000 tracks, and
 # below 10,000 exact search takes under 2 s (benchmarks/SCALE.md).
@@ -81,20 +82,24 @@ def _proximity(d: np.ndarray, query_spread: np.ndarray, point_spread: np.ndarray
 
 
 def scored(
-    embedding: np.ndarray, rows: np.ndarray, metric: str, hubness: str, track_spread: np.ndarray | None
+    embedding: np.ndarray, rows: np.ndarray, metric: str, hubness: str, track_spread: np.ndarray | None, cols=None
 ) -> np.ndarray:
-    """The distances (or mutual proximity scores) from the tracks `rows` to every track."""
-    d = distances(embedding[rows], embedding, metric)
+    """The distances (or mutual proximity scores) from the tracks `rows` to the tracks `cols` (a slice; all)."""
+    cols = slice(None) if cols is None else cols
+    d = distances(embedding[rows], embedding[cols], metric)
     if hubness == "mutual_proximity":
-        d = mutual_proximity(d, track_spread[:, rows], track_spread)
+        d = mutual_proximity(d, track_spread[:, rows], track_spread[:, cols])
     return d
 
 
-def excluded(d: np.ndarray, rows: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """The block with each query itself and the tracks of its group (copies of its audio) set to infinity."""
+def excluded(d: np.ndarray, rows: np.ndarray, groups: np.ndarray, cols=None) -> np.ndarray:
+    """The block (queries `rows` x tracks `cols`, a slice; all) with each query itself and the tracks of its
+    group (copies of its audio) set to infinity."""
+    cols = slice(0, len(groups)) if cols is None else cols
     d = d.copy()
-    d[groups[rows][:, None] == groups[None, :]] = np.inf
-    d[np.arange(len(rows)), rows] = np.inf
+    d[groups[rows][:, None] == groups[None, cols]] = np.inf
+    own = np.flatnonzero((rows >= cols.start) & (rows < cols.start + d.shape[1]))
+    d[own, rows[own] - cols.start] = np.inf
     return d
 
 
@@ -151,21 +156,23 @@ def find(
     groups: list | None = None,
     hubness: str = "none",
     exact_below: int | None = None,
+    index=None,
 ) -> Found:
     """k neighbours per track, nearest first, never the track itself nor a track of its group.
 
     `groups` (e.g. content hashes) marks copies of the same audio: they are never each other's neighbours,
     and a list holds one of them at most (the nearest). Exact below `exact_below` tracks (EXACT_BELOW by
-    default), else approximate.
+    default), else approximate; `index`: the approximate index of the embedding, built already
+    (`ann.build_from_blocks`; the embedding is then `ann.stored(index)`).
     """
     n = len(embedding)
     exact_below = EXACT_BELOW if exact_below is None else exact_below
     search = searcher(embedding, k, metric, groups, hubness)
     if search.k < 1:
         return Found(np.empty((n, 0), np.int64), np.empty((n, 0), np.float32), {"method": "exact"}, None)
-    if n < exact_below:
+    if n < exact_below and index is None:
         return Found(*search.exact(np.arange(n)), {"method": "exact"}, None)
-    return search.approximate()
+    return search.approximate(index)
 
 
 def searcher(embedding: np.ndarray, k: int, metric: str, groups: list | None = None, hubness: str = "none") -> Search:
@@ -174,8 +181,11 @@ def searcher(embedding: np.ndarray, k: int, metric: str, groups: list | None = N
     n = len(embedding)
     codes = np.arange(n) if groups is None else pd.factorize(np.asarray(groups))[0]
     k = min(k, int(codes.max()) if n else 0)  # one track of each other group at most
+    started = time.monotonic()
     track_spread = spread(embedding, metric) if hubness == "mutual_proximity" and k >= 1 else None
-    return Search(embedding, k, metric, hubness, track_spread, codes)
+    search = Search(embedding, k, metric, hubness, track_spread, codes)
+    search.spread_seconds = time.monotonic() - started
+    return search
 
 
 def nearest_neighbours(keys: list[str], embedding: np.ndarray, k: int, metric: str, **options) -> pd.DataFrame:
@@ -216,17 +226,24 @@ class Search:
         self.track_spread, self.codes = track_spread, codes
         self.copies = len(codes) - int(codes.max()) - 1
         self.distinct = codes if self.copies else None  # the groups `ranked` must tell apart
+        self.spread_seconds = 0.0
 
     def exact(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, k) neighbours and distances of the tracks `rows`, against every track."""
-        parts = []
-        for block in blocks(len(rows), len(self.embedding)):
-            chosen = rows[block]
-            d = scored(self.embedding, chosen, self.metric, self.hubness, self.track_spread)
-            d = excluded(d, chosen, self.codes)
-            candidates = top(d, self.k + self.copies)
-            parts.append(ranked(np.take_along_axis(d, candidates, axis=1), candidates, self.distinct, self.k))
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        """(rows, k) neighbours and distances of the tracks `rows`, against every track: a block of queries
+        against POINT_CHUNK tracks at a time, the nearest of each chunk kept, then ranked together."""
+        n = len(self.embedding)
+        found = np.empty((len(rows), self.k), np.int64), np.empty((len(rows), self.k), np.float32)
+        for block in blocks(len(rows), min(n, POINT_CHUNK)):
+            chosen, ids, scores = rows[block], [], []
+            for start in range(0, n, POINT_CHUNK):
+                cols = slice(start, min(n, start + POINT_CHUNK))
+                d = scored(self.embedding, chosen, self.metric, self.hubness, self.track_spread, cols)
+                d = excluded(d, chosen, self.codes, cols)
+                nearest = top(d, self.k + self.copies)
+                ids.append(nearest + start)
+                scores.append(np.take_along_axis(d, nearest, axis=1))
+            found[0][block], found[1][block] = ranked(np.hstack(scores), np.hstack(ids), self.distinct, self.k)
+        return found
 
     def candidates(self, index, x: np.ndarray, rows: np.ndarray, ef: int) -> tuple[np.ndarray, np.ndarray]:
         """The approximate index's candidates for `rows`, re-scored exactly and ranked as `exact` ranks."""
@@ -245,14 +262,20 @@ class Search:
         """Candidates asked of the index per query: the search's breadth, and room for the query and a copy."""
         return max(ef, 2 * self.k + 1)
 
-    def approximate(self) -> Found:
+    def approximate(self, index=None) -> Found:
+        """Neighbours from an HNSW index of the embedding: `index` where built already (`ann.stored(index)`
+        then being the embedding), else built here."""
         from musicrec.index import ann
 
         n = len(self.embedding)
-        x = ann.vectors(self.embedding, self.metric)
         started = time.monotonic()
-        index = ann.build(x, self.metric)
+        if index is None:
+            x = ann.vectors(self.embedding, self.metric)
+            index = ann.build(x, self.metric)
+        else:
+            x = self.embedding
         built = time.monotonic() - started
+        searched = time.monotonic()
         sample = spread_rows(n, RECALL_SAMPLE, seed=1)
         truth, _ = self.exact(sample)
         for ef in ann.EF_SEARCH:
@@ -260,8 +283,9 @@ class Search:
             recall = recall_at_k(found, truth)
             if recall >= TARGET_RECALL:
                 break
-        parts = [self.candidates(index, x, block, ef) for block in blocks(n, self.depth(ef) * x.shape[1])]
-        rows, dist = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        rows, dist = np.empty((n, self.k), np.int64), np.empty((n, self.k), np.float32)
+        for block in blocks(n, self.depth(ef) * x.shape[1]):
+            rows[block], dist[block] = self.candidates(index, x, block, ef)
         short = np.flatnonzero((rows < 0).any(axis=1))
         if len(short):  # copies crowded the candidates out: these few are searched exactly
             rows[short], dist[short] = self.exact(short)
@@ -276,6 +300,8 @@ class Search:
             "recall_sample": len(sample),
             "searched_exactly": len(short),
             "build_seconds": round(built, 2),
+            "spread_seconds": round(self.spread_seconds, 2),  # each track's distance distribution (hubness)
+            "search_seconds": round(time.monotonic() - searched, 2),
         }
         return Found(rows, dist, search, index)
 

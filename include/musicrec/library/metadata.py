@@ -566,9 +566,12 @@ def restrict_to_library(df: pd.DataFrame, library_keys: set[str]) -> tuple[pd.Da
     return out[in_library].reset_index(drop=True), out.loc[~in_library, "track_key"].tolist()
 
 
-def title_from_file(file: str) -> str:
-    stem = PurePosixPath(file).stem
-    return " ".join(re.sub(r"[_]+", " ", stem).split()) or file
+def titles_from_files(files: pd.Series) -> pd.Series:
+    """Each file name's stem (as `PurePosixPath.stem`), underscores and runs of white space as one space;
+    the file name itself where nothing is left. Vectorized: a library's worth at once."""
+    stems = files.str.replace(r"(?s)^(.+)\.[^.]+$", r"\1", regex=True)
+    titles = stems.str.replace(r"[_\s]+", " ", regex=True).str.strip()
+    return titles.where(titles != "", files)
 
 
 def report_markdown(report: dict) -> str:

@@ -453,16 +453,15 @@ def duplicates(embedded: results.Embedded, tracks: results.Tracks, metric: str =
     reused = changes.from_current_index("duplicates", key, embedded["run_dir"], [storage.DUPLICATES])
     if reused:
         return reused
-    keys, vectors = _embedding(embedded["path"])
+    keys, vectors, index = _indexed_embedding(embedded["path"], metric)
     keys = keys.to_numpy(zero_copy_only=False)
-    feats = (
-        storage.read_parquet(tracks["features"], columns=[*described, "size_bytes"])
-        .set_index("track_key")
-        .loc[keys]
-        .reset_index()
+    feats = pd.DataFrame({"track_key": keys}).merge(
+        storage.read_parquet(tracks["features"], columns=[*described, "size_bytes"]), how="left"
     )
-    pairs = copies.candidate_pairs(vectors, feats["duration_s"].to_numpy(), metric)
-    del vectors
+    pairs = copies.candidate_pairs(vectors, feats["duration_s"].to_numpy(), metric, index)
+    if index is not None:  # build_index searches it too
+        _save_index(index, folder)
+    del vectors, index
     hashes = feats["content_hash"].to_numpy()
     pairs = pairs[hashes[pairs[:, 0]] != hashes[pairs[:, 1]]]  # identical bytes need no evidence
     prints = _fingerprints(tracks["features"], keys, np.unique(pairs))
@@ -565,17 +564,21 @@ def build_index(
     )
     if reused:
         return reused
-    keys, vectors = _embedding(embedded["path"])
+    started = time.monotonic()
+    keys, vectors, index = _indexed_embedding(embedded["path"], metric)
+    built = time.monotonic() - started
     recording, canonical = _recordings(recordings["path"], keys)
-    found = neighbours.find(vectors, n_neighbors, metric, groups=recording, hubness=hubness)
-    del vectors
+    found = neighbours.find(vectors, n_neighbors, metric, groups=recording, hubness=hubness, index=index)
+    del vectors, index
     folder = storage.path(embedded["run_dir"])
     # the file kept of a recording stands for it, whichever of its files came nearest
     recs = neighbours.table_blocks(keys, found, shown=canonical, rows=storage.BLOCK_ROWS)
     path = storage.write_blocks(recs, folder / storage.RECOMMENDATIONS)
     search = found.search
+    if found.index is not None:
+        search = search | {"build_seconds": round(built, 2)}
     if found.index is not None:  # saved, so that queries of new files search it rather than rebuild it
-        search = search | {"path": str(storage.write_bytes(ann.to_bytes(found.index), folder / storage.ANN_INDEX))}
+        search = search | {"path": _save_index(found.index, folder)}
     log.info("build_index: %d tracks, %s", len(keys), _search_line(search))
     return {
         "run_dir": embedded["run_dir"],
@@ -611,20 +614,21 @@ def mixes(
     folder = storage.path(embedded["run_dir"])
     reused = changes.from_current_index("mixes", key, embedded["run_dir"], [storage.MIXES])
     if not reused:
-        emb = storage.read_parquet(embedded["path"])
-        table = storage.read_parquet(tracks["path"], columns=described).set_index("track_key").loc[emb["track_key"]]
-        recording = storage.read_parquet(recordings["path"], columns=["track_key", "recording", "canonical_key"])
-        recording = recording.set_index("track_key")
+        keys, vectors = _embedding(embedded["path"])
+        recording, canonical = _recordings(recordings["path"], keys)
+        keys = pd.Series(keys.to_numpy(zero_copy_only=False))
+        table = storage.read_parquet(tracks["path"], columns=described).set_index("track_key").loc[keys]
         made = clustering.make(
-            emb["track_key"],
-            emb.drop(columns="track_key").to_numpy(dtype=np.float64),
-            recording.loc[emb["track_key"], "recording"],
+            keys,
+            vectors,
+            pd.Series(recording),
             descriptors.tag_probabilities(table),
             table["folder"],
             index["metric"],
             count,
         )
-        made["track_key"] = made["track_key"].map(recording["canonical_key"])  # the file kept stands for it
+        # the file kept of a recording stands for it
+        made["track_key"] = made["track_key"].map(pd.Series(keys.to_numpy()[canonical], index=keys.to_numpy()))
         storage.write_parquet(made, folder / storage.MIXES)
     written = publishing.write_mixes(folder, folder / storage.MIX_PLAYLISTS)
     names = [name for name, _ in written]
@@ -641,24 +645,47 @@ def mixes(
     }
 
 
+def _keys(path: str) -> pa.Array:
+    return storage.read_table(path, ["track_key"]).column("track_key").combine_chunks().cast(pa.string())
+
+
 def _embedding(path: str) -> tuple[pa.Array, np.ndarray]:
     """The embedding's track keys and its vectors (float32), read without pandas."""
-    table = storage.read_table(path)
-    keys = table.column("track_key").combine_chunks().cast(pa.string())
-    return keys, embedding.matrix(table, table.column_names[1:], dtype=np.float32)
+    components = storage.columns(path)[1:]
+    return _keys(path), embedding.matrix(storage.read_table(path, components), components, dtype=np.float32)
+
+
+def _indexed_embedding(path: str, metric: str) -> tuple[pa.Array, np.ndarray, object]:
+    """`_embedding`, and its approximate index where the library is large enough for one (else None): the
+    one the run's duplicates stage saved, else built a block of rows at a time. The vectors are then the
+    index's own (`ann.stored`), held once."""
+    keys = _keys(path)
+    if len(keys) < neighbours.EXACT_BELOW:
+        return (*_embedding(path), None)
+    saved = storage.path(path).parent / storage.ANN_INDEX
+    if saved.exists():
+        with storage.local_copy(saved) as local:
+            index = ann.load(local)
+        if ann.fits(index, len(keys), metric):
+            return keys, ann.stored(index), index
+    components = storage.columns(path)[1:]
+    blocks = (embedding.matrix(b, components, np.float32) for b in storage.read_blocks(path, components))
+    index = ann.build_from_blocks(blocks, metric)
+    return keys, ann.stored(index), index
+
+
+def _save_index(index, folder) -> str:
+    return str(storage.atomic_write(folder / storage.ANN_INDEX, lambda tmp: ann.save(index, tmp)))
 
 
 def _recordings(path: str, keys: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Of the tracks `keys` (the embedding's): each one's recording number, and the row of the file kept of it."""
+    """Of the tracks `keys` (the embedding's, in its order, as duplicates writes them): each one's recording
+    number, and the row of the file kept of it."""
     table = storage.read_table(path, ["track_key", "recording", "canonical_key"])
-    position = pd.Index(keys.to_numpy(zero_copy_only=False))
-    at = position.get_indexer(table.column("track_key").to_numpy(zero_copy_only=False))
-    if (at < 0).any() or len(at) != len(keys):
-        raise ValueError(f"{path}: its tracks are not the embedding's")
-    recording, canonical = np.empty(len(keys), np.int64), np.empty(len(keys), np.int64)
-    recording[at] = table.column("recording").to_numpy()
-    canonical[at] = position.get_indexer(table.column("canonical_key").to_numpy(zero_copy_only=False))
-    return recording, canonical
+    if not table.column("track_key").cast(pa.string()).equals(pa.chunked_array([keys])):
+        raise ValueError(f"{path}: its tracks are not the embedding's, in its order")
+    canonical = pc.index_in(table.column("canonical_key").cast(pa.string()), value_set=keys)
+    return table.column("recording").to_numpy(), canonical.to_numpy()
 
 
 def _search_line(search: dict) -> str:
@@ -692,9 +719,9 @@ def evaluate(embedded: results.Embedded, tracks: results.Tracks, index: results.
     if reused:
         return reused
     folder = storage.path(index["run_dir"])
-    emb = storage.read_parquet(embedded["path"])
-    table = storage.read_parquet(tracks["path"]).set_index("track_key").loc[emb["track_key"]].reset_index()
-    vectors = emb.drop(columns="track_key").to_numpy()
+    keys, vectors = _embedding(embedded["path"])
+    read = [c for c in storage.columns(tracks["path"]) if c in evaluation.READ or c in features.TAG_COLUMNS]
+    table = pd.DataFrame({"track_key": keys}).merge(storage.read_parquet(tracks["path"], columns=read), how="left")
     report = evaluation.evaluate(table, vectors, index["metric"], index["hubness"])
     explained = embedding.explained_variance(storage.read_json(embedded["model"])["embedding"])
     labels = evaluation.labels(table)

@@ -201,7 +201,7 @@ def write_blocks(blocks, target: str | Path, schema=None) -> Path:
         writer = None
         for block in blocks:
             if writer is None:
-                writer = pq.ParquetWriter(tmp, schema or block.schema)
+                writer = pq.ParquetWriter(tmp, schema or block.schema, use_dictionary=_repeating(schema or block.schema))
             writer.write_table(block.cast(writer.schema))
         if writer is None:  # no block: the file still has its columns
             pq.write_table((schema or pa.schema([])).empty_table(), tmp)
@@ -209,6 +209,13 @@ def write_blocks(blocks, target: str | Path, schema=None) -> Path:
             writer.close()
 
     return atomic_write(target, write)
+
+
+def _repeating(schema) -> list[str]:
+    """The columns worth a dictionary: text (folders, genres repeat); not numbers, which seldom do."""
+    import pyarrow as pa
+
+    return [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
 
 
 def write_json(obj, target: str | Path) -> Path:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from musicrec.index import embedding
+from musicrec.index import embedding, neighbours
 from musicrec.store import storage
 from support.audio import tone
 from support.runs import run_stages, small_library
@@ -19,10 +19,14 @@ from support.runs import run_stages, small_library
 
 @pytest.fixture
 def in_small_blocks(monkeypatch):
-    """Blocks of two rows, merge cursors of one row, projections of three rows."""
+    """Blocks of two rows, merge cursors of one row, projections of three rows; exact search against three
+    tracks at a time, two queries a block; the approximate index from four tracks, built in blocks."""
     monkeypatch.setattr(storage, "BLOCK_ROWS", 2)
     monkeypatch.setattr(storage._Cursor, "BATCH_ROWS", 1)
     monkeypatch.setattr(embedding, "BLOCK_ROWS", 3)
+    monkeypatch.setattr(neighbours, "POINT_CHUNK", 3)
+    monkeypatch.setattr(neighbours, "BLOCK_CELLS", 6)
+    monkeypatch.setattr(neighbours, "EXACT_BELOW", 4)
 
 
 def _tables(data_dir) -> dict[str, pd.DataFrame]:
@@ -60,6 +64,9 @@ def test_a_run_in_blocks_of_two_rows_gives_the_tables_of_one_block(tmp_path, in_
     run_stages(library, tmp_path / "data", "r1", library / "metadata.csv", hubness="mutual_proximity")
     got = _tables(tmp_path / "data")
     _assert_same(got, expected)
+    search = storage.read_json(storage.stage_record(storage.current_dir(tmp_path / "data"), "build_index"))["search"]
+    assert search["method"] == "hnsw" and search["recall_at_2"] == 1.0
+    assert (storage.current_dir(tmp_path / "data") / storage.ANN_INDEX).exists()
     assert got[storage.TRACKS]["track_key"].is_monotonic_increasing
     assert len(got[storage.TRACKS]) == 9 and got[storage.TRACKS]["duplicate_of"].notna().sum() == 1
 
