@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from musicrec.analysis import features
+from musicrec.analysis import extract, features
 from musicrec.errors import InputError, explained
 from musicrec.library import discover as discovery
 from musicrec.library import metadata
@@ -20,26 +20,34 @@ from musicrec.store import storage
 log = logging.getLogger("musicrec")
 
 
-def _last_index_table(data_dir: str | Path, name: str, needed: list[str]) -> tuple[pd.DataFrame | None, list[str]]:
-    """A table of the last index, to reuse; (None, [why]) when there is none or it cannot be trusted."""
+def _last_index_table(
+    data_dir: str | Path, name: str, needed: list[str], read: list[str] | None = None
+) -> tuple[pd.DataFrame | None, list[str]]:
+    """A table of the last index, to reuse (its columns `read`, all by default); (None, [why]) when there is
+    none or it cannot be trusted."""
     current = storage.current_dir(data_dir)
     path = current / name if current else None
     if path is None or not path.exists():
         return None, []
     try:
-        table = storage.read_parquet(path)
-        missing = [c for c in needed if c not in table.columns]
+        names = storage.columns(path)
+        missing = [c for c in needed if c not in names]
         if missing and set(missing) <= {*features.stored_columns(), features.FINGERPRINT}:
             # written by a version of musicrec with other features: nothing is wrong, they are all computed anew
             log.info("discover: the last index has other features (%d missing): every file is extracted", len(missing))
             return None, []
         if missing:
             raise ValueError(f"columns missing: {', '.join(missing[:5])}")
+        table = storage.read_parquet(path, columns=read)
     except Exception as exc:  # a damaged table must not stop every later run: extract instead
-        warning = f"the last index's table {path} is unreadable ({exc}); its files are extracted again"
-        log.warning("discover: %s", warning)
-        return None, [warning]
+        return None, [_unreadable(path, exc)]
     return table, []
+
+
+def _unreadable(path, exc: Exception) -> str:
+    warning = f"the last index's table {path} is unreadable ({exc}); its files are extracted again"
+    log.warning("discover: %s", warning)
+    return warning
 
 
 def check(library: Path, data: Path, folders: list[str], metadata_file: Path | None) -> None:
@@ -71,13 +79,16 @@ def check_writable(data: Path) -> None:
         raise type(said)(f"data_dir: cannot write to {data}: {said}") from None
 
 
-def plan(library: Path, data_dir: Path, folders: list[str], full_refresh: bool) -> dict:
-    """The library scanned and planned against the current index: what to extract, reuse, leave quarantined."""
+def plan(library: Path, data_dir: Path, folders: list[str], full_refresh: bool, reused_to: Path | None = None) -> dict:
+    """The library scanned and planned against the current index: what to extract, reuse, leave quarantined.
+    Only the last index's keys are read to plan; `reused_to`: the reused files' features are copied there
+    from the last index, a block of rows at a time (a file too damaged to copy: everything is extracted)."""
     scanned, skipped = discovery.scan(library)
     previous, warnings = _last_index_table(
         data_dir,
         storage.FEATURES,
         [*discovery.REUSE_KEYS, "feature_version", *features.stored_columns(), features.FINGERPRINT],
+        read=[*discovery.REUSE_KEYS, "feature_version"],
     )
     # An older quarantine table without sizes and times is simply not reused: its files are tried again.
     quarantined, more = _last_index_table(data_dir, storage.QUARANTINE, [])
@@ -86,6 +97,16 @@ def plan(library: Path, data_dir: Path, folders: list[str], full_refresh: bool) 
     todo, reused, still = discovery.plan(
         scanned, previous, features.FEATURE_VERSION, folders, full_refresh, quarantined=quarantined
     )
+    if reused_to is not None and previous is not None:
+        source = storage.current_dir(data_dir) / storage.FEATURES
+        try:
+            _copy_reused(source, previous["track_key"].isin(reused["track_key"]).to_numpy(), reused_to)
+        except Exception as exc:
+            warnings.append(_unreadable(source, exc))
+            todo, reused, still = discovery.plan(scanned, None, features.FEATURE_VERSION, folders, full_refresh, quarantined)
+            previous = None
+    if reused_to is not None and previous is None:
+        storage.write_parquet(extract.features_frame([]), reused_to)
     return {
         "scanned": scanned,
         "skipped": skipped,
@@ -96,3 +117,19 @@ def plan(library: Path, data_dir: Path, folders: list[str], full_refresh: bool) 
         "quarantined": quarantined,
         "warnings": warnings + more,
     }
+
+
+def _copy_reused(source: Path, kept, target: Path) -> None:
+    """The rows of the last index's features marked `kept` (a mask over its rows) into `target`,
+    a block of rows at a time."""
+    if not kept.any():
+        storage.write_parquet(extract.features_frame([]), target)
+        return
+
+    def blocks():
+        start = 0
+        for block in storage.read_blocks(source):
+            yield block.filter(kept[start : start + block.num_rows])
+            start += block.num_rows
+
+    storage.write_blocks(blocks(), target)

@@ -98,7 +98,7 @@ def discover(
     folders = discovery.normalize_folders(folders)
     inputs.check(library, data, folders, metadata_file)
     run = storage.new_run_dir(data, run_id)
-    plan = inputs.plan(library, data, folders, full_refresh)
+    plan = inputs.plan(library, data, folders, full_refresh, reused_to=run / storage.REUSED_FEATURES)
     scanned, skipped, todo, reused, still = (plan[k] for k in ("scanned", "skipped", "todo", "reused", "still"))
     if todo.empty and reused.empty:
         where = f"{library}" + (f" (folders {folders})" if folders else "")
@@ -128,7 +128,7 @@ def discover(
         "inputs": changes.index_inputs(library, metadata_file, index_params or settings.defaults(".")),
         "worklist": str(storage.write_parquet(scanned, run / storage.WORKLIST)),
         "to_extract": str(storage.write_parquet(todo, run / storage.TO_EXTRACT)),
-        "reused_features": str(storage.write_parquet(reused, run / storage.REUSED_FEATURES)),
+        "reused_features": str(run / storage.REUSED_FEATURES),
         "still_quarantined": str(storage.write_parquet(still, run / storage.STILL_QUARANTINED)),
         "files_found": len(scanned),
         "files_to_extract": len(todo),

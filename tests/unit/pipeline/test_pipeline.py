@@ -53,6 +53,30 @@ def test_a_damaged_features_table_in_the_last_index_means_extracting_again(tmp_p
     assert storage.read_json(storage.stage_record(run["run_dir"], "discover"))["warnings"] == run["warnings"]
 
 
+def test_features_that_cannot_be_copied_though_their_keys_read_mean_extracting_again(tmp_path, library, monkeypatch):
+    """discover plans from the last index's keys alone, then copies the reused rows a block at a time: a
+    block that cannot be read (a damaged page) leaves every file to extract, with the reason."""
+    data_dir = tmp_path / "data"
+    first = stages.discover(str(library), str(data_dir), "first")
+    extracted = stages.extract_shard(stages.shard(first, 10)[0], str(library), workers=1)
+    _last_index_with_features(data_dir, storage.read_parquet(extracted["features"]))
+    reading = storage.read_blocks
+
+    def damaged(source, columns=None, rows=None):
+        if columns is None:  # the copy reads every column; planning reads the keys only
+            raise OSError("Couldn't deserialize thrift: TProtocolException: Invalid data")
+        yield from reading(source, columns, rows)
+
+    monkeypatch.setattr(storage, "read_blocks", damaged)
+    run = stages.discover(str(library), str(data_dir), "next")
+    assert run["files_to_extract"] == 3 and run["files_reused"] == 0
+    assert "Invalid data" in run["warnings"][0] and "extracted again" in run["warnings"][0]
+    assert storage.row_count(run["reused_features"]) == 0
+    monkeypatch.setattr(storage, "read_blocks", reading)
+    again = stages.discover(str(library), str(data_dir), "again")
+    assert again["files_reused"] == 3 and storage.row_count(again["reused_features"]) == 3
+
+
 def test_a_last_index_with_other_features_is_extracted_again_without_a_warning(tmp_path, library):
     data_dir = tmp_path / "data"
     first = stages.discover(str(library), str(data_dir), "first")
