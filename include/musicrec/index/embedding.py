@@ -46,13 +46,11 @@ def read_columns(names: list[str]) -> list[str]:
 
 
 def first_copies(feats: pa.Table) -> dict[str, str]:
-    """Of each content (`content_hash`) held by several files, the first file's track key."""
-    import pyarrow.compute as pc
-
-    known = feats.filter(pc.is_valid(feats["content_hash"]))
-    grouped = known.group_by("content_hash").aggregate([("track_key", "min"), ("track_key", "count")])
-    many = grouped.filter(pc.greater(grouped["track_key_count"], 1))
-    return dict(zip(many["content_hash"].to_pylist(), many["track_key_min"].to_pylist(), strict=True))
+    """Of each content (`content_hash`) held by several files, the first file's track key. Only the repeated
+    contents are grouped: a library's worth of groups would cost more than the table."""
+    frame = feats.select(["track_key", "content_hash"]).to_pandas()
+    repeated = frame[frame["content_hash"].notna() & frame.duplicated("content_hash", keep=False)]
+    return repeated.groupby("content_hash")["track_key"].min().to_dict()
 
 
 def metadata_by_key(meta: pd.DataFrame | None) -> pd.DataFrame:

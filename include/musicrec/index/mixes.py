@@ -31,25 +31,33 @@ def how_many(tracks: int, asked: int = 0) -> int:
     return max(1, min(wanted, tracks // 2))
 
 
-def _directions(vectors: np.ndarray, metric: str) -> np.ndarray:
-    if metric != "cosine":
-        return vectors
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms > 0, norms, 1.0).astype(vectors.dtype)
+def naming_rows(tracks: int) -> np.ndarray:
+    """The rows k-means is fitted on and mixes are named from: every track, or FIT_SAMPLE of them at random."""
+    if tracks <= FIT_SAMPLE:
+        return np.arange(tracks)
+    return np.sort(np.random.default_rng(0).choice(tracks, FIT_SAMPLE, replace=False))
 
 
-def cluster(vectors: np.ndarray, mixes: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(each row's cluster, the clusters' centres), by k-means with a fixed seed: the same embedding gives
-    the same mixes."""
+def as_directions(vectors: np.ndarray, metric: str) -> np.ndarray:
+    """The rows as k-means and the walk compare them: scaled to unit length for the cosine, IN PLACE (a
+    library's embedding is not copied), as they are otherwise."""
+    if metric == "cosine":
+        for start in range(0, len(vectors), FIT_SAMPLE):
+            block = vectors[start : start + FIT_SAMPLE]
+            norms = np.linalg.norm(block, axis=1, keepdims=True)
+            block /= np.where(norms > 0, norms, 1.0).astype(vectors.dtype)
+    return vectors
+
+
+def cluster(x: np.ndarray, mixes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(each row's cluster, the clusters' centres), by k-means with a fixed seed, of the rows `x` (from
+    `as_directions`): the same embedding gives the same mixes."""
     from sklearn.cluster import KMeans
 
-    x = _directions(vectors, metric)
-    rng = np.random.default_rng(0)
-    fit_rows = rng.choice(len(x), FIT_SAMPLE, replace=False) if len(x) > FIT_SAMPLE else slice(None)
-    model = KMeans(n_clusters=mixes, n_init=4, random_state=0).fit(x[fit_rows].astype(np.float64))
-    # assigned a block at a time: predict copies its rows as float64
-    labels = np.concatenate([model.predict(x[s : s + FIT_SAMPLE].astype(np.float64)) for s in range(0, len(x), FIT_SAMPLE)])
-    return labels, model.cluster_centers_
+    model = KMeans(n_clusters=mixes, n_init=4, random_state=0).fit(x[naming_rows(len(x))].astype(np.float64))
+    # every track assigned a block at a time: predict copies its rows as float64
+    labels = [model.predict(x[s : s + FIT_SAMPLE].astype(np.float64)) for s in range(0, len(x), FIT_SAMPLE)]
+    return np.concatenate(labels), model.cluster_centers_
 
 
 def _walk(x: np.ndarray, start: int, metric: str) -> tuple[list[int], list[float]]:
@@ -76,6 +84,9 @@ def _names(tags: pd.DataFrame, labels: np.ndarray, mixes: int, folders: pd.Serie
     names = []
     for mix in range(mixes):
         members = labels == mix
+        if not members.any():  # a small cluster none of the naming sample fell in
+            names.append(f"Mix {mix + 1}")
+            continue
         # the share of its tracks tagged with each tag, then the tag's mean probability among them
         ranked = pd.DataFrame({"share": tagged[members].mean(), "probability": tags[members].mean()})
         ranked = ranked.sort_values(["share", "probability"], ascending=False, kind="stable")
@@ -94,11 +105,14 @@ def make(
     asked: int = 0,
 ) -> pd.DataFrame:
     """The mixes as a table (`COLUMNS`: mix number, name, position, track key, the step from the track
-    before), biggest mix first. `groups` shares a value between copies of the same audio."""
+    before), biggest mix first. `vectors`: the embedding, made `as_directions` in place; `groups` shares a
+    value between copies of the same audio; `tags` and `folders`: of the tracks `naming_rows`, which name
+    the mixes."""
+    x = as_directions(vectors, metric)
     mixes = how_many(len(keys), asked)
-    labels, centres = cluster(vectors, mixes, metric)
-    names = _names(tags.reset_index(drop=True), labels, mixes, folders.reset_index(drop=True))
-    x = _directions(vectors, metric)
+    labels, centres = cluster(x, mixes)
+    named = naming_rows(len(keys))
+    names = _names(tags.reset_index(drop=True), labels[named], mixes, folders.reset_index(drop=True))
     rows = []
     biggest_first = np.argsort(-np.bincount(labels, minlength=mixes), kind="stable")
     seen: dict[str, int] = {}
@@ -108,7 +122,7 @@ def make(
         members = np.flatnonzero(labels == mix)
         members = members[np.argsort(np.linalg.norm(x[members] - centres[mix], axis=1), kind="stable")]
         members = members[~pd.Series(groups.to_numpy()[members]).duplicated().to_numpy()][:MIX_LENGTH]
-        order, steps = _walk(vectors[members], 0, metric)
+        order, steps = _walk(x[members], 0, metric)
         for position, (i, step) in enumerate(zip(members[order], steps, strict=True), start=1):
             rows.append((number, name, position, keys.iloc[i], round(step, 4)))
     return pd.DataFrame(rows, columns=COLUMNS)

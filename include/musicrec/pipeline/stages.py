@@ -616,14 +616,14 @@ def mixes(
     if not reused:
         keys, vectors = _embedding(embedded["path"])
         recording, canonical = _recordings(recordings["path"], keys)
+        named = _rows_of_tracks(tracks["path"], described, keys, clustering.naming_rows(len(keys)))
         keys = pd.Series(keys.to_numpy(zero_copy_only=False))
-        table = storage.read_parquet(tracks["path"], columns=described).set_index("track_key").loc[keys]
         made = clustering.make(
             keys,
             vectors,
             pd.Series(recording),
-            descriptors.tag_probabilities(table),
-            table["folder"],
+            descriptors.tag_probabilities(named),
+            named["folder"],
             index["metric"],
             count,
         )
@@ -676,6 +676,20 @@ def _indexed_embedding(path: str, metric: str) -> tuple[pa.Array, np.ndarray, ob
 
 def _save_index(index, folder) -> str:
     return str(storage.atomic_write(folder / storage.ANN_INDEX, lambda tmp: ann.save(index, tmp)))
+
+
+def _rows_of_tracks(path: str, columns: list[str], keys: pa.Array, rows: np.ndarray) -> pd.DataFrame:
+    """The tracks' table's `columns` at the rows `rows` (sorted) of the embedding, whose tracks it holds in
+    the same order; read a block at a time, only those rows kept."""
+    wanted = np.zeros(len(keys), dtype=bool)
+    wanted[rows] = True
+    parts, start = [], 0
+    for block in storage.read_blocks(path, columns):
+        if not block.column("track_key").cast(pa.string()).equals(pa.chunked_array([keys[start : start + block.num_rows]])):
+            raise ValueError(f"{path}: its tracks are not the embedding's, in its order")
+        parts.append(block.filter(wanted[start : start + block.num_rows]))
+        start += block.num_rows
+    return pa.concat_tables(parts).to_pandas() if parts else pd.DataFrame(columns=columns)
 
 
 def _recordings(path: str, keys: pa.Array) -> tuple[np.ndarray, np.ndarray]:

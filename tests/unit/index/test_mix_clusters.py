@@ -44,6 +44,19 @@ def test_each_cluster_is_a_mix_named_from_its_tags_biggest_first():
     pd.testing.assert_frame_equal(made, again)  # the same embedding, the same mixes
 
 
+def test_a_library_larger_than_the_fit_sample_is_clustered_and_named_from_the_sample(monkeypatch):
+    """Above FIT_SAMPLE tracks k-means is fitted on, and the mixes named from, a sample; every track is
+    still assigned (a block at a time), so each cluster's tracks make its mix."""
+    monkeypatch.setattr(mixes, "FIT_SAMPLE", 24)
+    keys, vectors, blob, tags = _blobs(sizes=(20, 14, 11))
+    named = mixes.naming_rows(len(keys))
+    assert len(named) == 24 and (np.diff(named) > 0).all()
+    made = mixes.make(keys, vectors, keys, tags.iloc[named], keys.str[:2].iloc[named], "cosine", asked=3)
+    assert made.groupby("mix")["name"].first().tolist() == ["Jazz & Mellow", "Metal & Rock", "Ambient & Chillout"]
+    for number, b in zip((1, 2, 3), (0, 1, 2), strict=True):
+        assert set(made.loc[made["mix"] == number, "track_key"]) == set(keys[blob == b])
+
+
 def test_a_mix_walks_to_the_nearest_track_not_yet_taken_and_holds_a_recording_once():
     keys, vectors, blob, tags = _blobs(sizes=(12, 9))
     groups = keys.copy()
