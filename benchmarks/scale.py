@@ -1,19 +1,22 @@
-"""A million tracks on one machine: the index stages' time and memory, the approximate index's recall,
-and discovery of a large library.
+"""The index stages by library size: each stage's time and memory, the approximate index's recall,
+how both grow with the library; and discovery of a large library.
 
     python benchmarks/scale.py                          # 10k, 100k and 1M tracks; discovery of 200k files
-    python benchmarks/scale.py --sizes 10000 --files 20000 --crossover 2000 5000
+    python benchmarks/scale.py --sizes 2000000 --crossover --files 0 --libraries 0 --pca 0
 
 Synthetic features stand in for extraction: the shards' Parquet files that extraction would write (the
-real columns and types, the current feature count), with clusters so that neighbours mean something.
-Each stage (join, scale, reduce, build_index) runs the pipeline's own function in a fresh process, timed,
-with that process's peak RSS; publishing is a pointer swap. Also:
+real columns and types, the current feature count; empty fingerprints), with clusters so that neighbours
+mean something. Each stage of the DAG after extraction (join, scale, reduce, duplicates, build_index,
+mixes, evaluate) runs the pipeline's own function in a fresh process, timed, with that process's peak
+RSS; publishing is a pointer swap. The sizes measured are kept in benchmarks/scale.json with the code
+version, so that sizes measured in separate runs (a long one in the background) join one table when the
+code is the same. Also:
 - the crossover: exact against approximate search (index, recall measurement and search) on embeddings
   of growing size, to set `neighbours.EXACT_BELOW`;
-- PCA from the covariance matrix (float32) against a full SVD (float64) on 100,000 tracks;
+- PCA from the covariance matrix against a full SVD (float64) on 100,000 tracks;
 - the libraries measured for the approximate index (faiss, hnswlib, usearch), where installed;
 - discovery of a library of empty audio-named files (every file stat'ed once, none opened).
-Writes benchmarks/SCALE.md (or --markdown).
+Writes benchmarks/SCALE.md (or --markdown) and, from two sizes, benchmarks/scale_growth.png.
 """
 
 from __future__ import annotations
@@ -127,7 +130,15 @@ def prepare_run(root: Path, n: int) -> tuple[dict, list[dict], dict]:
         ),
     }
     shards = [
-        r | {"shard": i, "attempt": "scale", "seconds": 0.0, "extracted": SHARD_ROWS, "quarantined": 0, "audio_hours": 0.0}
+        r
+        | {
+            "shard": i,
+            "attempt": "scale",
+            "seconds": 0.0,
+            "extracted": SHARD_ROWS,
+            "quarantined": 0,
+            "audio_hours": 0.0,
+        }
         for i, r in enumerate(write_shards(run_dir, n))
     ]
     meta = {
@@ -364,7 +375,7 @@ def discovery(library: Path, data_dir: Path) -> dict:
 
 def markdown(results: dict) -> str:
     lines = [
-        "# A million tracks: index stages, approximate index, discovery",
+        "# Library size: the index stages, the approximate index, discovery",
         "",
         f"`python benchmarks/scale.py {results['args']}`, {results['date']}, {results['machine']}, code "
         f"{results['version']}. One run a size; "
@@ -389,10 +400,7 @@ def markdown(results: dict) -> str:
         search = r["search"]
         method = "exact" if search["method"] == "exact" else f"HNSW, breadth {search['ef_search']}"
         recall = search.get("recall_at_10", "1 (exact)")
-        cells = [
-            f"{s[n]['seconds']:.1f} s ({s[n]['peak_rss_gib']:.2f} GiB)"
-            for n in STAGES
-        ]
+        cells = [f"{s[n]['seconds']:.1f} s ({s[n]['peak_rss_gib']:.2f} GiB)" for n in STAGES]
         lines.append(
             f"| {r['tracks']:,} | {' | '.join(cells)} | {s['publish']['seconds']:.2f} s | {total:.1f} s | "
             f"{peak:.2f} GiB | {method} | {recall} | {_explained(r['explained_variance'])} | "

@@ -191,7 +191,10 @@ def fit_embedding(z: np.ndarray, names: list[str], n_components: int) -> dict:
 
 def fit_embedding_by_blocks(blocks, names: list[str], n_components: int) -> dict:
     """`fit_embedding` over standardized features given a block of rows at a time."""
-    groups = {group: [j for j, name in enumerate(names) if feature_group(name) == group] for group in map(feature_group, names)}
+    groups = {
+        group: [j for j, name in enumerate(names) if feature_group(name) == group]
+        for group in map(feature_group, names)
+    }
     sums = {group: Covariance(len(rows)) for group, rows in groups.items()}
     for z in blocks:
         for group, rows in groups.items():

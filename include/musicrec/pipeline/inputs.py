@@ -103,7 +103,9 @@ def plan(library: Path, data_dir: Path, folders: list[str], full_refresh: bool, 
             _copy_reused(source, previous["track_key"].isin(reused["track_key"]).to_numpy(), reused_to)
         except Exception as exc:
             warnings.append(_unreadable(source, exc))
-            todo, reused, still = discovery.plan(scanned, None, features.FEATURE_VERSION, folders, full_refresh, quarantined)
+            todo, reused, still = discovery.plan(
+                scanned, None, features.FEATURE_VERSION, folders, full_refresh, quarantined
+            )
             previous = None
     if reused_to is not None and previous is None:
         storage.write_parquet(extract.features_frame([]), reused_to)

@@ -685,7 +685,11 @@ def _rows_of_tracks(path: str, columns: list[str], keys: pa.Array, rows: np.ndar
     wanted[rows] = True
     parts, start = [], 0
     for block in storage.read_blocks(path, columns):
-        if not block.column("track_key").cast(pa.string()).equals(pa.chunked_array([keys[start : start + block.num_rows]])):
+        if (
+            not block.column("track_key")
+            .cast(pa.string())
+            .equals(pa.chunked_array([keys[start : start + block.num_rows]]))
+        ):
             raise ValueError(f"{path}: its tracks are not the embedding's, in its order")
         parts.append(block.filter(wanted[start : start + block.num_rows]))
         start += block.num_rows

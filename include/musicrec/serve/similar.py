@@ -26,7 +26,9 @@ class FeatureVersionMismatch(InputError):
 def embed(row: dict, published: dict) -> np.ndarray:
     """The embedding of one analysed file, as `scale` and `reduce` built the index's."""
     columns = list(published["feature_columns"])
-    z = embedding.scale(np.asarray([[row[c] for c in columns]], dtype=np.float64), published["scaler"])
+    # rounded to float32 first, as the features table stores them: the file lands where its own row would
+    values = np.asarray([[row[c] for c in columns]], dtype=np.float32).astype(np.float64)
+    z = embedding.scale(values, published["scaler"])
     meta = published["metadata"]
     if meta["weight"] > 0:
         columns += meta["columns"]

@@ -201,7 +201,9 @@ def write_blocks(blocks, target: str | Path, schema=None) -> Path:
         writer = None
         for block in blocks:
             if writer is None:
-                writer = pq.ParquetWriter(tmp, schema or block.schema, use_dictionary=_repeating(schema or block.schema))
+                writer = pq.ParquetWriter(
+                    tmp, schema or block.schema, use_dictionary=_repeating(schema or block.schema)
+                )
             writer.write_table(block.cast(writer.schema))
         if writer is None:  # no block: the file still has its columns
             pq.write_table((schema or pa.schema([])).empty_table(), tmp)

@@ -32,7 +32,9 @@ def in_small_blocks(monkeypatch):
 def _tables(data_dir) -> dict[str, pd.DataFrame]:
     current = storage.current_dir(data_dir)
     names = [storage.FEATURES, storage.TRACKS, storage.EMBEDDINGS, storage.RECOMMENDATIONS, storage.DUPLICATES]
-    return {name: pd.read_parquet(current / name) for name in names} | {"model": storage.read_json(current / storage.MODEL)}
+    return {name: pd.read_parquet(current / name) for name in names} | {
+        "model": storage.read_json(current / storage.MODEL)
+    }
 
 
 @pytest.fixture(scope="module")
