@@ -575,10 +575,8 @@ def build_index(
     recs = neighbours.table_blocks(keys, found, shown=canonical, rows=storage.BLOCK_ROWS)
     path = storage.write_blocks(recs, folder / storage.RECOMMENDATIONS)
     search = found.search
-    if found.index is not None:
-        search = search | {"build_seconds": round(built, 2)}
     if found.index is not None:  # saved, so that queries of new files search it rather than rebuild it
-        search = search | {"path": _save_index(found.index, folder)}
+        search = search | {"build_seconds": round(built, 2), "path": _save_index(found.index, folder)}
     log.info("build_index: %d tracks, %s", len(keys), _search_line(search))
     return {
         "run_dir": embedded["run_dir"],

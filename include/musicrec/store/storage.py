@@ -45,7 +45,6 @@ FEATURES = "features.parquet"
 QUARANTINE = "quarantine.parquet"
 METADATA_CLEAN = "metadata_clean.parquet"
 TRACKS = "tracks.parquet"
-SCALED = "scaled.parquet"
 EMBEDDINGS = "embeddings.parquet"
 RECOMMENDATIONS = "recommendations.parquet"
 ANN_INDEX = "neighbours.faiss"  # the approximate index, where the library is large enough to have one
