@@ -10,6 +10,7 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
@@ -80,6 +81,7 @@ def test_evaluation_above_the_sample_size_measures_samples(monkeypatch):
             "content_hash": [f"h{i}" for i in range(600)],
         }
     )
+    tracks = pa.Table.from_pandas(tracks, preserve_index=False)
     full = evaluation.evaluate(tracks, x, "euclidean", "none")
     monkeypatch.setattr(evaluation, "SAMPLE", 200)
     sampled = evaluation.evaluate(tracks, x, "euclidean", "none")

@@ -14,8 +14,12 @@ so the report shows what the other would change.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from musicrec.index import descriptors, neighbours
 from musicrec.library import metadata
@@ -24,6 +28,8 @@ K = (5, 10)
 # Above this many tracks, precision is measured on the lists of a random sample of this many tracks
 # (against the whole library), and coverage and hubness within a random subset of this size.
 SAMPLE = 5000
+TAG_SAMPLE = 100_000  # tracks whose tags are compared with their genres, above this many
+MAP_POINTS = 20_000  # tracks drawn on the library's map, above this many
 HUBS_SHOWN = 5
 MAX_DEPTH = 200  # neighbours looked at per track, enough to fill k once the same artist's are left out
 
@@ -32,46 +38,72 @@ MAX_DEPTH = 200  # neighbours looked at per track, enough to fill k once the sam
 READ = ["track_key", "genre", "album", "artist", "content_hash"]
 
 
-def labels(tracks: pd.DataFrame) -> dict[str, pd.Series]:
-    """Each label the library has, as a Series over the tracks (missing where a track has none)."""
-    found = {"folder": tracks["track_key"].str.split("/").str[0]}
-    genre = tracks["genre"].where(tracks["genre"] != metadata.UNKNOWN_GENRE)
-    for name, values in (("genre", genre), ("album", tracks["album"]), ("artist", tracks["artist"])):
-        values = values.astype(object).where(values.notna(), None)
-        if values.notna().sum() >= 2 and values.nunique() >= 2:
-            found[name] = values
+class Label(NamedTuple):
+    """A label of every track as codes (-1 where a track has none), and the value of each code."""
+
+    codes: np.ndarray
+    values: np.ndarray
+
+    def named(self, rows: np.ndarray) -> pd.Series:
+        """The label's values at the tracks `rows`, None where a track has none."""
+        codes = self.codes[rows]
+        return pd.Series(np.where(codes >= 0, self.values[np.maximum(codes, 0)], None), dtype=object)
+
+
+def encoded(values: pa.ChunkedArray | pa.Array) -> Label:
+    """`values` (strings, null for none) as a Label."""
+    coded = pc.dictionary_encode(values)
+    coded = coded.combine_chunks() if isinstance(coded, pa.ChunkedArray) else coded
+    if not isinstance(coded, pa.DictionaryArray):  # a chunked array of no chunks
+        return Label(np.zeros(0, dtype=np.int32), np.zeros(0, dtype=object))
+    codes = coded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+    return Label(codes, np.asarray(coded.dictionary.to_pylist(), dtype=object))
+
+
+def labels(tracks: pa.Table) -> dict[str, Label]:
+    """Each label the library has (of the columns `tracks` holds): the top-level folder of each track's key,
+    and the genre, album and artist where at least two tracks have one and there are two values or more."""
+    keys = tracks.column("track_key").cast(pa.string())
+    found = {"folder": encoded(pc.list_element(pc.split_pattern(keys, "/", max_splits=1), 0))}
+    for name in ("genre", "album", "artist"):
+        if name not in tracks.column_names:
+            continue
+        values = tracks.column(name).cast(pa.string())
+        if name == "genre":
+            values = pc.if_else(pc.equal(values, metadata.UNKNOWN_GENRE), None, values)
+        label = encoded(values)
+        if (label.codes >= 0).sum() >= 2 and len(label.values) >= 2:
+            found[name] = label
     return found
 
 
-def chance(values: pd.Series) -> float:
+def chance(label: Label) -> float:
     """Precision of a random neighbour: the probability that another track shares a track's label."""
-    counts = values.dropna().value_counts()
+    counts = np.bincount(label.codes[label.codes >= 0]).astype(float)
     n = counts.sum()
     return float((counts * (counts - 1)).sum() / (n * (n - 1))) if n > 1 else 0.0
 
 
 def per_track_precision(
     lists: np.ndarray,
-    values: pd.Series,
+    label: np.ndarray,
     k: int,
-    exclude: pd.Series | None = None,
+    exclude: np.ndarray | None = None,
     queries: np.ndarray | None = None,
 ) -> pd.Series:
     """precision@k of each track that has a label (indexed by track row), counting labelled neighbours only.
 
     `lists`: (tracks, depth) neighbour indices, nearest first, -1 past the end; or, with `queries`, the lists
-    of those tracks only. `exclude`: a label whose sharers are left out of a track's neighbours (the artist
-    filter).
+    of those tracks only. `label`: each track's code (-1 for none). `exclude`: the codes of a label whose
+    sharers are left out of a track's neighbours (the artist filter).
     """
-    label = values.to_numpy(dtype=object)
-    barred = exclude.to_numpy(dtype=object) if exclude is not None else None
     queries = np.arange(len(lists)) if queries is None else queries
     scores = {}
-    for j in np.flatnonzero(pd.notna(label[queries])):
+    for j in np.flatnonzero(label[queries] >= 0):
         i, row = queries[j], lists[j][lists[j] >= 0]
-        row = row[pd.notna(label[row])]
-        if barred is not None and barred[i] is not None:
-            row = row[barred[row] != barred[i]]
+        row = row[label[row] >= 0]
+        if exclude is not None and exclude[i] >= 0:
+            row = row[exclude[row] != exclude[i]]
         row = row[:k]
         if len(row):
             scores[int(i)] = float(np.mean(label[row] == label[i]))
@@ -80,16 +112,16 @@ def per_track_precision(
 
 def precision(
     lists: np.ndarray,
-    values: pd.Series,
+    label: np.ndarray,
     k: int,
-    exclude: pd.Series | None = None,
+    exclude: np.ndarray | None = None,
     queries: np.ndarray | None = None,
 ) -> dict[str, float | int]:
     """precision@k, micro (over tracks) and macro (over labels), of the tracks that have a label."""
-    scores = per_track_precision(lists, values, k, exclude, queries)
+    scores = per_track_precision(lists, label, k, exclude, queries)
     if scores.empty:
         return {"micro": None, "macro": None, "tracks": 0}
-    classes = values.to_numpy(dtype=object)[scores.index.to_numpy()]
+    classes = label[scores.index.to_numpy()]
     return {
         "micro": round(float(scores.mean()), 4),
         "macro": round(float(scores.groupby(classes).mean().mean()), 4),
@@ -114,56 +146,66 @@ def hubness(lists: np.ndarray, k: int, keys: list[str]) -> dict:
 
 def neighbour_lists(
     embedding: np.ndarray,
-    groups: list,
+    groups: np.ndarray,
     metric: str,
     hubness_reduction: str,
     depth: int,
     queries: np.ndarray | None = None,
+    index=None,
+    breadth: int = 0,
 ) -> np.ndarray:
-    """(tracks, depth) exact neighbour indices, nearest first, -1 where a track has fewer; of the tracks
-    `queries` only where given."""
+    """(tracks, depth) neighbour indices, nearest first, -1 where a track has fewer; of the tracks `queries`
+    only where given. Exact; or, with the embedding's approximate `index` (the embedding then being the
+    vectors it holds), its candidates at search breadth `breadth` re-scored, as the index's lists are made."""
     search = neighbours.searcher(embedding, depth, metric, groups, hubness_reduction)
     queries = np.arange(len(embedding)) if queries is None else queries
     if search.k < 1:
         return np.full((len(queries), depth), -1, dtype=np.int64)
+    if index is not None:
+        return neighbours.padded(search.candidates(index, embedding, queries, breadth)[0], depth, -1)
     return neighbours.padded(search.exact(queries)[0], depth, -1)
 
 
-def evaluate(tracks: pd.DataFrame, embedding: np.ndarray, metric: str, index_hubness: str) -> dict:
-    """Every figure for each hubness setting; `tracks` in the embedding's row order."""
+def evaluate(
+    tracks: pa.Table, embedding: np.ndarray, metric: str, index_hubness: str, index=None, breadth: int = 0
+) -> dict:
+    """Every figure for each hubness setting; `tracks` (READ) in the embedding's row order. With the
+    embedding's approximate `index` (see `neighbour_lists`), the sampled tracks' lists are searched in it."""
     found = labels(tracks)
-    artist = found.get("artist")
-    most_by_one_artist = int(artist.value_counts().max()) if artist is not None else 0
-    depth = max(1, min(len(tracks) - 1, max(K) + most_by_one_artist, MAX_DEPTH))
-    keys = tracks["track_key"].tolist()
-    groups = tracks["content_hash"].tolist()
-    sample = neighbours.spread_rows(len(tracks), SAMPLE, seed=3) if len(tracks) > SAMPLE else None
+    artist = found["artist"].codes if "artist" in found else None
+    most_by_one_artist = int(np.bincount(artist[artist >= 0]).max()) if artist is not None else 0
+    n = len(tracks)
+    depth = max(1, min(n - 1, max(K) + most_by_one_artist, MAX_DEPTH))
+    keys = tracks.column("track_key").cast(pa.string())
+    groups = encoded(tracks.column("content_hash").cast(pa.string())).codes
+    sample = neighbours.spread_rows(n, SAMPLE, seed=3) if n > SAMPLE else None
     methods = {}
     for method in neighbours.HUBNESS:
-        lists = neighbour_lists(embedding, groups, metric, method, depth, sample)
+        lists = neighbour_lists(embedding, groups, metric, method, depth, sample, index, breadth)
         figures = {}
-        for name, values in found.items():
+        for name, label in found.items():
             for k in K:
-                figures[f"{name}@{k}"] = precision(lists, values, k, queries=sample)
+                figures[f"{name}@{k}"] = precision(lists, label.codes, k, queries=sample)
             if artist is not None and name != "artist":
-                figures[f"{name}@{K[0]} (artist filter)"] = precision(lists, values, K[0], artist, sample)
+                figures[f"{name}@{K[0]} (artist filter)"] = precision(lists, label.codes, K[0], artist, sample)
+        subset = np.arange(n) if sample is None else sample
         if sample is not None:
-            subset = [groups[i] for i in sample]
-            lists = neighbour_lists(embedding[sample], subset, metric, method, K[0])
-            methods[method] = {"precision": figures, **hubness(lists, K[0], [keys[i] for i in sample])}
-        else:
-            methods[method] = {"precision": figures, **hubness(lists, K[0], keys)}
+            lists = neighbour_lists(embedding[sample], groups[sample], metric, method, K[0])
+        methods[method] = {"precision": figures, **hubness(lists, K[0], keys.take(subset).to_pylist())}
     return {
-        "tracks": len(tracks),
+        "tracks": n,
         "sampled": None if sample is None else len(sample),
         "metric": metric,
         "index_hubness": index_hubness,
         "labels": {
-            name: {"values": int(v.nunique()), "tracks": int(v.notna().sum()), "chance": round(chance(v), 4)}
-            for name, v in found.items()
+            name: {
+                "values": len(label.values),
+                "tracks": int((label.codes >= 0).sum()),
+                "chance": round(chance(label), 4),
+            }
+            for name, label in found.items()
         },
         "methods": methods,
-        "tags": tag_agreement(tracks),
     }
 
 
@@ -171,22 +213,25 @@ def tag_agreement(tracks: pd.DataFrame) -> dict:
     """How well the network's tags agree with the metadata's genres: for each genre (of two tracks or more)
     whose name is one of the tags ("rock", "jazz", "hip hop"), the ROC AUC of that tag's probability at
     telling the genre's tracks from the other tracks with a genre (1: every one of them above every other
-    track, 0.5: no better than chance). {'genres': [...], 'mean_auc'}; no genres where none names a tag."""
+    track, 0.5: no better than chance). {'genres': [...], 'mean_auc'}; no genres where none names a tag.
+    `tracks`: track_key, genre and the tags' columns (all tracks, or a sample)."""
     from sklearn.metrics import roc_auc_score
 
-    genre = labels(tracks).get("genre")
+    genre = labels(pa.Table.from_pandas(tracks[["track_key", "genre"]], preserve_index=False)).get("genre")
     probabilities = descriptors.tag_probabilities(tracks)
     if genre is None or probabilities.empty:
         return {"genres": [], "mean_auc": None}
-    known = genre.notna().to_numpy()
+    known = genre.codes >= 0
+    counts = np.bincount(genre.codes[known], minlength=len(genre.values))
     rows = []
-    for name, count in genre.value_counts().items():
+    for code in np.argsort(-counts, kind="stable"):
+        name, count = genre.values[code], int(counts[code])
         tags, unknown = descriptors.parse_tags(str(name))
         if len(tags) != 1 or unknown or count < 2 or count == known.sum():
             continue
-        truth = (genre[known] == name).to_numpy()
+        truth = genre.codes[known] == code
         auc = roc_auc_score(truth, probabilities[tags[0]].to_numpy()[known])
-        rows.append({"genre": str(name), "tag": tags[0], "tracks": int(count), "auc": round(float(auc), 3)})
+        rows.append({"genre": str(name), "tag": tags[0], "tracks": count, "auc": round(float(auc), 3)})
     mean = round(float(np.mean([r["auc"] for r in rows])), 3) if rows else None
     return {"genres": rows, "mean_auc": mean}
 

@@ -25,6 +25,7 @@ METRICS = ("cosine", "euclidean")
 RECOMMENDATION_COLUMNS = ["track_key", "rank", "neighbor_key", "distance"]
 BLOCK_CELLS = 1 << 24  # distances in memory at once, per block of queries (64 MiB of float32)
 POINT_CHUNK = 1 << 18  # tracks an exact search compares a block of queries with at once (each chunk copied)
+FIRST_CHUNK = 1 << 14  # the first chunk: candidates to bound the rest by
 SPREAD_SAMPLE = 2000  # tracks whose distances estimate every track's distance distribution
 # Exact below: the approximate index (with its recall measurement) pays from about 5,000 tracks, and
 # below 10,000 exact search takes under 2 s (benchmarks/SCALE.md).
@@ -51,6 +52,32 @@ def blocks(n: int, width: int):
     step = max(1, BLOCK_CELLS // max(width, 1))
     for start in range(0, n, step):
         yield np.arange(start, min(n, start + step))
+
+
+def chunks(n: int):
+    """Column slices over n tracks for exact search: a small one first, so that each query holds good
+    candidates (and a bound) before the large ones, then POINT_CHUNK tracks at a time."""
+    start = 0
+    for stop in (min(n, FIRST_CHUNK), *range(FIRST_CHUNK + POINT_CHUNK, n + POINT_CHUNK, POINT_CHUNK)):
+        if min(stop, n) > start:
+            yield slice(start, min(stop, n))
+            start = min(stop, n)
+
+
+def _best(ids, scores, row, col, value) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's best `width` of its (ids, scores) and of the new cells (row, col, value), by score then
+    id, as (rows, width) arrays padded with -1 and inf."""
+    queries, width = ids.shape
+    row = np.concatenate([np.repeat(np.arange(queries), width), row])
+    col = np.concatenate([ids.ravel(), col])
+    value = np.concatenate([scores.ravel(), value.astype(np.float32)])
+    order = np.lexsort((col, value, row))
+    row, col, value = row[order], col[order], value[order]
+    rank = np.arange(len(row)) - np.searchsorted(row, row)
+    keep = rank < width
+    out_ids, out_scores = np.full_like(ids, -1), np.full_like(scores, np.inf)
+    out_ids[row[keep], rank[keep]], out_scores[row[keep], rank[keep]] = col[keep], value[keep]
+    return np.where(np.isfinite(out_scores), out_ids, -1), out_scores
 
 
 def spread_rows(n: int, sample: int = SPREAD_SAMPLE, seed: int = 0) -> np.ndarray:
@@ -230,20 +257,40 @@ class Search:
 
     def exact(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows, k) neighbours and distances of the tracks `rows`, against every track: a block of queries
-        against POINT_CHUNK tracks at a time, the nearest of each chunk kept, then ranked together."""
-        n = len(self.embedding)
+        against a chunk of tracks at a time (a small one first), each query's best `k + copies` kept.
+        Once a query holds that many, a track of the next chunk is scored only if it could beat the worst
+        of them (`_bound`): a few cells of each row instead of all of them."""
+        n, width = len(self.embedding), self.k + self.copies
         found = np.empty((len(rows), self.k), np.int64), np.empty((len(rows), self.k), np.float32)
         for block in blocks(len(rows), min(n, POINT_CHUNK)):
-            chosen, ids, scores = rows[block], [], []
-            for start in range(0, n, POINT_CHUNK):
-                cols = slice(start, min(n, start + POINT_CHUNK))
-                d = scored(self.embedding, chosen, self.metric, self.hubness, self.track_spread, cols)
-                d = excluded(d, chosen, self.codes, cols)
-                nearest = top(d, self.k + self.copies)
-                ids.append(nearest + start)
-                scores.append(np.take_along_axis(d, nearest, axis=1))
-            found[0][block], found[1][block] = ranked(np.hstack(scores), np.hstack(ids), self.distinct, self.k)
+            chosen = rows[block]
+            ids, scores = np.full((len(chosen), width), -1, np.int64), np.full((len(chosen), width), np.inf, np.float32)
+            for cols in chunks(n):
+                d = excluded(
+                    distances(self.embedding[chosen], self.embedding[cols], self.metric), chosen, self.codes, cols
+                )
+                row, col = np.nonzero(d <= self._bound(chosen, scores[:, -1])[:, None])  # never the excluded
+                value = d[row, col]
+                if self.hubness == "mutual_proximity":
+                    value = _proximity(value, self.track_spread[:, chosen[row]], self.track_spread[:, cols.start + col])
+                ids, scores = _best(ids, scores, row, col + cols.start, value)
+            found[0][block], found[1][block] = ranked(scores, ids, self.distinct, self.k)
         return found
+
+    def _bound(self, rows: np.ndarray, worst: np.ndarray) -> np.ndarray:
+        """The largest distance from each query `rows` at which a track can still score `worst` or better
+        (inf where a query holds fewer than it keeps). Mutual proximity 1 - P(X > d) P(Y > d) is at least
+        1 - P(X > d), so beating s needs P(X > d) >= 1 - s: d <= mean - std * ndtri(1 - s)."""
+        largest = np.finfo(np.float32).max  # below the excluded tracks' infinity
+        if self.hubness != "mutual_proximity":
+            return np.minimum(worst, largest)
+        from scipy.special import ndtri
+
+        s = np.minimum(worst.astype(np.float64) + 1e-6, 1.0)  # a little slack for float32 rounding
+        mean, std = self.track_spread[:, rows].astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            bound = mean - std * ndtri(1.0 - s)
+        return np.where(np.isfinite(worst), np.minimum(bound, largest), largest).astype(np.float32)
 
     def candidates(self, index, x: np.ndarray, rows: np.ndarray, ef: int) -> tuple[np.ndarray, np.ndarray]:
         """The approximate index's candidates for `rows`, re-scored exactly and ranked as `exact` ranks."""

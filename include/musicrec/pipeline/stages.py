@@ -614,7 +614,7 @@ def mixes(
     if not reused:
         keys, vectors = _embedding(embedded["path"])
         recording, canonical = _recordings(recordings["path"], keys)
-        named = _rows_of_tracks(tracks["path"], described, keys, clustering.naming_rows(len(keys)))
+        named = _track_rows(tracks["path"], described, keys, clustering.naming_rows(len(keys))).to_pandas()
         keys = pd.Series(keys.to_numpy(zero_copy_only=False))
         made = clustering.make(
             keys,
@@ -676,11 +676,14 @@ def _save_index(index, folder) -> str:
     return str(storage.atomic_write(folder / storage.ANN_INDEX, lambda tmp: ann.save(index, tmp)))
 
 
-def _rows_of_tracks(path: str, columns: list[str], keys: pa.Array, rows: np.ndarray) -> pd.DataFrame:
-    """The tracks' table's `columns` at the rows `rows` (sorted) of the embedding, whose tracks it holds in
-    the same order; read a block at a time, only those rows kept."""
-    wanted = np.zeros(len(keys), dtype=bool)
-    wanted[rows] = True
+def _track_rows(path: str, columns: list[str], keys: pa.Array, rows: np.ndarray | None = None) -> pa.Table:
+    """The `columns` (track_key among them) of a table that holds the embedding's tracks in its order (the
+    tracks' table, the embedding), at the rows `rows` (sorted; all where None); read a block at a time,
+    only those rows kept."""
+    wanted = None
+    if rows is not None:
+        wanted = np.zeros(len(keys), dtype=bool)
+        wanted[rows] = True
     parts, start = [], 0
     for block in storage.read_blocks(path, columns):
         if (
@@ -689,9 +692,16 @@ def _rows_of_tracks(path: str, columns: list[str], keys: pa.Array, rows: np.ndar
             .equals(pa.chunked_array([keys[start : start + block.num_rows]]))
         ):
             raise ValueError(f"{path}: its tracks are not the embedding's, in its order")
-        parts.append(block.filter(wanted[start : start + block.num_rows]))
+        parts.append(block if wanted is None else block.filter(wanted[start : start + block.num_rows]))
         start += block.num_rows
-    return pa.concat_tables(parts).to_pandas() if parts else pd.DataFrame(columns=columns)
+    if start != len(keys):
+        raise ValueError(f"{path}: its tracks are not the embedding's, in its order")
+    return pa.concat_tables(parts) if parts else storage.read_table(path, columns)
+
+
+def _sample(n: int, size: int) -> np.ndarray:
+    """Sorted rows of a random sample of `size` of n tracks, the same on every run; all of them up to `size`."""
+    return neighbours.spread_rows(n, size, seed=4)
 
 
 def _recordings(path: str, keys: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -735,15 +745,24 @@ def evaluate(embedded: results.Embedded, tracks: results.Tracks, index: results.
     if reused:
         return reused
     folder = storage.path(index["run_dir"])
-    keys, vectors = _embedding(embedded["path"])
-    read = [c for c in storage.columns(tracks["path"]) if c in evaluation.READ or c in features.TAG_COLUMNS]
-    table = pd.DataFrame({"track_key": keys}).merge(storage.read_parquet(tracks["path"], columns=read), how="left")
-    report = evaluation.evaluate(table, vectors, index["metric"], index["hubness"])
+    keys, vectors, ann_index = _indexed_embedding(embedded["path"], index["metric"])
+    table = _track_rows(tracks["path"], evaluation.READ, keys)
+    breadth = index["search"].get("ef_search", 0)
+    report = evaluation.evaluate(table, vectors, index["metric"], index["hubness"], ann_index, breadth)
+    del vectors, ann_index
+    tag_columns = [c for c in features.TAG_COLUMNS if c in storage.columns(tracks["path"])]
+    tagged = _track_rows(
+        tracks["path"], ["track_key", "genre", *tag_columns], keys, _sample(len(keys), evaluation.TAG_SAMPLE)
+    )
+    report["tags"] = evaluation.tag_agreement(tagged.to_pandas())
     explained = embedding.explained_variance(storage.read_json(embedded["model"])["embedding"])
     labels = evaluation.labels(table)
     colour = "genre" if "genre" in labels else "folder"
+    shown = _sample(len(keys), evaluation.MAP_POINTS)
+    first_two = storage.columns(embedded["path"])[:3]
+    coords = embedding.matrix(_track_rows(embedded["path"], first_two, keys, shown), first_two[1:], np.float32)
     plots.explained_variance(explained, folder / storage.PLOT_VARIANCE)
-    plots.library_map(vectors[:, :2], labels[colour], f"the library by {colour}", folder / storage.PLOT_MAP)
+    plots.library_map(coords, labels[colour].named(shown), f"the library by {colour}", folder / storage.PLOT_MAP)
     occurrence = {method: m.pop("k_occurrence") for method, m in report["methods"].items()}
     plots.k_occurrence(occurrence, evaluation.K[0], folder / storage.PLOT_K_OCCURRENCE)
     shown = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from musicrec.index import evaluation, neighbours
@@ -22,6 +23,10 @@ def _tracks(folders: list[str], artists: list[str | None] | None = None, genres:
     )
 
 
+def _table(*args) -> pa.Table:
+    return pa.Table.from_pandas(_tracks(*args), preserve_index=False)
+
+
 def _clusters(sizes: list[int], spread: float, seed: int = 0, dim: int = 8) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(len(sizes), dim)) * 10
@@ -30,11 +35,11 @@ def _clusters(sizes: list[int], spread: float, seed: int = 0, dim: int = 8) -> n
 
 def test_well_separated_folders_give_full_precision_and_noise_gives_chance():
     folders = ["a"] * 20 + ["b"] * 20 + ["c"] * 20
-    tight = evaluation.evaluate(_tracks(folders), _clusters([20, 20, 20], 0.1), "euclidean", "none")
+    tight = evaluation.evaluate(_table(folders), _clusters([20, 20, 20], 0.1), "euclidean", "none")
     p = tight["methods"]["none"]["precision"]["folder@5"]
     assert p["micro"] == 1.0 and p["macro"] == 1.0 and p["tracks"] == 60
     noise = np.random.default_rng(1).normal(size=(60, 8))
-    random = evaluation.evaluate(_tracks(folders), noise, "euclidean", "none")
+    random = evaluation.evaluate(_table(folders), noise, "euclidean", "none")
     chance = random["labels"]["folder"]["chance"]
     assert chance == pytest.approx(19 / 59, abs=1e-4)
     assert abs(random["methods"]["none"]["precision"]["folder@5"]["micro"] - chance) < 0.15
@@ -46,7 +51,7 @@ def test_the_artist_filter_leaves_out_the_same_artists_tracks():
     artists = ["p"] * 10 + ["q"] * 10 + ["r"] * 10 + ["s"] * 10
     genres = ["rock"] * 20 + ["jazz"] * 20
     emb = _clusters([10, 10, 10, 10], 0.1, seed=3)
-    report = evaluation.evaluate(_tracks(folders, artists, genres), emb, "euclidean", "none")
+    report = evaluation.evaluate(_table(folders, artists, genres), emb, "euclidean", "none")
     precision = report["methods"]["none"]["precision"]
     assert precision["genre@5"]["micro"] == 1.0  # the same artist's tracks, all the same genre
     assert precision["genre@5 (artist filter)"]["micro"] < 1.0
@@ -103,3 +108,25 @@ def test_tags_agree_with_the_genres_they_name():
     assert agreement["mean_auc"] == pytest.approx(0.5)
     assert "| Rock | rock | 3 | 1.000 |" in "\n".join(evaluation._tag_lines(agreement))
     assert evaluation.tag_agreement(_tracks(["a"] * 4))["genres"] == []
+
+
+def test_with_the_approximate_index_the_lists_are_its_candidates_rescored(monkeypatch):
+    """A large library's evaluation searches the index the recommendations came from (no exact search of
+    every track), and finds what exact search finds on clustered tracks."""
+    from musicrec.index import ann
+
+    folders = [f"f{i // 100}" for i in range(1200)]
+    x = ann.vectors(_clusters([100] * 12, 2.0, dim=12), "euclidean")
+    exact = evaluation.evaluate(_table(folders), x, "euclidean", "none")
+    index = ann.build(x, "euclidean")
+
+    def no_exact_search(*args):
+        raise AssertionError("searched exactly")
+
+    monkeypatch.setattr(neighbours.Search, "exact", no_exact_search)
+    approximate = evaluation.evaluate(_table(folders), x, "euclidean", "none", index, breadth=64)
+    for method in neighbours.HUBNESS:
+        got, want = approximate["methods"][method], exact["methods"][method]
+        assert got["precision"]["folder@5"]["tracks"] == 1200
+        assert abs(got["precision"]["folder@5"]["micro"] - want["precision"]["folder@5"]["micro"]) < 0.01
+        assert abs(got["coverage"] - want["coverage"]) < 0.02
