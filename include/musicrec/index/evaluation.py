@@ -9,7 +9,9 @@
   k-occurrence distribution (how often each track is someone's neighbour), and the tracks most often so.
 
 Every figure is computed for each hubness setting (see `musicrec.index.neighbours`), whichever the index uses,
-so the report shows what the other would change.
+so the report shows what the other would change. Where the index is approximate, the lists come from its
+graph as the recommendations do (candidates re-scored exactly), so the figures are those of what is served.
+Labels are held as codes, one small integer a track; the tags are compared with the genres on a sample.
 """
 
 from __future__ import annotations

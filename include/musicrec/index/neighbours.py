@@ -24,7 +24,7 @@ HUBNESS = ("none", "mutual_proximity")
 METRICS = ("cosine", "euclidean")
 RECOMMENDATION_COLUMNS = ["track_key", "rank", "neighbor_key", "distance"]
 BLOCK_CELLS = 1 << 24  # distances in memory at once, per block of queries (64 MiB of float32)
-POINT_CHUNK = 1 << 18  # tracks an exact search compares a block of queries with at once (each chunk copied)
+POINT_CHUNK = 1 << 16  # tracks an exact search compares a block of queries with at once (each chunk copied)
 FIRST_CHUNK = 1 << 14  # the first chunk: candidates to bound the rest by
 SPREAD_SAMPLE = 2000  # tracks whose distances estimate every track's distance distribution
 # Exact below: the approximate index (with its recall measurement) pays from about 5,000 tracks, and
@@ -42,9 +42,21 @@ def check(metric: str, hubness: str) -> None:
 
 
 def distances(queries: np.ndarray, points: np.ndarray, metric: str) -> np.ndarray:
-    from sklearn.metrics import pairwise_distances
+    """(queries, points) distances, float32. Cosine as scikit-learn defines it (1 - cos, clipped to [0, 2]),
+    computed in float32 in place: its own version makes several full-size copies of the block."""
+    if metric != "cosine":
+        from sklearn.metrics import pairwise_distances
 
-    return pairwise_distances(queries, points, metric=metric).astype(np.float32)
+        return pairwise_distances(queries, points, metric=metric).astype(np.float32)
+    d = _unit(queries) @ _unit(points).T
+    np.subtract(1.0, d, out=d)
+    return np.clip(d, 0.0, 2.0, out=d)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
 
 
 def blocks(n: int, width: int):
@@ -269,10 +281,19 @@ class Search:
                 d = excluded(
                     distances(self.embedding[chosen], self.embedding[cols], self.metric), chosen, self.codes, cols
                 )
-                row, col = np.nonzero(d <= self._bound(chosen, scores[:, -1])[:, None])  # never the excluded
-                value = d[row, col]
-                if self.hubness == "mutual_proximity":
-                    value = _proximity(value, self.track_spread[:, chosen[row]], self.track_spread[:, cols.start + col])
+                if np.isfinite(scores[:, -1]).any():  # a bound: the few cells within it scored
+                    row, col = np.nonzero(d <= self._bound(chosen, scores[:, -1])[:, None])  # never the excluded
+                    value = d[row, col]
+                    if self.hubness == "mutual_proximity":
+                        spread = self.track_spread
+                        value = _proximity(value, spread[:, chosen[row]], spread[:, cols.start + col])
+                else:  # none yet (the first chunk): every cell scored, each row's best kept
+                    if self.hubness == "mutual_proximity":
+                        spread = self.track_spread
+                        d = np.where(np.isinf(d), np.inf, mutual_proximity(d, spread[:, chosen], spread[:, cols]))
+                    col = top(d, width)
+                    row, value = np.repeat(np.arange(len(chosen)), col.shape[1]), np.take_along_axis(d, col, 1).ravel()
+                    col = col.ravel()
                 ids, scores = _best(ids, scores, row, col + cols.start, value)
             found[0][block], found[1][block] = ranked(scores, ids, self.distinct, self.k)
         return found

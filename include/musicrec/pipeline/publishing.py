@@ -78,9 +78,12 @@ def write_mixes(run_folder, folder, library: str | None = None) -> list[tuple[st
     earlier run wrote there and nothing else; [(name, tracks)] for each. Paths are relative to the library's
     root, or lead from `folder` to the library (`library`) where both are local folders."""
     table = storage.read_parquet(run_folder / storage.MIXES)
-    described = storage.read_parquet(
-        run_folder / storage.TRACKS, columns=["track_key", "title", "artist", "duration_s"]
+    # the mixes' tracks only: a mix's merge with every track of a large library would hash them all
+    listed_keys = table["track_key"].unique().tolist()
+    described = storage.rows_of(
+        run_folder / storage.TRACKS, "track_key", listed_keys, ["title", "artist", "duration_s"]
     )
+    described = described.to_pandas()
     into = folder if library and isinstance(folder, Path) and isinstance(storage.root(library), Path) else None
     folder = storage.path(folder)
     written, kept = [], set()
