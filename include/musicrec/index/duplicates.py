@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from musicrec.analysis import fingerprint
 from musicrec.index import neighbours
@@ -91,19 +93,25 @@ def recordings(n: int, same: np.ndarray, copies: np.ndarray) -> np.ndarray:
     return connected_components(graph, directed=False)[1]
 
 
-def on_compilations(tracks: pd.DataFrame) -> pd.Series:
-    """Whether each track (album, artist) is on a compilation: an album whose tracks have COMPILATION_ARTISTS
-    artists or more ("Various Artists" albums, soundtracks of many hands)."""
-    artists = tracks.groupby("album")["artist"].transform("nunique")
-    return (artists >= COMPILATION_ARTISTS).fillna(False).astype(bool)
+def compilations(albums: pa.Table) -> set[str]:
+    """The compilations among the library's albums (`albums`: album and artist of every track): albums whose
+    tracks have COMPILATION_ARTISTS artists or more ("Various Artists" albums, soundtracks of many hands)."""
+    albums = pa.table({name: albums.column(name).cast(pa.string()) for name in ("album", "artist")})
+    counted = albums.group_by("album").aggregate([("artist", "count_distinct")])
+    many = pc.greater_equal(counted.column("artist_count_distinct"), COMPILATION_ARTISTS)
+    return {a for a in counted.column("album").filter(many).to_pylist() if a is not None}
 
 
-def canonical_order(tracks: pd.DataFrame) -> pd.Index:
+def canonical_order(tracks: pd.DataFrame, on_compilations: set[str] | None = None) -> pd.Index:
     """The tracks (track_key, duration_s, size_bytes, album, artist) best first: lossless, higher bitrate
-    (lossy), longer, on an album rather than a compilation, then by key."""
+    (lossy), longer, on an album rather than a compilation, then by key. `on_compilations`: the library's
+    compilations (`compilations`), where `tracks` are some of its tracks; else found among `tracks`."""
+    if on_compilations is None:
+        on_compilations = compilations(pa.Table.from_pandas(tracks[["album", "artist"]], preserve_index=False))
     lossless = tracks["track_key"].str.lower().str.endswith(LOSSLESS)
     bitrate = (tracks["size_bytes"] / tracks["duration_s"].clip(lower=1e-3)).where(~lossless, 0.0)
-    ranked = tracks.assign(_lossless=lossless, _bitrate=bitrate, _compilation=on_compilations(tracks))
+    compilation = tracks["album"].isin(on_compilations).astype(bool)
+    ranked = tracks.assign(_lossless=lossless, _bitrate=bitrate, _compilation=compilation)
     return ranked.sort_values(
         ["_lossless", "_bitrate", "duration_s", "_compilation", "track_key"],
         ascending=[False, False, False, True, True],

@@ -443,9 +443,9 @@ def reduce(scaled: results.Scaled, n_components: int) -> results.Embedded:
 def duplicates(embedded: results.Embedded, tracks: results.Tracks, metric: str = "cosine") -> results.Duplicates:
     """Each track's recording (`musicrec.index.duplicates`): files of the same recording grouped, the
     canonical one named, with the evidence; pairs judged by an earlier run are not compared again."""
-    described = ["track_key", "duration_s", "content_hash", "feature_version"]
+    compared = ["track_key", "duration_s", "content_hash", "feature_version"]
     key = changes.key(
-        [embedded["path"], (tracks["features"], described), (tracks["path"], ["track_key", "album", "artist"])],
+        [embedded["path"], (tracks["features"], compared), (tracks["path"], ["track_key", "album", "artist"])],
         {"metric": metric},
         [copies],
     )
@@ -454,60 +454,64 @@ def duplicates(embedded: results.Embedded, tracks: results.Tracks, metric: str =
     if reused:
         return reused
     keys, vectors, index = _indexed_embedding(embedded["path"], metric)
-    keys = keys.to_numpy(zero_copy_only=False)
-    feats = pd.DataFrame({"track_key": keys}).merge(
-        storage.read_parquet(tracks["features"], columns=[*described, "size_bytes"]), how="left"
-    )
-    pairs = copies.candidate_pairs(vectors, feats["duration_s"].to_numpy(), metric, index)
+    described = _track_rows(tracks["features"], ["track_key", "duration_s", "content_hash"], keys)
+    durations = described.column("duration_s").to_numpy()
+    hashes = evaluation.encoded(described.column("content_hash")).codes
+    pairs = copies.candidate_pairs(vectors, durations, metric, index)
     if index is not None:  # build_index searches it too
         _save_index(index, folder)
     del vectors, index
-    hashes = feats["content_hash"].to_numpy()
     pairs = pairs[hashes[pairs[:, 0]] != hashes[pairs[:, 1]]]  # identical bytes need no evidence
     prints = _fingerprints(tracks["features"], keys, np.unique(pairs))
-    evidence, judged = _judged_pairs(feats, prints, pairs, embedded["run_dir"])
-    described_by = storage.read_parquet(tracks["path"], columns=["track_key", "album", "artist"]).set_index("track_key")
-    feats = feats.join(described_by, on="track_key")
-    same = pairs[copies.is_same(evidence)]
-    recording = copies.recordings(len(feats), same, pd.factorize(feats["content_hash"])[0])
-    table = _recordings_table(feats, recording, evidence.assign(a=pairs[:, 0], b=pairs[:, 1])[copies.is_same(evidence)])
-    path = storage.write_parquet(table, folder / storage.DUPLICATES)
-    grouped = table[table.groupby("recording")["track_key"].transform("size") > 1]
+    pair_hashes = described.column("content_hash").take(pairs.ravel()).to_numpy(zero_copy_only=False)
+    evidence, judged = _judged_pairs(pair_hashes.reshape(-1, 2), durations, prints, pairs, embedded["run_dir"])
+    same = copies.is_same(evidence)
+    recording = copies.recordings(len(keys), pairs[same], hashes)
+    links = evidence.assign(a=pairs[:, 0], b=pairs[:, 1])[same]
+    table = _recordings_table(tracks, keys, recording, links)
+    path = storage.write_blocks(
+        (table.slice(start, storage.BLOCK_ROWS) for start in range(0, table.num_rows, storage.BLOCK_ROWS)),
+        folder / storage.DUPLICATES,
+        table.schema,
+    )
+    members = np.bincount(recording)[recording] > 1
     log.info(
         "duplicates: %d recording(s) held by %d files (%d pairs compared, %d judged by an earlier run)",
-        grouped["recording"].nunique(),
-        len(grouped),
+        len(np.unique(recording[members])),
+        int(members.sum()),
         len(pairs),
         len(pairs) - judged,
     )
     return {
         "run_dir": embedded["run_dir"],
         "path": str(path),
-        "groups": int(grouped["recording"].nunique()),
-        "tracks_in_groups": len(grouped),
+        "groups": len(np.unique(recording[members])),
+        "tracks_in_groups": int(members.sum()),
         "pairs_compared": int(len(pairs)),
         "pairs_reused": int(len(pairs) - judged),
         "reuse_key": key,
     }
 
 
-def _fingerprints(path: str, keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The fingerprints of the tracks `rows` (of `keys`), None for the others: only the tracks of candidate
-    pairs have theirs read."""
-    prints = np.full(len(keys), None, dtype=object)
+def _fingerprints(path: str, keys: pa.Array, rows: np.ndarray) -> dict[int, bytes]:
+    """The fingerprints of the tracks `rows` (of `keys`) by row: only the tracks of candidate pairs have
+    theirs read."""
     if not len(rows):
-        return prints
-    found = storage.rows_of(path, "track_key", keys[rows].tolist(), [features.FINGERPRINT])
-    at = pd.Index(keys).get_indexer(found.column("track_key").to_numpy(zero_copy_only=False))
-    prints[at] = found.column(features.FINGERPRINT).to_numpy(zero_copy_only=False)
-    return prints
+        return {}
+    wanted = keys.take(rows)
+    found = storage.rows_of(path, "track_key", wanted.to_pylist(), [features.FINGERPRINT])
+    at = pc.index_in(found.column("track_key").cast(pa.string()), value_set=wanted).to_numpy(zero_copy_only=False)
+    prints = found.column(features.FINGERPRINT).to_pylist()
+    return dict(zip(rows[at].tolist(), prints, strict=True))
 
 
-def _judged_pairs(feats: pd.DataFrame, prints: np.ndarray, pairs: np.ndarray, run_dir: str) -> tuple[pd.DataFrame, int]:
-    """The evidence of each candidate pair (PAIR_COLUMNS but the hashes), from the current index's pairs
-    where they were judged there, else by comparing fingerprints; and how many were compared now. Every
-    pair's evidence is kept in the run for the next."""
-    hashes = np.sort(feats["content_hash"].astype(str).to_numpy()[pairs].reshape(-1, 2), axis=1)
+def _judged_pairs(
+    hashes: np.ndarray, durations: np.ndarray, prints: dict[int, bytes], pairs: np.ndarray, run_dir: str
+) -> tuple[pd.DataFrame, int]:
+    """The evidence of each candidate pair (PAIR_COLUMNS but the hashes; `hashes`: the pair's content hashes),
+    from the current index's pairs where they were judged there, else by comparing fingerprints; and how
+    many were compared now. Every pair's evidence is kept in the run for the next."""
+    hashes = np.sort(hashes.astype(str), axis=1)
     asked = pd.DataFrame({"hash_a": hashes[:, 0], "hash_b": hashes[:, 1]}, dtype=str)
     current = storage.current_dir(storage.data_dir_of(run_dir))
     known = pd.DataFrame(columns=copies.PAIR_COLUMNS)
@@ -518,8 +522,7 @@ def _judged_pairs(feats: pd.DataFrame, prints: np.ndarray, pairs: np.ndarray, ru
     known = known.astype({"hash_a": str, "hash_b": str})
     evidence = asked.merge(known, on=["hash_a", "hash_b"], how="left")
     todo = np.flatnonzero(evidence["bit_error_rate"].isna().to_numpy())
-    durations = feats["duration_s"].to_numpy()
-    judged = [copies.judge(prints[a], prints[b], durations[a], durations[b]) for a, b in pairs[todo]]
+    judged = [copies.judge(prints.get(a), prints.get(b), durations[a], durations[b]) for a, b in pairs[todo]]
     if judged:
         evidence.loc[todo, copies.PAIR_COLUMNS[2:]] = pd.DataFrame(judged, index=todo)[copies.PAIR_COLUMNS[2:]]
     evidence = evidence.astype({"same": bool, "bit_error_rate": float, "offset_s": float, "overlap_s": float})
@@ -528,20 +531,39 @@ def _judged_pairs(feats: pd.DataFrame, prints: np.ndarray, pairs: np.ndarray, ru
     return evidence[copies.PAIR_COLUMNS[2:]], len(todo)
 
 
-def _recordings_table(feats: pd.DataFrame, recording: np.ndarray, links: pd.DataFrame) -> pd.DataFrame:
+def _recordings_table(tracks: results.Tracks, keys: pa.Array, recording: np.ndarray, links: pd.DataFrame) -> pa.Table:
     """duplicates.parquet: each track's recording, whether it is the canonical member, which one is, and
-    the evidence that joined it to its group (none for the canonical member or a track alone)."""
-    table = feats[["track_key", "duration_s", "size_bytes", "album", "artist"]].assign(recording=recording)
-    best = table.loc[copies.canonical_order(table)].drop_duplicates("recording").set_index("recording")["track_key"]
-    table["canonical_key"] = table["recording"].map(best)
-    table["canonical"] = table["canonical_key"] == table["track_key"]
-    evidence = pd.DataFrame(index=table.index, columns=copies.EVIDENCE, dtype=float)
-    for link in links.itertuples():  # each member's evidence: the pair linking it to its canonical one, else any
-        for member, other in ((link.a, link.b), (link.b, link.a)):
-            to_canonical = table.at[other, "track_key"] == table.at[member, "canonical_key"]
-            if not table.at[member, "canonical"] and (to_canonical or evidence.loc[member].isna().all()):
-                evidence.loc[member] = [link.bit_error_rate, link.offset_s, link.overlap_s]
-    return pd.concat([table, evidence], axis=1)[copies.COLUMNS]
+    the evidence that joined it to its group (none for the canonical member or a track alone). Only the
+    tracks of groups are read and ranked (`copies.canonical_order`): every other track is its own."""
+    n = len(keys)
+    grouped = np.flatnonzero(np.bincount(recording, minlength=1)[recording] > 1)
+    canonical_row, evidence = np.arange(n), np.full((n, len(copies.EVIDENCE)), np.nan)
+    if len(grouped):
+        members = _track_rows(tracks["features"], ["track_key", "duration_s", "size_bytes"], keys, grouped)
+        named = _track_rows(tracks["path"], ["track_key", "album", "artist"], keys, grouped)
+        table = members.to_pandas().assign(
+            album=named.column("album").to_pandas(), artist=named.column("artist").to_pandas()
+        )
+        table = table.set_axis(grouped).assign(recording=recording[grouped])
+        albums = storage.read_table(tracks["path"], ["album", "artist"])
+        order = copies.canonical_order(table, copies.compilations(albums))
+        del albums
+        best = table.loc[order].drop_duplicates("recording").reset_index().set_index("recording")["index"]
+        table["canonical_row"] = table["recording"].map(best)
+        for link in links.itertuples():  # each member's evidence: the pair linking it to its canonical one, else any
+            for member, other in ((link.a, link.b), (link.b, link.a)):
+                if member == table.at[member, "canonical_row"]:
+                    continue
+                if other == table.at[member, "canonical_row"] or np.isnan(evidence[member]).all():
+                    evidence[member] = [link.bit_error_rate, link.offset_s, link.overlap_s]
+        canonical_row[grouped] = table["canonical_row"].to_numpy()
+    columns = {
+        "track_key": keys,
+        "recording": pa.array(recording),
+        "canonical": pa.array(canonical_row == np.arange(n)),
+        "canonical_key": keys.take(canonical_row),
+    }
+    return pa.table(columns | {name: evidence[:, j] for j, name in enumerate(copies.EVIDENCE)})
 
 
 @stage("build_index")
