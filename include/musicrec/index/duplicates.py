@@ -29,6 +29,7 @@ from musicrec.analysis import fingerprint
 from musicrec.index import neighbours
 
 CANDIDATES = 5
+PAIR_BLOCK = 1 << 16  # tracks whose candidate pairs are made at once
 DURATION_SLACK_S = 12.0  # up to 5 s trimmed at either end, and encoders' padding
 MAX_BIT_ERROR_RATE = 0.25  # copies measured 0.12 at most, other recordings 0.38 at least
 MIN_OVERLAP = 0.8
@@ -42,18 +43,22 @@ COLUMNS = ["track_key", "recording", "canonical", "canonical_key", "bit_error_ra
 
 def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, metric: str, index=None) -> np.ndarray:
     """(pairs, 2) rows i < j of tracks near enough in the embedding and in duration to be compared; `index`:
-    the embedding's approximate index, where built already (`neighbours.find`)."""
-    k = min(CANDIDATES, len(vectors) - 1)
+    the embedding's approximate index, where built already (`neighbours.find`). Each pair is kept as one
+    number (i * tracks + j) a block of tracks at a time: a few bytes a pair while the index is in memory."""
+    n, k = len(vectors), min(CANDIDATES, len(vectors) - 1)
     if k < 1:
         return np.zeros((0, 2), dtype=np.int64)
     found = neighbours.find(np.asarray(vectors, dtype=np.float32), k, metric, index=index)
-    rows = np.repeat(np.arange(len(vectors)), found.rows.shape[1])
-    others = found.rows.ravel()
-    found_one = others >= 0
-    rows, others = rows[found_one], others[found_one]
-    close = np.abs(durations[rows] - durations[others]) <= DURATION_SLACK_S
-    pairs = np.sort(np.column_stack([rows[close], others[close]]), axis=1)
-    return np.unique(pairs, axis=0) if len(pairs) else pairs
+    codes = []
+    for start in range(0, n, PAIR_BLOCK):
+        others = found.rows[start : start + PAIR_BLOCK].astype(np.int64)
+        rows = np.repeat(np.arange(start, start + len(others)), others.shape[1])
+        others = others.ravel()
+        close = (others >= 0) & (np.abs(durations[rows] - durations[np.maximum(others, 0)]) <= DURATION_SLACK_S)
+        rows, others = rows[close], others[close]
+        codes.append(np.minimum(rows, others) * n + np.maximum(rows, others))
+    codes = np.unique(np.concatenate(codes))
+    return np.column_stack([codes // n, codes % n])
 
 
 def judge(a: bytes, b: bytes, duration_a: float, duration_b: float) -> dict:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from musicrec.analysis import features
 from musicrec.index import descriptors
@@ -46,10 +47,21 @@ def read_columns(names: list[str]) -> list[str]:
 
 
 def first_copies(feats: pa.Table) -> dict[str, str]:
-    """Of each content (`content_hash`) held by several files, the first file's track key. Only the repeated
-    contents are grouped: a library's worth of groups would cost more than the table."""
-    frame = feats.select(["track_key", "content_hash"]).to_pandas()
-    repeated = frame[frame["content_hash"].notna() & frame.duplicated("content_hash", keep=False)]
+    """Of each content (`content_hash`) held by several files, the first file's track key. Contents are
+    compared by a 64-bit hash first (8 bytes a track), and only the tracks whose hash repeats are grouped:
+    a library's worth of strings in a hash table would cost more than the table."""
+    hashes = feats.column("content_hash").cast(pa.string())
+    hashed = np.concatenate(
+        [pd.util.hash_array(c.fill_null("").to_numpy(zero_copy_only=False)) for c in hashes.chunks]
+        or [np.zeros(0, np.uint64)]
+    )
+    values, counts = np.unique(hashed, return_counts=True)
+    maybe = np.isin(hashed, values[counts > 1]) & pc.is_valid(hashes).to_numpy(zero_copy_only=False)
+    rows = pa.array(np.flatnonzero(maybe))
+    frame = pd.DataFrame(
+        {"track_key": feats.column("track_key").take(rows).to_pylist(), "content_hash": hashes.take(rows).to_pylist()}
+    )
+    repeated = frame[frame.duplicated("content_hash", keep=False)]
     return repeated.groupby("content_hash")["track_key"].min().to_dict()
 
 

@@ -41,15 +41,19 @@ READ = ["track_key", "genre", "album", "artist", "content_hash"]
 
 
 class Label(NamedTuple):
-    """A label of every track as codes (-1 where a track has none), and the value of each code."""
+    """A label of every track as codes (-1 where a track has none), and the value of each code (an Arrow
+    array: a library's worth of distinct values, content hashes say, is no Python string each)."""
 
     codes: np.ndarray
-    values: np.ndarray
+    values: pa.Array
 
     def named(self, rows: np.ndarray) -> pd.Series:
         """The label's values at the tracks `rows`, None where a track has none."""
         codes = self.codes[rows]
-        return pd.Series(np.where(codes >= 0, self.values[np.maximum(codes, 0)], None), dtype=object)
+        if not len(self.values):
+            return pd.Series([None] * len(codes), dtype=object)
+        names = self.values.take(pa.array(np.maximum(codes, 0))).to_numpy(zero_copy_only=False)
+        return pd.Series(np.where(codes >= 0, names, None), dtype=object)
 
 
 def encoded(values: pa.ChunkedArray | pa.Array) -> Label:
@@ -57,9 +61,9 @@ def encoded(values: pa.ChunkedArray | pa.Array) -> Label:
     coded = pc.dictionary_encode(values)
     coded = coded.combine_chunks() if isinstance(coded, pa.ChunkedArray) else coded
     if not isinstance(coded, pa.DictionaryArray):  # a chunked array of no chunks
-        return Label(np.zeros(0, dtype=np.int32), np.zeros(0, dtype=object))
+        return Label(np.zeros(0, dtype=np.int32), pa.array([], pa.string()))
     codes = coded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
-    return Label(codes, np.asarray(coded.dictionary.to_pylist(), dtype=object))
+    return Label(codes, coded.dictionary)
 
 
 def labels(tracks: pa.Table) -> dict[str, Label]:
@@ -197,6 +201,7 @@ def evaluate(
     return {
         "tracks": n,
         "sampled": None if sample is None else len(sample),
+        "search": "exact" if index is None else "approximate",
         "metric": metric,
         "index_hubness": index_hubness,
         "labels": {
@@ -227,7 +232,7 @@ def tag_agreement(tracks: pd.DataFrame) -> dict:
     counts = np.bincount(genre.codes[known], minlength=len(genre.values))
     rows = []
     for code in np.argsort(-counts, kind="stable"):
-        name, count = genre.values[code], int(counts[code])
+        name, count = genre.values[int(code)].as_py(), int(counts[code])
         tags, unknown = descriptors.parse_tags(str(name))
         if len(tags) != 1 or unknown or count < 2 or count == known.sum():
             continue
@@ -264,7 +269,7 @@ def markdown(report: dict, explained: dict[str, list[float]], plots: dict[str, s
         *(
             [
                 f"Measured on samples: precision over the neighbour lists of {report['sampled']} random tracks "
-                f"(searched among all tracks), coverage and hubness within a random subset of {report['sampled']} "
+                f"({_searched(report)}), coverage and hubness within a random subset of {report['sampled']} "
                 "tracks.",
                 "",
             ]
@@ -300,6 +305,12 @@ def markdown(report: dict, explained: dict[str, list[float]], plots: dict[str, s
     lines += ["", *_tag_lines(report.get("tags"))]
     lines += [""] + [f"![{title}]({name})" for title, name in plots.items()]
     return "\n".join(lines) + "\n"
+
+
+def _searched(report: dict) -> str:
+    if report.get("search") == "approximate":
+        return "searched among all tracks in the approximate index, candidates re-scored exactly, as the index's own"
+    return "searched among all tracks, exactly"
 
 
 def _tag_lines(tags: dict | None) -> list[str]:

@@ -637,9 +637,10 @@ def mixes(
         keys, vectors = _embedding(embedded["path"])
         recording, canonical = _recordings(recordings["path"], keys)
         named = _track_rows(tracks["path"], described, keys, clustering.naming_rows(len(keys))).to_pandas()
-        keys = pd.Series(keys.to_numpy(zero_copy_only=False))
+        # the file kept of a recording stands for it; keys in Arrow's memory, not one Python string a track
+        shown = keys.take(pa.array(canonical)).to_pandas(types_mapper=pd.ArrowDtype)
         made = clustering.make(
-            keys,
+            shown,
             vectors,
             pd.Series(recording),
             descriptors.tag_probabilities(named),
@@ -647,8 +648,6 @@ def mixes(
             index["metric"],
             count,
         )
-        # the file kept of a recording stands for it
-        made["track_key"] = made["track_key"].map(pd.Series(keys.to_numpy()[canonical], index=keys.to_numpy()))
         storage.write_parquet(made, folder / storage.MIXES)
     written = publishing.write_mixes(folder, folder / storage.MIX_PLAYLISTS)
     names = [name for name, _ in written]
@@ -728,12 +727,13 @@ def _sample(n: int, size: int) -> np.ndarray:
 
 def _recordings(path: str, keys: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Of the tracks `keys` (the embedding's, in its order, as duplicates writes them): each one's recording
-    number, and the row of the file kept of it."""
-    table = storage.read_table(path, ["track_key", "recording", "canonical_key"])
-    if not table.column("track_key").cast(pa.string()).equals(pa.chunked_array([keys])):
-        raise ValueError(f"{path}: its tracks are not the embedding's, in its order")
-    canonical = pc.index_in(table.column("canonical_key").cast(pa.string()), value_set=keys)
-    return table.column("recording").to_numpy(), canonical.to_numpy()
+    number, and the row of the file kept of it (the recording's canonical member)."""
+    table = _track_rows(path, ["track_key", "recording", "canonical"], keys)
+    recording = table.column("recording").to_numpy().astype(np.int64)
+    kept = table.column("canonical").to_numpy(zero_copy_only=False).astype(bool)
+    row_of = np.zeros(int(recording.max()) + 1 if len(recording) else 0, dtype=np.int64)
+    row_of[recording[kept]] = np.flatnonzero(kept)
+    return recording, row_of[recording]
 
 
 def _search_line(search: dict) -> str:

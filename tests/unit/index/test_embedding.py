@@ -118,3 +118,12 @@ def test_join_flags_identical_audio_and_names_untitled_tracks_from_the_file():
         tracks.loc["y/my_song.wav", "title_source"] == "filename" and tracks.loc["y/my_song.wav", "genre"] == "unknown"
     )
     assert not tracks["has_metadata"].any()  # a file name and a default genre are not metadata
+
+
+def test_first_copies_groups_repeated_contents_across_blocks_and_never_a_missing_hash():
+    keys = [f"f/{i:03d}.ogg" for i in range(9)]
+    hashes = ["a", "b", None, "c", "a", None, "b", "a", "d"]
+    blocks = [pa.table({"track_key": keys[s : s + 3], "content_hash": hashes[s : s + 3]}) for s in (0, 3, 6)]
+    table = pa.concat_tables(blocks)  # three chunks: the copies of "a" and "b" are in different ones
+    assert embedding.first_copies(table) == {"a": "f/000.ogg", "b": "f/001.ogg"}
+    assert embedding.first_copies(table.slice(0, 0)) == {}
