@@ -758,10 +758,11 @@ EVALUATION_FILES = [
 @stage("evaluate")
 def evaluate(embedded: results.Embedded, tracks: results.Tracks, index: results.Index) -> results.Evaluated:
     """Precision by label, coverage and hubness of the index, for each hubness setting, with plots."""
+    breadth = index["search"].get("ef_search", 0)  # the approximate index's, whose lists are evaluated
     key = changes.key(
         [embedded["path"], tracks["path"]],
-        {"metric": index["metric"], "hubness": index["hubness"]},
-        [evaluation, plots],
+        {"metric": index["metric"], "hubness": index["hubness"], "breadth": breadth},
+        [evaluation, plots, neighbours, ann],
     )
     reused = changes.from_current_index("evaluate", key, index["run_dir"], EVALUATION_FILES)
     if reused:
@@ -769,7 +770,6 @@ def evaluate(embedded: results.Embedded, tracks: results.Tracks, index: results.
     folder = storage.path(index["run_dir"])
     keys, vectors, ann_index = _indexed_embedding(embedded["path"], index["metric"])
     table = _track_rows(tracks["path"], evaluation.READ, keys)
-    breadth = index["search"].get("ef_search", 0)
     report = evaluation.evaluate(table, vectors, index["metric"], index["hubness"], ann_index, breadth)
     del vectors, ann_index
     tag_columns = [c for c in features.TAG_COLUMNS if c in storage.columns(tracks["path"])]
@@ -780,11 +780,11 @@ def evaluate(embedded: results.Embedded, tracks: results.Tracks, index: results.
     explained = embedding.explained_variance(storage.read_json(embedded["model"])["embedding"])
     labels = evaluation.labels(table)
     colour = "genre" if "genre" in labels else "folder"
-    shown = _sample(len(keys), evaluation.MAP_POINTS)
+    on_map = _sample(len(keys), evaluation.MAP_POINTS)
     first_two = storage.columns(embedded["path"])[:3]
-    coords = embedding.matrix(_track_rows(embedded["path"], first_two, keys, shown), first_two[1:], np.float32)
+    coords = embedding.matrix(_track_rows(embedded["path"], first_two, keys, on_map), first_two[1:], np.float32)
     plots.explained_variance(explained, folder / storage.PLOT_VARIANCE)
-    plots.library_map(coords, labels[colour].named(shown), f"the library by {colour}", folder / storage.PLOT_MAP)
+    plots.library_map(coords, labels[colour].named(on_map), f"the library by {colour}", folder / storage.PLOT_MAP)
     occurrence = {method: m.pop("k_occurrence") for method, m in report["methods"].items()}
     plots.k_occurrence(occurrence, evaluation.K[0], folder / storage.PLOT_K_OCCURRENCE)
     shown = {
