@@ -669,9 +669,14 @@ def _keys(path: str) -> pa.Array:
 
 
 def _embedding(path: str) -> tuple[pa.Array, np.ndarray]:
-    """The embedding's track keys and its vectors (float32), read without pandas."""
-    components = storage.columns(path)[1:]
-    return _keys(path), embedding.matrix(storage.read_table(path, components), components, dtype=np.float32)
+    """The embedding's track keys and its vectors (float32), read a block at a time into one array: the
+    vectors are held once, not also as the Arrow table they are read from."""
+    keys, components = _keys(path), storage.columns(path)[1:]
+    vectors, start = np.empty((len(keys), len(components)), dtype=np.float32), 0
+    for block in storage.read_blocks(path, components):
+        vectors[start : start + block.num_rows] = embedding.matrix(block, components, dtype=np.float32)
+        start += block.num_rows
+    return keys, vectors
 
 
 def _indexed_embedding(path: str, metric: str) -> tuple[pa.Array, np.ndarray, object]:
