@@ -41,7 +41,7 @@ import pandas as pd
 
 from musicrec import settings
 from musicrec.analysis import extract, features
-from musicrec.index import neighbours
+from musicrec.index import ann, neighbours
 from musicrec.pipeline import publishing, stages
 from musicrec.store import storage
 
@@ -322,6 +322,77 @@ def _usearch(x):
     return search
 
 
+# --- HNSW against IVF-PQ ------------------------------------------------------------------------------
+
+IVF_LISTS = 4096  # inverted lists of the IVF-PQ index
+IVF_TRAIN = 200_000  # tracks its coarse quantizer and product quantizer are trained on
+PQ_BYTES = 48  # bytes a track in the IVF-PQ index (two dimensions a byte at 96)
+IVF_DEPTH = 100  # IVF-PQ candidates re-scored exactly per query
+IVF_PROBES = (8, 16, 32, 64)  # lists visited, fewest first, until recall is reached
+TIMED_QUERIES = 100_000  # queries whose search is timed, the time then given for every track
+
+
+def compare_indexes(path: str, kind: str, k: int = 10) -> dict:
+    """One approximate index over a run's embedding ("hnsw" as the pipeline builds it, or "ivfpq"), searched
+    as build_index searches (candidates re-scored exactly with mutual proximity): its build time, its size,
+    the narrowest search that reaches the target recall on the pipeline's 1,000 queries, and the time to
+    search every track at that setting. Run in a fresh process each: its peak RSS is the index's cost."""
+    import faiss
+
+    from musicrec.index.embedding import matrix
+
+    components = storage.columns(path)[1:]
+    started = time.monotonic()
+    if kind == "hnsw":  # as build_index: built a block at a time, the index's own copy of the rows the only one
+        blocks = (matrix(b, components, np.float32) for b in storage.read_blocks(path, components))
+        index = ann.build_from_blocks(blocks, "cosine")
+        x = ann.stored(index)
+    else:  # the rows held beside the index: its candidates are re-scored from them
+        x = ann.vectors(stages._embedding(path)[1], "cosine")
+        index = faiss.IndexIVFPQ(
+            faiss.IndexFlatIP(x.shape[1]), x.shape[1], IVF_LISTS, PQ_BYTES, 8, faiss.METRIC_INNER_PRODUCT
+        )
+        index.train(x[neighbours.spread_rows(len(x), IVF_TRAIN, seed=2)])
+        for rows in neighbours.blocks(len(x), 1 << 10):
+            index.add(x[rows])
+    built = time.monotonic() - started
+    n = len(x)
+    search = neighbours.searcher(x, k, "cosine", None, DEFAULTS["hubness"])
+    sample = neighbours.spread_rows(n, neighbours.RECALL_SAMPLE, seed=1)
+    truth, _ = search.exact(sample)
+    if kind == "hnsw":
+        settings_tried = [
+            (ef, search.depth(ef), faiss.SearchParametersHNSW(efSearch=search.depth(ef))) for ef in ann.EF_SEARCH
+        ]
+    else:
+        settings_tried = [(p, IVF_DEPTH, faiss.SearchParametersIVF(nprobe=p)) for p in IVF_PROBES]
+    for tried in settings_tried:
+        setting, wanted, params = tried
+        found, _ = search.rescored(sample, index.search(x[sample], wanted, params=params)[1])
+        recall = neighbours.recall_at_k(found, truth)
+        if recall >= neighbours.TARGET_RECALL:
+            break
+    timed = neighbours.spread_rows(n, TIMED_QUERIES, seed=3)
+    started = time.monotonic()
+    for rows in neighbours.blocks(len(timed), wanted * x.shape[1]):
+        search.rescored(timed[rows], index.search(x[timed[rows]], wanted, params=params)[1])
+    searched = (time.monotonic() - started) * n / len(timed)
+    saved = Path(path).with_suffix(f".{kind}")
+    faiss.write_index(index, str(saved))
+    size = saved.stat().st_size
+    saved.unlink()
+    return {
+        "index": kind,
+        "tracks": n,
+        "build_s": built,
+        "index_bytes": size,
+        "setting": setting,
+        "candidates": wanted,
+        "recall": recall,
+        "search_all_s": searched,
+    }
+
+
 # --- discovery ------------------------------------------------------------------------------------------
 
 
@@ -441,6 +512,28 @@ def markdown(results: dict) -> str:
                 f"{c['exact_s'] / c['approximate_s']:.1f}x | {c['ef_search']} | {c['recall_measured']:.3f} | "
                 f"{c['recall_all']:.3f} |"
             )
+    if results.get("indexes"):
+        lines += [
+            "",
+            "## HNSW against IVF-PQ",
+            "",
+            "The same embedding, each index in a fresh process, searched as build_index searches: candidates "
+            "re-scored exactly with mutual proximity, the narrowest setting whose recall@10 on the pipeline's "
+            f"{neighbours.RECALL_SAMPLE:,} queries reaches {neighbours.TARGET_RECALL}. HNSW: M {ann.M}, construction "
+            f"breadth {ann.EF_CONSTRUCTION}, the setting its search breadth. IVF-PQ: {IVF_LISTS:,} lists trained on "
+            f"{IVF_TRAIN:,} tracks, {PQ_BYTES} bytes a track, {IVF_DEPTH} candidates re-scored, the setting the "
+            f"lists visited; the rows are held beside it for re-scoring. Search of every track timed on "
+            f"{TIMED_QUERIES:,} of them.",
+            "",
+            "| tracks | index | build | index file | peak RSS | setting | candidates | recall@10 | search all |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in results["indexes"]:
+            lines.append(
+                f"| {r['tracks']:,} | {r['index']} | {r['build_s']:.1f} s | {r['index_bytes'] / 2**30:.2f} GiB | "
+                f"{r['peak_rss_gib']:.2f} GiB | {r['setting']} | {r['candidates']} | {r['recall']:.3f} | "
+                f"{r['search_all_s']:.1f} s |"
+            )
     if results.get("pca"):
         p = results["pca"]
         lines += [
@@ -547,6 +640,13 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=200_000, help="files of the discovery benchmark (0: none)")
     parser.add_argument("--libraries", type=int, default=200_000, help="vectors of the library comparison (0: none)")
     parser.add_argument("--pca", type=int, default=100_000, help="tracks of the PCA comparison (0: none)")
+    parser.add_argument(
+        "--indexes",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="embeddings (a run's embeddings.parquet) to compare HNSW with IVF-PQ on",
+    )
     parser.add_argument("--markdown", type=Path, default=HERE / "SCALE.md")
     parser.add_argument(
         "--results",
@@ -578,6 +678,11 @@ def main() -> None:
         results["crossover"] = [in_child(crossover_point, n, 10)[0] for n in args.crossover]
         for c in results["crossover"]:
             print(f"crossover {c}", flush=True)
+        for path in args.indexes:
+            for kind in ("ivfpq", "hnsw"):
+                found, _, rss = in_child(compare_indexes, str(path), kind)
+                results.setdefault("indexes", []).append(found | {"peak_rss_gib": rss})
+                print(f"index {results['indexes'][-1]}", flush=True)
         if args.pca:
             results["pca"], _, _ = in_child(pca_comparison, args.pca, tmp / "pca")
             print(f"pca {results['pca']}", flush=True)

@@ -173,11 +173,18 @@ def neighbour_lists(
 
 
 def evaluate(
-    tracks: pa.Table, embedding: np.ndarray, metric: str, index_hubness: str, index=None, breadth: int = 0
+    tracks: pa.Table,
+    embedding: np.ndarray,
+    metric: str,
+    index_hubness: str,
+    index=None,
+    breadth: int = 0,
+    found: dict[str, Label] | None = None,
 ) -> dict:
-    """Every figure for each hubness setting; `tracks` (READ) in the embedding's row order. With the
-    embedding's approximate `index` (see `neighbour_lists`), the sampled tracks' lists are searched in it."""
-    found = labels(tracks)
+    """Every figure for each hubness setting; `tracks` (READ) in the embedding's row order, `found` their
+    `labels` where split already. With the embedding's approximate `index` (see `neighbour_lists`), the
+    sampled tracks' lists are searched in it."""
+    found = labels(tracks) if found is None else found
     artist = found["artist"].codes if "artist" in found else None
     most_by_one_artist = int(np.bincount(artist[artist >= 0]).max()) if artist is not None else 0
     n = len(tracks)

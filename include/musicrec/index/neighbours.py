@@ -121,13 +121,12 @@ def _proximity(d: np.ndarray, query_spread: np.ndarray, point_spread: np.ndarray
 
 
 def scored(
-    embedding: np.ndarray, rows: np.ndarray, metric: str, hubness: str, track_spread: np.ndarray | None, cols=None
+    embedding: np.ndarray, rows: np.ndarray, metric: str, hubness: str, track_spread: np.ndarray | None
 ) -> np.ndarray:
-    """The distances (or mutual proximity scores) from the tracks `rows` to the tracks `cols` (a slice; all)."""
-    cols = slice(None) if cols is None else cols
-    d = distances(embedding[rows], embedding[cols], metric)
+    """The distances (or mutual proximity scores) from the tracks `rows` to every track."""
+    d = distances(embedding[rows], embedding, metric)
     if hubness == "mutual_proximity":
-        d = mutual_proximity(d, track_spread[:, rows], track_spread[:, cols])
+        d = mutual_proximity(d, track_spread[:, rows], track_spread)
     return d
 
 
@@ -300,9 +299,10 @@ class Search:
 
     def _bound(self, rows: np.ndarray, worst: np.ndarray) -> np.ndarray:
         """The largest distance from each query `rows` at which a track can still score `worst` or better
-        (inf where a query holds fewer than it keeps). Mutual proximity 1 - P(X > d) P(Y > d) is at least
-        1 - P(X > d), so beating s needs P(X > d) >= 1 - s: d <= mean - std * ndtri(1 - s)."""
-        largest = np.finfo(np.float32).max  # below the excluded tracks' infinity
+        (float32's largest where a query holds fewer than it keeps: below the excluded tracks' infinity).
+        Mutual proximity 1 - P(X > d) P(Y > d) is at least 1 - P(X > d), so beating s needs
+        P(X > d) >= 1 - s: d <= mean - std * ndtri(1 - s)."""
+        largest = np.finfo(np.float32).max
         if self.hubness != "mutual_proximity":
             return np.minimum(worst, largest)
         from scipy.special import ndtri
@@ -317,7 +317,10 @@ class Search:
         """The approximate index's candidates for `rows`, re-scored exactly and ranked as `exact` ranks."""
         from musicrec.index import ann
 
-        ids = ann.search(index, x[rows], self.depth(ef))
+        return self.rescored(rows, ann.search(index, x[rows], self.depth(ef)))
+
+    def rescored(self, rows: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates `ids` of the tracks `rows` (-1 for none) scored exactly, ranked as `exact` ranks."""
         valid = ids >= 0
         ids = np.where(valid, ids, 0)
         d = pair_distances(self.embedding[rows], self.embedding, ids, self.metric)

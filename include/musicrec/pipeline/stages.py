@@ -775,7 +775,8 @@ def evaluate(embedded: results.Embedded, tracks: results.Tracks, index: results.
     folder = storage.path(index["run_dir"])
     keys, vectors, ann_index = _indexed_embedding(embedded["path"], index["metric"])
     table = _track_rows(tracks["path"], evaluation.READ, keys)
-    report = evaluation.evaluate(table, vectors, index["metric"], index["hubness"], ann_index, breadth)
+    labels = evaluation.labels(table)  # every key split once, for the figures and the map
+    report = evaluation.evaluate(table, vectors, index["metric"], index["hubness"], ann_index, breadth, labels)
     del vectors, ann_index
     tag_columns = [c for c in features.TAG_COLUMNS if c in storage.columns(tracks["path"])]
     tagged = _track_rows(
@@ -783,7 +784,6 @@ def evaluate(embedded: results.Embedded, tracks: results.Tracks, index: results.
     )
     report["tags"] = evaluation.tag_agreement(tagged.to_pandas())
     explained = embedding.explained_variance(storage.read_json(embedded["model"])["embedding"])
-    labels = evaluation.labels(table)
     colour = "genre" if "genre" in labels else "folder"
     on_map = _sample(len(keys), evaluation.MAP_POINTS)
     first_two = storage.columns(embedded["path"])[:3]
