@@ -84,6 +84,8 @@ def match(a: np.ndarray, b: np.ndarray, max_offset: int) -> Match:
     """The best alignment of two fingerprints, at most `max_offset` frames apart (a Match with a rate of 1.0
     and no overlap where none lines up)."""
     best = Match(1.0, 0, 0)
+    if not a.size or not b.size:  # a file whose fingerprint could not be taken
+        return best
     for offset in _likely_offsets(a, b, max_offset):
         x, y = (a, b[offset:]) if offset >= 0 else (a[-offset:], b)
         n = min(x.size, y.size)

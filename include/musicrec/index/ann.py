@@ -57,14 +57,26 @@ def stored(index) -> np.ndarray:
     return faiss.rev_swig_ptr(flat.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
 
 
-def search(index, queries: np.ndarray, depth: int) -> np.ndarray:
-    """(queries, depth) row numbers of the candidates found, -1 where fewer were found; the search's
-    breadth is `depth`."""
+def search(index, queries: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """(queries, depth) row numbers of the candidates found (-1 where fewer were found), and their
+    distances (`metric_distances` of what the index computed: exact, the index keeping the vectors
+    themselves); the search's breadth is `depth`."""
     import faiss
 
     params = faiss.SearchParametersHNSW(efSearch=depth)
-    _, found = index.search(np.ascontiguousarray(queries, dtype=np.float32), min(depth, index.ntotal), params=params)
-    return found
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    scores, found = index.search(queries, min(depth, index.ntotal), params=params)
+    return found, metric_distances(index, scores)
+
+
+def metric_distances(index, scores: np.ndarray) -> np.ndarray:
+    """The index's scores as `neighbours.distances` gives them: 1 - the inner product of unit vectors
+    (cosine), the root of faiss's squared euclidean distances."""
+    import faiss
+
+    if index.metric_type == faiss.METRIC_INNER_PRODUCT:
+        return np.clip(1.0 - scores, 0.0, 2.0, out=scores)
+    return np.sqrt(np.maximum(scores, 0.0, out=scores), out=scores)
 
 
 def save(index, path) -> None:

@@ -264,6 +264,7 @@ class Search:
         self.track_spread, self.codes = track_spread, codes
         self.copies = len(codes) - int(codes.max()) - 1
         self.distinct = codes if self.copies else None  # the groups `ranked` must tell apart
+        self.norms = np.linalg.norm(embedding, axis=1) if metric == "cosine" else None  # once, not per candidate
         self.spread_seconds = 0.0
 
     def exact(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -314,16 +315,19 @@ class Search:
         return np.where(np.isfinite(worst), np.minimum(bound, largest), largest).astype(np.float32)
 
     def candidates(self, index, x: np.ndarray, rows: np.ndarray, ef: int) -> tuple[np.ndarray, np.ndarray]:
-        """The approximate index's candidates for `rows`, re-scored exactly and ranked as `exact` ranks."""
+        """The approximate index's candidates for `rows`, with the exact distances it computed, ranked as
+        `exact` ranks."""
         from musicrec.index import ann
 
-        return self.rescored(rows, ann.search(index, x[rows], self.depth(ef)))
+        return self.rescored(rows, *ann.search(index, x[rows], self.depth(ef)))
 
-    def rescored(self, rows: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Candidates `ids` of the tracks `rows` (-1 for none) scored exactly, ranked as `exact` ranks."""
+    def rescored(self, rows: np.ndarray, ids: np.ndarray, d: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates `ids` of the tracks `rows` (-1 for none), ranked as `exact` ranks: by their distances `d`
+        where the index computed them exactly, else scored here (an index of compressed vectors)."""
         valid = ids >= 0
         ids = np.where(valid, ids, 0)
-        d = pair_distances(self.embedding[rows], self.embedding, ids, self.metric)
+        if d is None:
+            d = pair_distances(self.embedding, rows, ids, self.metric, self.norms)
         if self.hubness == "mutual_proximity":
             d = _proximity(d, self.track_spread[:, rows][:, :, None], self.track_spread[:, ids])
         d[~valid | (ids == rows[:, None]) | (self.codes[ids] == self.codes[rows][:, None])] = np.inf
@@ -378,13 +382,16 @@ class Search:
         return Found(rows, dist, search, index)
 
 
-def pair_distances(queries: np.ndarray, points: np.ndarray, ids: np.ndarray, metric: str) -> np.ndarray:
-    """(queries, m) distances from each query to the points `ids[i]`, as `distances` computes them."""
-    candidates = points[ids]
+def pair_distances(
+    embedding: np.ndarray, rows: np.ndarray, ids: np.ndarray, metric: str, norms: np.ndarray | None = None
+) -> np.ndarray:
+    """(rows, m) distances from each track `rows[i]` to the tracks `ids[i]`, as `distances` computes them.
+    `norms`: every track's length (cosine), where a search computed them once for all its queries."""
+    queries, candidates = embedding[rows], embedding[ids]
     if metric == "cosine":
+        norms = np.linalg.norm(embedding, axis=1) if norms is None else norms
         dots = np.einsum("qd,qmd->qm", queries, candidates)
-        norms = np.linalg.norm(queries, axis=1)[:, None] * np.linalg.norm(candidates, axis=2)
-        return (1.0 - dots / np.maximum(norms, 1e-12)).astype(np.float32)
+        return (1.0 - dots / np.maximum(norms[rows][:, None] * norms[ids], 1e-12)).astype(np.float32)
     return np.linalg.norm(candidates - queries[:, None, :], axis=2).astype(np.float32)
 
 

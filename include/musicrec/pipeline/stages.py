@@ -453,12 +453,12 @@ def duplicates(embedded: results.Embedded, tracks: results.Tracks, metric: str =
     reused = changes.from_current_index("duplicates", key, embedded["run_dir"], [storage.DUPLICATES])
     if reused:
         return reused
-    keys, vectors, index = _indexed_embedding(embedded["path"], metric)
+    keys, vectors, index, saved = _indexed_embedding(embedded["path"], metric)
     described = _track_rows(tracks["features"], ["track_key", "duration_s", "content_hash"], keys)
     durations = described.column("duration_s").to_numpy()
     hashes = evaluation.encoded(described.column("content_hash")).codes
     pairs = copies.candidate_pairs(vectors, durations, metric, index)
-    if index is not None:  # build_index searches it too
+    if index is not None and saved is None:  # build_index searches it too
         _save_index(index, folder)
     del vectors, index
     pairs = pairs[hashes[pairs[:, 0]] != hashes[pairs[:, 1]]]  # identical bytes need no evidence
@@ -587,7 +587,7 @@ def build_index(
     if reused:
         return reused
     started = time.monotonic()
-    keys, vectors, index = _indexed_embedding(embedded["path"], metric)
+    keys, vectors, index, saved = _indexed_embedding(embedded["path"], metric)
     built = time.monotonic() - started
     recording, canonical = _recordings(recordings["path"], keys)
     found = neighbours.find(vectors, n_neighbors, metric, groups=recording, hubness=hubness, index=index)
@@ -598,7 +598,7 @@ def build_index(
     path = storage.write_blocks(recs, folder / storage.RECOMMENDATIONS)
     search = found.search
     if found.index is not None:  # saved, so that queries of new files search it rather than rebuild it
-        search = search | {"build_seconds": round(built, 2), "path": _save_index(found.index, folder)}
+        search = search | {"build_seconds": round(built, 2), "path": saved or _save_index(found.index, folder)}
     log.info("build_index: %d tracks, %s", len(keys), _search_line(search))
     return {
         "run_dir": embedded["run_dir"],
@@ -679,23 +679,23 @@ def _embedding(path: str) -> tuple[pa.Array, np.ndarray]:
     return keys, vectors
 
 
-def _indexed_embedding(path: str, metric: str) -> tuple[pa.Array, np.ndarray, object]:
-    """`_embedding`, and its approximate index where the library is large enough for one (else None): the
-    one the run's duplicates stage saved, else built a block of rows at a time. The vectors are then the
-    index's own (`ann.stored`), held once."""
+def _indexed_embedding(path: str, metric: str) -> tuple[pa.Array, np.ndarray, object, str | None]:
+    """`_embedding`, its approximate index where the library is large enough for one (else None), and where
+    that index is saved in the run (None where it was built here): the one the run's duplicates stage saved,
+    else built a block of rows at a time. The vectors are then the index's own (`ann.stored`), held once."""
     keys = _keys(path)
     if len(keys) < neighbours.EXACT_BELOW:
-        return (*_embedding(path), None)
+        return (*_embedding(path), None, None)
     saved = storage.path(path).parent / storage.ANN_INDEX
     if saved.exists():
         with storage.local_copy(saved) as local:
             index = ann.load(local)
         if ann.fits(index, len(keys), metric):
-            return keys, ann.stored(index), index
+            return keys, ann.stored(index), index, str(saved)
     components = storage.columns(path)[1:]
     blocks = (embedding.matrix(b, components, np.float32) for b in storage.read_blocks(path, components))
     index = ann.build_from_blocks(blocks, metric)
-    return keys, ann.stored(index), index
+    return keys, ann.stored(index), index, None
 
 
 def _save_index(index, folder) -> str:
@@ -773,7 +773,7 @@ def evaluate(embedded: results.Embedded, tracks: results.Tracks, index: results.
     if reused:
         return reused
     folder = storage.path(index["run_dir"])
-    keys, vectors, ann_index = _indexed_embedding(embedded["path"], index["metric"])
+    keys, vectors, ann_index, _ = _indexed_embedding(embedded["path"], index["metric"])
     table = _track_rows(tracks["path"], evaluation.READ, keys)
     labels = evaluation.labels(table)  # every key split once, for the figures and the map
     report = evaluation.evaluate(table, vectors, index["metric"], index["hubness"], ann_index, breadth, labels)

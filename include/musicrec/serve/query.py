@@ -188,7 +188,7 @@ class Index:
 
             breadth = self.build_record.get("search", {}).get("ef_search", 0)
             depth = min(n, max(breadth, 2 * k + 1) + self.copies)
-            rows = ann.search(self.approximate, ann.vectors(point, metric), depth)[0]
+            rows = ann.search(self.approximate, ann.vectors(point, metric), depth)[0][0]
             rows = rows[rows >= 0]
         d = np.full(n, np.inf, dtype=np.float64)
         d[rows] = neighbours.distances(point, self.embedding[rows], metric)[0]
