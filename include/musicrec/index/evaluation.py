@@ -10,7 +10,8 @@
 
 Every figure is computed for each hubness setting (see `musicrec.index.neighbours`), whichever the index uses,
 so the report shows what the other would change. Where the index is approximate, the lists come from its
-graph as the recommendations do (candidates re-scored exactly), so the figures are those of what is served.
+graph as the recommendations do (candidates ranked by their exact distances), so the figures are those of
+what is served.
 Labels are held as codes, one small integer a track; the tags are compared with the genres on a sample.
 """
 
@@ -162,7 +163,8 @@ def neighbour_lists(
 ) -> np.ndarray:
     """(tracks, depth) neighbour indices, nearest first, -1 where a track has fewer; of the tracks `queries`
     only where given. Exact; or, with the embedding's approximate `index` (the embedding then being the
-    vectors it holds), its candidates at search breadth `breadth` re-scored, as the index's lists are made."""
+    vectors it holds), its candidates at search breadth `breadth` ranked by their exact distances, as the
+    index's lists are made."""
     search = neighbours.searcher(embedding, depth, metric, groups, hubness_reduction)
     queries = np.arange(len(embedding)) if queries is None else queries
     if search.k < 1:
@@ -316,7 +318,10 @@ def markdown(report: dict, explained: dict[str, list[float]], plots: dict[str, s
 
 def _searched(report: dict) -> str:
     if report.get("search") == "approximate":
-        return "searched among all tracks in the approximate index, candidates re-scored exactly, as the index's own"
+        return (
+            "searched among all tracks in the approximate index, candidates ranked by their exact distances, "
+            "as the index's own"
+        )
     return "searched among all tracks, exactly"
 
 

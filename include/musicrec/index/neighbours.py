@@ -1,7 +1,7 @@
 """Nearest neighbours in the embedding, with optional hubness reduction.
 
 Below `EXACT_BELOW` tracks every track is compared with every other, block by block. Above it the
-candidates come from an approximate index (`musicrec.index.ann`), are re-scored exactly, and the index's
+candidates come from an approximate index (`musicrec.index.ann`), ranked by their exact distances, and the index's
 breadth is chosen on each build so that recall@k against exact search, measured on a sample of
 queries, reaches `TARGET_RECALL`; the figures go into the run's summary.
 
