@@ -29,7 +29,7 @@ def _folders(text: str | None) -> list[str]:
     return [f.strip() for f in (text or "").split(",") if f.strip()]
 
 
-def _refused_inputs(library, data_dir, folders: list[str], metadata_path) -> str | None:
+def _refused_inputs(library, data_dir, folders: list[str], metadata_path, playlists_dir=None) -> str | None:
     """The sentence that the run's first task would fail with on these inputs, said before Airflow starts:
     the same checks, in the same words (a metadata file that is not a table included)."""
     from musicrec.errors import InputError
@@ -40,7 +40,9 @@ def _refused_inputs(library, data_dir, folders: list[str], metadata_path) -> str
 
     try:
         metadata_file = storage.root(metadata_path) if metadata_path else None
-        inputs.check(storage.root(library), storage.root(data_dir), discovery.normalize_folders(folders), metadata_file)
+        playlists = storage.root(playlists_dir) if playlists_dir else None
+        folders = discovery.normalize_folders(folders)
+        inputs.check(storage.root(library), storage.root(data_dir), folders, metadata_file, playlists)
         if metadata_path:
             metadata.read_table(metadata_path)
     except Exception as exc:  # bad input; a library or data dir that object storage refuses or does not answer for
@@ -94,7 +96,9 @@ def cmd_run(args) -> int:
 
     conf = run_conf(args)
     data_dir = conf["data_dir"]
-    refused = _refused_inputs(conf["library_path"], data_dir, conf["folders"], conf["metadata_path"])
+    refused = _refused_inputs(
+        conf["library_path"], data_dir, conf["folders"], conf["metadata_path"], conf.get("playlists_dir")
+    )
     if refused:
         print(f"error: {refused}", file=sys.stderr)
         return 2

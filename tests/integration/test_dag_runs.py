@@ -337,11 +337,24 @@ def test_killing_musicrec_run_outright_ends_its_run_too(first_run, demo_library,
     assert again.returncode == 0, again.stderr[-2000:]
 
 
-def test_a_refused_parameter_is_the_first_thing_said(airflow_db, demo_library, tmp_path):
+@pytest.mark.parametrize(
+    "refused, said",
+    [
+        (["--n-components", "0"], "error: parameter n_components: 0 is less than the minimum of 1"),
+        (
+            ["--playlists-dir", "{file}"],
+            "error: playlists_dir: a file, not a folder: {file}; name a folder for the mixes",
+        ),
+    ],
+)
+def test_a_refused_parameter_is_the_first_thing_said(airflow_db, demo_library, tmp_path, refused, said):
+    a_file = tmp_path / "mixes.m3u8"
+    a_file.write_text("#EXTM3U\n")
     cmd = [sys.executable, "-m", "musicrec.cli", "run", "--library", str(demo_library), "--data-dir", str(tmp_path)]
-    proc = subprocess.run([*cmd, "--n-components", "0"], capture_output=True, text=True, timeout=120)
+    refused = [arg.format(file=a_file) for arg in refused]
+    proc = subprocess.run([*cmd, *refused], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr.splitlines()[0] == "error: parameter n_components: 0 is less than the minimum of 1"
+    assert proc.stderr.splitlines()[0] == said.format(file=a_file)
     assert "Traceback" not in proc.stderr and not (tmp_path / "current").exists()
 
 

@@ -50,7 +50,9 @@ def _unreadable(path, exc: Exception) -> str:
     return warning
 
 
-def check(library: Path, data: Path, folders: list[str], metadata_file: Path | None) -> None:
+def check(
+    library: Path, data: Path, folders: list[str], metadata_file: Path | None, playlists: Path | None = None
+) -> None:
     """Fail before any work, naming the parameter, on input that cannot work. The locations are resolved
     (`storage.root`): a local `Path` or an `ObjectStoragePath`."""
     if not library.is_dir():
@@ -58,6 +60,8 @@ def check(library: Path, data: Path, folders: list[str], metadata_file: Path | N
     discovery.check_folders_inside(library, folders)
     if metadata_file and not metadata_file.is_file():
         raise metadata.MetadataError(f"metadata_path: file not found: {metadata_file}")
+    if playlists and playlists.is_file():  # a folder is made where there is none; a file would stop publish
+        raise InputError(f"playlists_dir: a file, not a folder: {playlists}; name a folder for the mixes")
     check_writable(data)
 
 

@@ -96,7 +96,8 @@ def discover(
     library, data = storage.root(library), storage.root(data_dir)
     metadata_file = storage.root(metadata_path) if metadata_path else None
     folders = discovery.normalize_folders(folders)
-    inputs.check(library, data, folders, metadata_file)
+    playlists = (index_params or {}).get("playlists_dir")
+    inputs.check(library, data, folders, metadata_file, storage.root(playlists) if playlists else None)
     run = storage.new_run_dir(data, run_id)
     plan = inputs.plan(library, data, folders, full_refresh, reused_to=run / storage.REUSED_FEATURES)
     scanned, skipped, todo, reused, still = (plan[k] for k in ("scanned", "skipped", "todo", "reused", "still"))

@@ -151,6 +151,7 @@ def test_discover_counts_what_it_skipped_with_the_reason(tmp_path, library):
         ({"metadata_path": "/no/such.csv"}, "metadata_path: file not found: /no/such.csv"),
         ({"data_dir": "/proc/musicrec"}, "data_dir: cannot write to /proc/musicrec"),
         ({"folders": ["../elsewhere"]}, "folders must be relative to the library"),
+        ({"index_params": {"playlists_dir": "/etc/passwd"}}, "playlists_dir: a file, not a folder: /etc/passwd"),
     ],
 )
 def test_inputs_that_cannot_work_fail_before_any_work_naming_the_parameter(tmp_path, library, change, message):
