@@ -7,6 +7,7 @@ import builtins
 import json
 import os
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -117,6 +118,18 @@ def test_a_run_above_the_threshold_saves_its_approximate_index_and_reports_its_r
     want = storage.read_parquet(storage.require_current(exact) / storage.RECOMMENDATIONS)
     listed = ["track_key", "rank", "neighbor_key"]
     pd.testing.assert_frame_equal(got[listed], want[listed])
+
+
+def test_the_graph_is_saved_once_a_run_and_by_build_index_where_duplicates_was_reused(approximate_index):
+    library, data, _, records = approximate_index
+    graph = Path(records["build_index"]["search"]["path"])
+    assert graph == Path(records["reduce"]["run_dir"]) / storage.ANN_INDEX  # duplicates' graph, searched again
+    hubness = records["build_index"]["hubness"]
+    again = run_stages(library, data, "second", library / "metadata.csv", n_neighbors=2, hubness=hubness)
+    assert again["duplicates"].get("reused") and not again["build_index"].get("reused")  # no graph of its own
+    saved = Path(again["build_index"]["search"]["path"])
+    assert saved == Path(again["reduce"]["run_dir"]) / storage.ANN_INDEX and saved.is_file()
+    assert ann.fits(ann.load(storage.require_current(data) / storage.ANN_INDEX), 9, "cosine")
 
 
 def test_similar_searches_the_saved_approximate_index_without_rebuilding_it(approximate_index, capsys, monkeypatch):
