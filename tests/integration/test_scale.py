@@ -63,10 +63,11 @@ def test_above_the_threshold_the_approximate_index_reaches_the_recall_it_reports
     np.testing.assert_allclose(approx.distances[same], exact.distances[same], atol=1e-5)
 
 
-def test_the_saved_approximate_index_finds_what_the_built_one_finds():
+def test_the_saved_approximate_index_finds_what_the_built_one_finds(tmp_path):
     x = ann.vectors(clustered(2000, 12), "cosine")
     built = ann.build(x, "cosine")
-    loaded = ann.from_bytes(ann.to_bytes(built))
+    ann.save(built, tmp_path / "graph.faiss")
+    loaded = ann.load(tmp_path / "graph.faiss")
     np.testing.assert_array_equal(ann.search(loaded, x[:50], 30)[0], ann.search(built, x[:50], 30)[0])
 
 

@@ -6,7 +6,7 @@ it. The walk's breadth (`efSearch`) trades speed for recall; `musicrec.index.nei
 build, by measuring recall against exact search on a sample of queries.
 
 faiss was measured against hnswlib and usearch on the same vectors (benchmarks/SCALE.md): as fast as
-hnswlib, with wheels on the package index, and an index that serializes to bytes (object storage).
+hnswlib, with wheels on the package index, and an index saved to a file and read back whole.
 """
 
 from __future__ import annotations
@@ -98,15 +98,3 @@ def fits(index, vectors: int, metric: str) -> bool:
 
     space = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
     return index.ntotal == vectors and index.metric_type == space
-
-
-def to_bytes(index) -> bytes:
-    import faiss
-
-    return faiss.serialize_index(index).tobytes()
-
-
-def from_bytes(data: bytes):
-    import faiss
-
-    return faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))

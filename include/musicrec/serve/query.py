@@ -172,8 +172,9 @@ class Index:
         from musicrec.index import ann
 
         try:
-            return ann.from_bytes(path.read_bytes())
-        except (RuntimeError, OSError) as exc:  # faiss refuses bytes that are not an index it wrote
+            with storage.local_copy(path) as local:  # read by faiss from the file: not held twice, as bytes too
+                return ann.load(local)
+        except (RuntimeError, OSError) as exc:  # faiss refuses a file that is not an index it wrote
             raise DamagedIndex(f"{path}: not a readable approximate index ({exc})".splitlines()[0]) from None
 
     def scores(self, point: np.ndarray, k: int) -> np.ndarray:
