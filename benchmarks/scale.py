@@ -348,7 +348,9 @@ def compare_indexes(path: str, kind: str, k: int = 10) -> dict:
         index = ann.build_from_blocks(blocks, "cosine")
         x = ann.stored(index)
     else:  # the rows held beside the index: its candidates are re-scored from them
-        x = ann.vectors(stages._embedding(path)[1], "cosine")
+        x = stages._embedding(path)[1]
+        for rows in neighbours.blocks(len(x), x.shape[1]):  # unit length in place: no second copy
+            x[rows] /= np.maximum(np.linalg.norm(x[rows], axis=1, keepdims=True), np.float32(1e-12))
         index = faiss.IndexIVFPQ(
             faiss.IndexFlatIP(x.shape[1]), x.shape[1], IVF_LISTS, PQ_BYTES, 8, faiss.METRIC_INNER_PRODUCT
         )

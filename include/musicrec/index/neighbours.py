@@ -264,7 +264,6 @@ class Search:
         self.track_spread, self.codes = track_spread, codes
         self.copies = len(codes) - int(codes.max()) - 1
         self.distinct = codes if self.copies else None  # the groups `ranked` must tell apart
-        self.norms = np.linalg.norm(embedding, axis=1) if metric == "cosine" else None  # once, not per candidate
         self.spread_seconds = 0.0
 
     def exact(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -327,7 +326,7 @@ class Search:
         valid = ids >= 0
         ids = np.where(valid, ids, 0)
         if d is None:
-            d = pair_distances(self.embedding, rows, ids, self.metric, self.norms)
+            d = pair_distances(self.embedding, rows, ids, self.metric)
         if self.hubness == "mutual_proximity":
             d = _proximity(d, self.track_spread[:, rows][:, :, None], self.track_spread[:, ids])
         d[~valid | (ids == rows[:, None]) | (self.codes[ids] == self.codes[rows][:, None])] = np.inf
@@ -382,16 +381,13 @@ class Search:
         return Found(rows, dist, search, index)
 
 
-def pair_distances(
-    embedding: np.ndarray, rows: np.ndarray, ids: np.ndarray, metric: str, norms: np.ndarray | None = None
-) -> np.ndarray:
-    """(rows, m) distances from each track `rows[i]` to the tracks `ids[i]`, as `distances` computes them.
-    `norms`: every track's length (cosine), where a search computed them once for all its queries."""
+def pair_distances(embedding: np.ndarray, rows: np.ndarray, ids: np.ndarray, metric: str) -> np.ndarray:
+    """(rows, m) distances from each track `rows[i]` to the tracks `ids[i]`, as `distances` computes them."""
     queries, candidates = embedding[rows], embedding[ids]
     if metric == "cosine":
-        norms = np.linalg.norm(embedding, axis=1) if norms is None else norms
         dots = np.einsum("qd,qmd->qm", queries, candidates)
-        return (1.0 - dots / np.maximum(norms[rows][:, None] * norms[ids], 1e-12)).astype(np.float32)
+        norms = np.linalg.norm(queries, axis=1)[:, None] * np.linalg.norm(candidates, axis=2)
+        return (1.0 - dots / np.maximum(norms, 1e-12)).astype(np.float32)
     return np.linalg.norm(candidates - queries[:, None, :], axis=2).astype(np.float32)
 
 
