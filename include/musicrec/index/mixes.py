@@ -33,9 +33,7 @@ def how_many(tracks: int, asked: int = 0) -> int:
 
 def naming_rows(tracks: int) -> np.ndarray:
     """The rows k-means is fitted on and mixes are named from: every track, or FIT_SAMPLE of them at random."""
-    if tracks <= FIT_SAMPLE:
-        return np.arange(tracks)
-    return np.sort(np.random.default_rng(0).choice(tracks, FIT_SAMPLE, replace=False))
+    return neighbours.spread_rows(tracks, FIT_SAMPLE, seed=0)
 
 
 def as_directions(vectors: np.ndarray, metric: str) -> np.ndarray:
