@@ -26,6 +26,14 @@ def test_a_copy_trimmed_at_both_ends_is_the_same_recording_an_excerpt_is_not():
     assert excerpt["bit_error_rate"] < 0.05 and not excerpt["same"]
 
 
+def test_a_file_without_a_fingerprint_is_never_the_same_recording_as_another():
+    y = notes(20.0, seed=5)
+    one = fingerprint.of_signal(y, SR).tobytes()
+    for a, b in ((b"", one), (one, b""), (b"", b"")):
+        judged = duplicates.judge(a, b, 20.0, 20.0)
+        assert not judged["same"] and judged["bit_error_rate"] == 1.0 and judged["overlap_s"] == 0.0
+
+
 def test_the_file_kept_is_lossless_then_of_the_higher_bitrate_then_the_longer():
     files = pd.DataFrame(
         {
