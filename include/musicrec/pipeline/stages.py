@@ -454,17 +454,20 @@ def duplicates(embedded: results.Embedded, tracks: results.Tracks, metric: str =
     reused = changes.from_current_index("duplicates", key, embedded["run_dir"], [storage.DUPLICATES])
     if reused:
         return reused
-    keys, vectors, index, saved = _indexed_embedding(embedded["path"], metric)
-    described = _track_rows(tracks["features"], ["track_key", "duration_s", "content_hash"], keys)
+    described = _track_rows(tracks["features"], ["track_key", "duration_s", "content_hash"], _keys(embedded["path"]))
     durations = described.column("duration_s").to_numpy()
-    hashes = evaluation.encoded(described.column("content_hash")).codes
+    contents = evaluation.encoded(described.column("content_hash"))  # a code a track, each hash held once
+    hashes = contents.codes
+    del described  # its strings are not held beside the graph
+    pa.default_memory_pool().release_unused()
+    keys, vectors, index, saved = _indexed_embedding(embedded["path"], metric)
     pairs = copies.candidate_pairs(vectors, durations, metric, index)
     if index is not None and saved is None:  # build_index searches it too
         _save_index(index, folder)
     del vectors, index
     pairs = pairs[hashes[pairs[:, 0]] != hashes[pairs[:, 1]]]  # identical bytes need no evidence
     prints = _fingerprints(tracks["features"], keys, np.unique(pairs))
-    pair_hashes = described.column("content_hash").take(pairs.ravel()).to_numpy(zero_copy_only=False)
+    pair_hashes = contents.named(pairs.ravel()).to_numpy()
     evidence, judged = _judged_pairs(pair_hashes.reshape(-1, 2), durations, prints, pairs, embedded["run_dir"])
     same = copies.is_same(evidence)
     recording = copies.recordings(len(keys), pairs[same], hashes)
