@@ -777,9 +777,12 @@ def evaluate(embedded: results.Embedded, tracks: results.Tracks, index: results.
     if reused:
         return reused
     folder = storage.path(index["run_dir"])
-    keys, vectors, ann_index, _ = _indexed_embedding(embedded["path"], index["metric"])
+    keys = _keys(embedded["path"])
     table = _track_rows(tracks["path"], evaluation.READ, keys)
     labels = evaluation.labels(table)  # every key split once, for the figures and the map
+    table = table.select(["track_key", "content_hash"])  # the labels' strings not held beside the graph
+    pa.default_memory_pool().release_unused()
+    _, vectors, ann_index, _ = _indexed_embedding(embedded["path"], index["metric"])
     report = evaluation.evaluate(table, vectors, index["metric"], index["hubness"], ann_index, breadth, labels)
     del vectors, ann_index
     tag_columns = [c for c in features.TAG_COLUMNS if c in storage.columns(tracks["path"])]
